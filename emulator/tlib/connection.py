@@ -1,0 +1,74 @@
+"""A sans-I/O T-Lib connection: bytes in, messages and protocol errors out; messages in, bytes out.
+
+The I/O layer (a server for desktops, a client in GWS, a test) feeds received bytes to
+``receive_data`` and writes whatever ``send`` returns. A peer's bad input never raises through the
+caller: it comes out as a ``ProtocolError`` item, which the caller answers with ``EventError``
+(``error_reply``); the connection counts them and asks to be closed (``should_close``) after a
+fatal one or once the peer has sent ``max_bad_frames`` bad frames in a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from emulator.tlib.addp import AddpTimer, Liveness
+from emulator.tlib.errors import ProtocolError
+from emulator.tlib.framing import FrameDecoder, encode_frame
+from emulator.tlib.messages import Event, Heartbeat, Message, decode, encode, error_event
+
+
+class TLibConnection:
+    def __init__(
+        self,
+        *,
+        addp_interval: float,
+        addp_timeout: float,
+        now: float,
+        max_bad_frames: int = 5,
+    ) -> None:
+        self._decoder = FrameDecoder()
+        self._addp = AddpTimer.started(addp_interval, addp_timeout, now)
+        self._max_bad_frames = max_bad_frames
+        self._bad_in_a_row = 0
+        self._fatal = False
+
+    @property
+    def should_close(self) -> bool:
+        return self._fatal or self._bad_in_a_row >= self._max_bad_frames
+
+    def receive_data(self, data: bytes, now: float) -> Iterator[Message | ProtocolError]:
+        """Yield the messages in ``data``; heartbeats only refresh liveness and are not yielded."""
+        self._addp.received(now)
+        for item in self._decoder.feed(data):
+            if isinstance(item, ProtocolError):
+                yield self._bad(item)
+                continue
+            try:
+                message = decode(item)
+            except ProtocolError as exc:
+                yield self._bad(exc)
+                continue
+            self._bad_in_a_row = 0
+            if not isinstance(message, Heartbeat):
+                yield message
+
+    def _bad(self, error: ProtocolError) -> ProtocolError:
+        self._bad_in_a_row += 1
+        self._fatal = self._fatal or error.fatal
+        return error
+
+    def send(self, message: Message, now: float) -> bytes:
+        self._addp.sent(now)
+        return encode_frame(encode(message))
+
+    def poll(self, now: float) -> Liveness:
+        return self._addp.poll(now)
+
+    def next_deadline(self) -> float:
+        return self._addp.next_deadline()
+
+    @staticmethod
+    def error_reply(error: ProtocolError) -> Event:
+        return error_event(
+            error.code, error.message, this_dn=error.this_dn, reference_id=error.reference_id
+        )

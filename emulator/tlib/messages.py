@@ -1,0 +1,316 @@
+"""T-Lib messages as frozen dataclasses, and their JSON-object codec.
+
+Requests are typed one class per message; events share one class because their attributes vary
+with the call and agent situation (as in the Genesys SDK, where an event is a bag of attributes).
+Attribute names on the wire follow the Genesys T-Library: ``ThisDN``, ``AgentID``, ``ConnID``,
+``ReferenceID``, ``AgentWorkMode``, ``ErrorCode``, ``ErrorMessage``...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from emulator.tlib.enums import AddressType, AgentWorkMode, RegisterMode
+from emulator.tlib.errors import ErrorCode, ProtocolError
+
+
+class EventName(StrEnum):
+    EVENT_REGISTERED = "EventRegistered"
+    EVENT_UNREGISTERED = "EventUnregistered"
+    EVENT_AGENT_LOGIN = "EventAgentLogin"
+    EVENT_AGENT_LOGOUT = "EventAgentLogout"
+    EVENT_AGENT_READY = "EventAgentReady"
+    EVENT_AGENT_NOT_READY = "EventAgentNotReady"
+    EVENT_RINGING = "EventRinging"
+    EVENT_DIALING = "EventDialing"
+    EVENT_ESTABLISHED = "EventEstablished"
+    EVENT_RELEASED = "EventReleased"
+    EVENT_HELD = "EventHeld"
+    EVENT_RETRIEVED = "EventRetrieved"
+    EVENT_DN_OUT_OF_SERVICE = "EventDNOutOfService"
+    EVENT_DN_BACK_IN_SERVICE = "EventDNBackInService"
+    EVENT_ADDRESS_INFO = "EventAddressInfo"
+    EVENT_ERROR = "EventError"
+
+
+# Python field name -> Genesys attribute name.
+WIRE_NAMES: Mapping[str, str] = {
+    "reference_id": "ReferenceID",
+    "this_dn": "ThisDN",
+    "other_dn": "OtherDN",
+    "agent_id": "AgentID",
+    "conn_id": "ConnID",
+    "agent_work_mode": "AgentWorkMode",
+    "register_mode": "RegisterMode",
+    "address_type": "AddressType",
+    "password": "Password",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """Base of every request; ``reference_id`` is echoed by the event that answers it."""
+
+    NAME: ClassVar[str] = ""
+    reference_id: int
+    this_dn: str
+
+
+@dataclass(frozen=True)
+class RequestRegisterAddress(Request):
+    NAME: ClassVar[str] = "RequestRegisterAddress"
+    register_mode: RegisterMode = RegisterMode.MODE_SHARE
+    address_type: AddressType = AddressType.DN
+
+
+@dataclass(frozen=True)
+class RequestUnregisterAddress(Request):
+    NAME: ClassVar[str] = "RequestUnregisterAddress"
+
+
+@dataclass(frozen=True)
+class RequestAgentLogin(Request):
+    NAME: ClassVar[str] = "RequestAgentLogin"
+    agent_id: str = ""
+    agent_work_mode: AgentWorkMode = AgentWorkMode.MANUAL_IN
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestAgentLogout(Request):
+    NAME: ClassVar[str] = "RequestAgentLogout"
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestAgentReady(Request):
+    NAME: ClassVar[str] = "RequestAgentReady"
+    agent_work_mode: AgentWorkMode = AgentWorkMode.MANUAL_IN
+
+
+@dataclass(frozen=True)
+class RequestAgentNotReady(Request):
+    NAME: ClassVar[str] = "RequestAgentNotReady"
+    agent_work_mode: AgentWorkMode = AgentWorkMode.UNKNOWN
+
+
+@dataclass(frozen=True)
+class RequestQueryAddress(Request):
+    NAME: ClassVar[str] = "RequestQueryAddress"
+
+
+@dataclass(frozen=True)
+class CallRequest(Request):
+    """A request on one call of the DN."""
+
+    conn_id: str = ""
+
+
+@dataclass(frozen=True)
+class RequestAnswerCall(CallRequest):
+    NAME: ClassVar[str] = "RequestAnswerCall"
+
+
+@dataclass(frozen=True)
+class RequestReleaseCall(CallRequest):
+    NAME: ClassVar[str] = "RequestReleaseCall"
+
+
+@dataclass(frozen=True)
+class RequestHoldCall(CallRequest):
+    NAME: ClassVar[str] = "RequestHoldCall"
+
+
+@dataclass(frozen=True)
+class RequestRetrieveCall(CallRequest):
+    NAME: ClassVar[str] = "RequestRetrieveCall"
+
+
+@dataclass(frozen=True)
+class RequestMakeCall(Request):
+    NAME: ClassVar[str] = "RequestMakeCall"
+    other_dn: str = ""
+
+
+REQUEST_TYPES: Mapping[str, type[Request]] = {
+    cls.NAME: cls
+    for cls in (
+        RequestRegisterAddress,
+        RequestUnregisterAddress,
+        RequestAgentLogin,
+        RequestAgentLogout,
+        RequestAgentReady,
+        RequestAgentNotReady,
+        RequestQueryAddress,
+        RequestAnswerCall,
+        RequestReleaseCall,
+        RequestHoldCall,
+        RequestRetrieveCall,
+        RequestMakeCall,
+    )
+}
+
+# Attributes a request cannot do without, beyond ReferenceID and ThisDN.
+_REQUIRED_EXTRA: Mapping[str, tuple[str, ...]] = {
+    "RequestAgentLogin": ("agent_id",),
+    "RequestAnswerCall": ("conn_id",),
+    "RequestReleaseCall": ("conn_id",),
+    "RequestHoldCall": ("conn_id",),
+    "RequestRetrieveCall": ("conn_id",),
+    "RequestMakeCall": ("other_dn",),
+}
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """ADDP-style keep-alive; carries nothing and is never answered."""
+
+    NAME: ClassVar[str] = "Heartbeat"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A T-Lib event: a name, the DN it is about, and its other attributes by wire name."""
+
+    name: EventName
+    this_dn: str | None = None
+    reference_id: int | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, wire_name: str, default: Any = None) -> Any:
+        return self.attributes.get(wire_name, default)
+
+    def with_reference(self, reference_id: int | None) -> Event:
+        return dataclasses.replace(self, reference_id=reference_id)
+
+
+Message = Request | Event | Heartbeat
+
+
+def error_event(
+    code: ErrorCode,
+    message: str,
+    *,
+    this_dn: str | None = None,
+    reference_id: int | None = None,
+) -> Event:
+    return Event(
+        EventName.EVENT_ERROR,
+        this_dn=this_dn,
+        reference_id=reference_id,
+        attributes={"ErrorCode": int(code), "ErrorMessage": message},
+    )
+
+
+def encode(message: Message) -> dict[str, Any]:
+    """Turn a message into the JSON object sent on the wire."""
+    if isinstance(message, Heartbeat):
+        return {"message": Heartbeat.NAME}
+    if isinstance(message, Event):
+        obj: dict[str, Any] = {"message": str(message.name)}
+        if message.this_dn is not None:
+            obj["ThisDN"] = message.this_dn
+        if message.reference_id is not None:
+            obj["ReferenceID"] = message.reference_id
+        obj.update(message.attributes)
+        return obj
+    obj = {"message": message.NAME}
+    for spec in dataclasses.fields(message):
+        value = getattr(message, spec.name)
+        if value is not None:
+            obj[WIRE_NAMES[spec.name]] = str(value) if isinstance(value, StrEnum) else value
+    return obj
+
+
+def decode(obj: Any) -> Message:
+    """Validate a decoded JSON value and build its message, or raise a ``ProtocolError``."""
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, "frame is not a JSON object")
+    name = obj.get("message")
+    if not isinstance(name, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_ATTRIBUTE, "attribute 'message' missing or not a string"
+        )
+    if name == Heartbeat.NAME:
+        return Heartbeat()
+    if name in EventName.__members__.values():
+        return _decode_event(EventName(name), obj)
+    reference_id = obj.get("ReferenceID")
+    if name not in REQUEST_TYPES:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_REQUEST,
+            f"unknown message '{name}'",
+            reference_id=reference_id if isinstance(reference_id, int) else None,
+        )
+    return _decode_request(REQUEST_TYPES[name], obj)
+
+
+def _decode_event(name: EventName, obj: dict[str, Any]) -> Event:
+    this_dn = obj.get("ThisDN")
+    reference_id = obj.get("ReferenceID")
+    attributes = {k: v for k, v in obj.items() if k not in ("message", "ThisDN", "ReferenceID")}
+    return Event(
+        name,
+        this_dn=this_dn if isinstance(this_dn, str) else None,
+        reference_id=reference_id if isinstance(reference_id, int) else None,
+        attributes=attributes,
+    )
+
+
+def _decode_request(cls: type[Request], obj: dict[str, Any]) -> Request:
+    reference_id = obj.get("ReferenceID")
+    if isinstance(reference_id, bool) or not isinstance(reference_id, int):
+        raise ProtocolError(
+            ErrorCode.INVALID_ATTRIBUTE,
+            f"{cls.NAME}: attribute 'ReferenceID' missing or not an integer",
+        )
+    this_dn = obj.get("ThisDN")
+    required = ("this_dn", *_REQUIRED_EXTRA.get(cls.NAME, ()))
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):
+        wire = WIRE_NAMES[spec.name]
+        if wire not in obj:
+            if spec.name in required:
+                raise ProtocolError(
+                    ErrorCode.INVALID_ATTRIBUTE,
+                    f"{cls.NAME}: mandatory attribute '{wire}' is missing",
+                    reference_id=reference_id,
+                    this_dn=this_dn if isinstance(this_dn, str) else None,
+                )
+            continue
+        values[spec.name] = _convert(cls.NAME, spec, wire, obj[wire], reference_id)
+    return cls(**values)
+
+
+def _convert(
+    request: str, spec: dataclasses.Field[Any], wire: str, value: Any, reference_id: int
+) -> Any:
+    enum_types: dict[str, type[StrEnum]] = {
+        "agent_work_mode": AgentWorkMode,
+        "register_mode": RegisterMode,
+        "address_type": AddressType,
+    }
+    if spec.name == "reference_id":
+        return value
+    enum_type = enum_types.get(spec.name)
+    if enum_type is not None:
+        try:
+            return enum_type(value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum_type)
+            raise ProtocolError(
+                ErrorCode.INVALID_ATTRIBUTE,
+                f"{request}: attribute '{wire}' has invalid value {value!r} (one of: {allowed})",
+                reference_id=reference_id,
+            ) from None
+    if not isinstance(value, str) or (spec.name != "password" and not value):
+        raise ProtocolError(
+            ErrorCode.INVALID_ATTRIBUTE,
+            f"{request}: attribute '{wire}' must be a non-empty string, got {value!r}",
+            reference_id=reference_id,
+        )
+    return value
