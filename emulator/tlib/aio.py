@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import Callable
-from typing import Self
+from typing import Any, Generic, Self, TypeVar
 
 from emulator.tlib.addp import Liveness
-from emulator.tlib.connection import TLibConnection
+from emulator.tlib.connection import FramedConnection
 from emulator.tlib.errors import ProtocolError
-from emulator.tlib.messages import Event, Heartbeat, Message, Request
+from emulator.tlib.messages import Event, Message, Request, decode, encode
+
+M = TypeVar("M")
 
 DEFAULT_ADDP_INTERVAL = 10.0
 DEFAULT_ADDP_TIMEOUT = 10.0
@@ -27,14 +29,16 @@ class StreamClosed(ConnectionError):
     """The T-Lib stream ended: peer closed, reset, or declared dead by ADDP."""
 
 
-class TLibStream:
-    """One T-Lib connection over an asyncio stream, with ADDP heartbeats both ways."""
+class FramedStream(Generic[M]):
+    """One framed connection over an asyncio stream, with ADDP heartbeats both ways."""
 
     def __init__(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         *,
+        decoder: Callable[[Any], M],
+        encoder: Callable[[M], dict[str, Any]],
         addp_interval: float = DEFAULT_ADDP_INTERVAL,
         addp_timeout: float = DEFAULT_ADDP_TIMEOUT,
         max_bad_frames: int = 5,
@@ -42,11 +46,13 @@ class TLibStream:
         self._loop = asyncio.get_running_loop()
         self._reader = reader
         self._writer = writer
-        self.core = TLibConnection(
+        self.core = FramedConnection(
             addp_interval=addp_interval,
             addp_timeout=addp_timeout,
             now=self._loop.time(),
             max_bad_frames=max_bad_frames,
+            decoder=decoder,
+            encoder=encoder,
         )
         self.close_reason = ""
         self._closed = asyncio.Event()
@@ -61,7 +67,7 @@ class TLibStream:
     def closed(self) -> bool:
         return self._closed.is_set()
 
-    def send(self, message: Message) -> None:
+    def send(self, message: M) -> None:
         if self.closed:
             return
         self._writer.write(self.core.send(message, self._loop.time()))
@@ -70,7 +76,7 @@ class TLibStream:
         with contextlib.suppress(ConnectionError):
             await self._writer.drain()
 
-    async def receive(self) -> list[Message | ProtocolError]:
+    async def receive(self) -> list[M | ProtocolError]:
         """Wait for the next chunk of bytes and return what it held (maybe nothing yet)."""
         if self.closed:
             raise StreamClosed(self.close_reason)
@@ -97,7 +103,7 @@ class TLibStream:
                 self.close("peer silent: ADDP timeout")
                 return
             if verdict is Liveness.SEND_HEARTBEAT:
-                self.send(Heartbeat())
+                self._writer.write(self.core.send_heartbeat(self._loop.time()))
 
     def close(self, reason: str, *, abort: bool = False) -> None:
         if self.closed:
@@ -115,6 +121,29 @@ class TLibStream:
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
         with contextlib.suppress(ConnectionError, OSError):
             await self._writer.wait_closed()
+
+
+class TLibStream(FramedStream[Message]):
+    """A T-Lib connection (desktop <-> SIP node) over an asyncio stream."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        addp_interval: float = DEFAULT_ADDP_INTERVAL,
+        addp_timeout: float = DEFAULT_ADDP_TIMEOUT,
+        max_bad_frames: int = 5,
+    ) -> None:
+        super().__init__(
+            reader,
+            writer,
+            decoder=decode,
+            encoder=encode,
+            addp_interval=addp_interval,
+            addp_timeout=addp_timeout,
+            max_bad_frames=max_bad_frames,
+        )
 
 
 class TLibClient:
@@ -159,9 +188,7 @@ class TLibClient:
         finally:
             self._pending.pop(request.reference_id, None)
 
-    async def wait_for(
-        self, predicate: Callable[[Event], bool], timeout: float = 10.0
-    ) -> Event:
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 10.0) -> Event:
         """Consume ``events`` until one matches ``predicate``."""
         async with asyncio.timeout(timeout):
             while True:

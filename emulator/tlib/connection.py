@@ -9,15 +9,20 @@ fatal one or once the peer has sent ``max_bad_frames`` bad frames in a row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from emulator.tlib.addp import AddpTimer, Liveness
 from emulator.tlib.errors import ProtocolError
 from emulator.tlib.framing import FrameDecoder, encode_frame
 from emulator.tlib.messages import Event, Heartbeat, Message, decode, encode, error_event
 
+M = TypeVar("M")
 
-class TLibConnection:
+
+class FramedConnection(Generic[M]):
+    """A framed, heartbeating connection for any message vocabulary (T-Lib, TC-layer)."""
+
     def __init__(
         self,
         *,
@@ -25,7 +30,11 @@ class TLibConnection:
         addp_timeout: float,
         now: float,
         max_bad_frames: int = 5,
+        decoder: Callable[[Any], M],
+        encoder: Callable[[M], dict[str, Any]],
     ) -> None:
+        self._decode = decoder
+        self._encode = encoder
         self._decoder = FrameDecoder()
         self._addp = AddpTimer.started(addp_interval, addp_timeout, now)
         self._max_bad_frames = max_bad_frames
@@ -36,7 +45,7 @@ class TLibConnection:
     def should_close(self) -> bool:
         return self._fatal or self._bad_in_a_row >= self._max_bad_frames
 
-    def receive_data(self, data: bytes, now: float) -> Iterator[Message | ProtocolError]:
+    def receive_data(self, data: bytes, now: float) -> Iterator[M | ProtocolError]:
         """Yield the messages in ``data``; heartbeats only refresh liveness and are not yielded."""
         self._addp.received(now)
         for item in self._decoder.feed(data):
@@ -44,7 +53,7 @@ class TLibConnection:
                 yield self._bad(item)
                 continue
             try:
-                message = decode(item)
+                message = self._decode(item)
             except ProtocolError as exc:
                 yield self._bad(exc)
                 continue
@@ -57,9 +66,13 @@ class TLibConnection:
         self._fatal = self._fatal or error.fatal
         return error
 
-    def send(self, message: Message, now: float) -> bytes:
+    def send(self, message: M, now: float) -> bytes:
         self._addp.sent(now)
-        return encode_frame(encode(message))
+        return encode_frame(self._encode(message))
+
+    def send_heartbeat(self, now: float) -> bytes:
+        self._addp.sent(now)
+        return encode_frame({"message": Heartbeat.NAME})
 
     def poll(self, now: float) -> Liveness:
         return self._addp.poll(now)
@@ -71,4 +84,25 @@ class TLibConnection:
     def error_reply(error: ProtocolError) -> Event:
         return error_event(
             error.code, error.message, this_dn=error.this_dn, reference_id=error.reference_id
+        )
+
+
+class TLibConnection(FramedConnection[Message]):
+    """The desktop-facing T-Lib connection (DESIGN §2.1)."""
+
+    def __init__(
+        self,
+        *,
+        addp_interval: float,
+        addp_timeout: float,
+        now: float,
+        max_bad_frames: int = 5,
+    ) -> None:
+        super().__init__(
+            addp_interval=addp_interval,
+            addp_timeout=addp_timeout,
+            now=now,
+            max_bad_frames=max_bad_frames,
+            decoder=decode,
+            encoder=encode,
         )

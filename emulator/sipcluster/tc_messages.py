@@ -1,0 +1,203 @@
+"""TC-layer messages between SIP Cluster nodes, and their codec (sans-I/O).
+
+The TC-layer reuses T-Lib framing and ADDP liveness (emulator/tlib) with its own vocabulary:
+``Hello`` on (re)connection carries the sender's ownership view and the call parties it hosts, so
+that the two sides reconcile after a partition; ``Ownership`` announces a change of DN owner;
+``DeskRequest``/``DeskEvent`` carry desktop requests to the owner and events back to desktop
+nodes; ``CallRequest``/``CallEvent`` do the same between owner and call node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from emulator.tlib.enums import CallState, CallType, PhoneType
+from emulator.tlib.errors import ErrorCode, ProtocolError
+from emulator.tlib.messages import Heartbeat
+
+
+@dataclass(frozen=True)
+class Requester:
+    """The desktop (node + client connection) a request came from, and its ReferenceID."""
+
+    node: str
+    client: int
+    reference_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OwnerRecord:
+    dn: str
+    owner: str
+    epoch: int
+    phone: PhoneType = PhoneType.PSTN
+
+    def beats(self, other: OwnerRecord) -> bool:
+        """Reconciliation rule after a partition: the higher epoch wins; on equal epochs (two
+        sides that claimed an unowned DN at once) the lower node name wins, so every node picks
+        the same owner without another round trip."""
+        return (self.epoch, other.owner) > (other.epoch, self.owner)
+
+
+@dataclass(frozen=True)
+class PartyInfo:
+    """One DN party of a call, as its call node reports it."""
+
+    conn_id: str
+    dn: str
+    state: CallState
+    other_dn: str
+    call_type: CallType
+    call_node: str
+
+
+@dataclass(frozen=True)
+class Hello:
+    NAME: ClassVar[str] = "TcHello"
+    node: str
+    dc: str
+    ownership: tuple[OwnerRecord, ...]
+    parties: tuple[PartyInfo, ...]
+
+
+@dataclass(frozen=True)
+class Ownership:
+    NAME: ClassVar[str] = "TcOwnership"
+    record: OwnerRecord
+
+
+@dataclass(frozen=True)
+class DeskRequest:
+    NAME: ClassVar[str] = "TcDeskRequest"
+    dn: str
+    requester: Requester
+    request: Mapping[str, Any]  # the T-Lib request as on the wire
+    resync: bool = False  # re-registration after a heal or an ownership move: no EventRegistered
+
+
+@dataclass(frozen=True)
+class DeskEvent:
+    NAME: ClassVar[str] = "TcDeskEvent"
+    dn: str
+    event: Mapping[str, Any]
+    requester: Requester | None = None
+    only_requester: bool = False
+
+
+@dataclass(frozen=True)
+class ClientGone:
+    NAME: ClassVar[str] = "TcClientGone"
+    node: str
+    client: int
+    dns: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    NAME: ClassVar[str] = "TcCallRequest"
+    conn_id: str
+    dn: str
+    action: str
+    requester: Requester
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    NAME: ClassVar[str] = "TcCallEvent"
+    dn: str
+    event: Mapping[str, Any]
+    party: PartyInfo | None = None  # None once the party is released
+    requester: Requester | None = None
+
+
+@dataclass(frozen=True)
+class PhoneRegistration:
+    NAME: ClassVar[str] = "TcPhoneRegistration"
+    dn: str
+    node: str
+    registered: bool
+
+
+TcMessage = (
+    Hello
+    | Ownership
+    | DeskRequest
+    | DeskEvent
+    | ClientGone
+    | CallRequest
+    | CallEvent
+    | PhoneRegistration
+    | Heartbeat
+)
+
+_TYPES: Mapping[str, type[Any]] = {
+    cls.NAME: cls
+    for cls in (
+        Hello,
+        Ownership,
+        DeskRequest,
+        DeskEvent,
+        ClientGone,
+        CallRequest,
+        CallEvent,
+        PhoneRegistration,
+        Heartbeat,
+    )
+}
+
+
+def encode_tc(message: TcMessage) -> dict[str, Any]:
+    return {"message": message.NAME, **asdict(message)}
+
+
+def decode_tc(obj: Any) -> TcMessage:
+    """Build a TC message from its JSON object; a malformed one is a ``ProtocolError``."""
+    if not isinstance(obj, dict) or obj.get("message") not in _TYPES:
+        name = obj.get("message") if isinstance(obj, dict) else None
+        raise ProtocolError(ErrorCode.UNKNOWN_REQUEST, f"unknown TC-layer message {name!r}")
+    name = obj["message"]
+    fields = {key: value for key, value in obj.items() if key != "message"}
+    try:
+        return _build(name, fields)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ProtocolError(ErrorCode.INVALID_ATTRIBUTE, f"malformed {name}: {exc}") from None
+
+
+def _requester(value: Any) -> Requester | None:
+    return None if value is None else Requester(**value)
+
+
+def _party(value: Any) -> PartyInfo | None:
+    if value is None:
+        return None
+    return PartyInfo(
+        **{**value, "state": CallState(value["state"]), "call_type": CallType(value["call_type"])}
+    )
+
+
+def _record(value: Any) -> OwnerRecord:
+    return OwnerRecord(**{**value, "phone": PhoneType(value["phone"])})
+
+
+def _build(name: str, fields: dict[str, Any]) -> TcMessage:
+    if name == Heartbeat.NAME:
+        return Heartbeat()
+    if name == Hello.NAME:
+        parties = tuple(p for p in map(_party, fields["parties"]) if p is not None)
+        ownership = tuple(map(_record, fields["ownership"]))
+        return Hello(fields["node"], fields["dc"], ownership, parties)
+    if name == Ownership.NAME:
+        return Ownership(_record(fields["record"]))
+    if name in (DeskRequest.NAME, DeskEvent.NAME, CallRequest.NAME, CallEvent.NAME):
+        if "requester" in fields:
+            fields["requester"] = _requester(fields["requester"])
+        if "party" in fields:
+            fields["party"] = _party(fields["party"])
+        built: TcMessage = _TYPES[name](**fields)
+        return built
+    if name == ClientGone.NAME:
+        return ClientGone(**{**fields, "dns": tuple(fields["dns"])})
+    return PhoneRegistration(**fields)
