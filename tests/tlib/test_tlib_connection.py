@@ -204,3 +204,15 @@ def test_login_round_trips_between_two_connections_with_all_attributes() -> None
 
     assert receive(node, desktop.send(login, 1.0), now=1.0) == [login]
     assert receive(desktop, node.send(Heartbeat(), 2.0), now=2.0) == []
+
+
+def test_send_heartbeat_returns_a_heartbeat_frame_and_postpones_the_next_one() -> None:
+    conn = connection()
+    receive(conn, HEARTBEAT_FRAME, now=10.0)
+    assert conn.poll(10.0) is Liveness.SEND_HEARTBEAT
+
+    data = conn.send_heartbeat(10.0)
+
+    assert data == HEARTBEAT_FRAME
+    assert conn.poll(10.0) is Liveness.OK
+    assert receive(connection(), data) == []
