@@ -80,6 +80,7 @@ def _response_from(
         headers = headers.add("Warning", f'399 drlab "{warning}"')
     if content_type is not None:
         headers = headers.add("Content-Type", content_type)
+    headers = headers.add("Content-Length", str(len(body)))
     phrase = reason if reason is not None else reason_phrase(status)
     if warning is not None and reason is None and status == 400:
         phrase = warning
@@ -125,4 +126,5 @@ def make_request(
     pairs.extend(headers)
     if content_type is not None:
         pairs.append(("Content-Type", content_type))
+    pairs.append(("Content-Length", str(len(body))))
     return Request(method, uri, Headers.of(pairs), body)

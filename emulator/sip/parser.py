@@ -62,7 +62,9 @@ def validate_method(request: Request, allowed: frozenset[str]) -> None:
     """Raise 501 for a method SIP does not know here, 405 for a known one not ``allowed``."""
     if request.method not in KNOWN_METHODS and request.method not in allowed:
         raise MethodNotImplemented(
-            f"Method {request.method} not implemented", is_request=True, headers=tuple(request.headers)
+            f"Method {request.method} not implemented",
+            is_request=True,
+            headers=tuple(request.headers),
         )
     if request.method not in allowed:
         raise MethodNotAllowed(
@@ -208,8 +210,10 @@ def _build(start_line: str, headers: Headers, body: bytes) -> Message:
                 headers=tuple(headers),
             )
         return request
-    if len(parts) < 2 or parts[0] != SIP_VERSION or not (
-        parts[1].isdigit() and len(parts[1]) == 3 and 100 <= int(parts[1]) <= 699
+    if (
+        len(parts) < 2
+        or parts[0] != SIP_VERSION
+        or not (parts[1].isdigit() and len(parts[1]) == 3 and 100 <= int(parts[1]) <= 699)
     ):
         raise MalformedMessage(f"Malformed status line {start_line[:60]!r}", is_request=False)
     _check_mandatory(headers, is_request=False)

@@ -78,9 +78,7 @@ class Registrar:
 
     def lookup(self, aor: str, now: float) -> tuple[Binding, ...]:
         return tuple(
-            binding
-            for binding in self._bindings.get(aor, {}).values()
-            if binding.expires_at > now
+            binding for binding in self._bindings.get(aor, {}).values() if binding.expires_at > now
         )
 
     def all_bindings(self) -> tuple[Binding, ...]:
@@ -129,8 +127,8 @@ class Registrar:
         if any(contact.strip() == "*" for contact in contacts):
             if len(contacts) != 1 or header_expires != 0:
                 raise MalformedMessage("Contact * needs Expires: 0 and no other Contact")
-            removed = tuple(self._bindings.pop(aor, {}).values())
-            return RegisterOutcome(self._ok(request, aor, now), aor=aor, removed=removed)
+            dropped = tuple(self._bindings.pop(aor, {}).values())
+            return RegisterOutcome(self._ok(request, aor, now), aor=aor, removed=dropped)
         changes: list[tuple[str, int]] = []
         for contact_text in contacts:
             contact = NameAddr.parse(contact_text)
@@ -145,7 +143,11 @@ class Registrar:
             changes.append((contact.uri, min(expires, self.max_expires)))
         for uri, _ in changes:
             old = existing.get(uri)
-            if old is not None and old.call_id == request.call_id and request.cseq.number <= old.cseq:
+            if (
+                old is not None
+                and old.call_id == request.call_id
+                and request.cseq.number <= old.cseq
+            ):
                 raise SipProtocolError("Out-of-order REGISTER", status_code=500)
         added: list[Binding] = []
         removed: list[Binding] = []

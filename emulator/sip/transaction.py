@@ -411,5 +411,6 @@ def ack_for_failure(invite: Request, response: Response) -> Request:
         ("To", response.headers.get("To") or ""),
         ("Call-ID", invite.call_id),
         ("CSeq", f"{invite.cseq.number} ACK"),
+        ("Content-Length", "0"),
     ]
     return Request("ACK", invite.uri, Headers.of(pairs), b"")
