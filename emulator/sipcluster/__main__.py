@@ -1,0 +1,126 @@
+"""``python -m emulator.sipcluster``: run one SIP Cluster node until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from emulator.common.addresses import Endpoint, parse_endpoint
+from emulator.common.timescale import TimeScale
+from emulator.sipcluster.config import DnRange, NodeConfig, Peer, Timers
+from emulator.sipcluster.service import NodeService
+
+
+def _endpoint(ctx: click.Context, param: click.Parameter, value: str) -> Endpoint:
+    try:
+        return parse_endpoint(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _peers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Peer]:
+    peers = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        dc, at, address = rest.partition("@")
+        if not (sep and at and name and dc):
+            raise click.BadParameter(
+                f"{value!r} is not NAME=DC@HOST:PORT (e.g. sip3=DC2@127.0.0.1:4100)"
+            )
+        try:
+            peers.append(Peer(name, dc, parse_endpoint(address)))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return peers
+
+
+@click.command()
+@click.option("--name", required=True, help="Node name, e.g. sip1.")
+@click.option("--dc", required=True, help="Data centre, e.g. DC1.")
+@click.option("--tlib", default="127.0.0.1:0", callback=_endpoint, help="T-Lib listen host:port.")
+@click.option("--tc", default="127.0.0.1:0", callback=_endpoint, help="TC-layer listen host:port.")
+@click.option(
+    "--control", default="127.0.0.1:0", callback=_endpoint, help="Control HTTP host:port."
+)
+@click.option(
+    "--peer", "peers", multiple=True, callback=_peers, help="NAME=DC@HOST:PORT of a peer's TC port."
+)
+@click.option("--dns", default="7000-7999", help="DN range this cluster serves, N-M.")
+@click.option(
+    "--time-scale", type=float, default=1.0, show_default=True, help="Multiplies every timer."
+)
+@click.option("--addp-interval", type=float, default=10.0, show_default=True)
+@click.option("--addp-timeout", type=float, default=10.0, show_default=True)
+@click.option("--tc-interval", type=float, default=2.0, show_default=True)
+@click.option("--tc-timeout", type=float, default=4.0, show_default=True)
+@click.option("--ownership-move-delay", type=float, default=30.0, show_default=True)
+@click.option("--after-call-work-period", type=float, default=10.0, show_default=True)
+@click.option("--logout-on-disconnect/--no-logout-on-disconnect", default=True, show_default=True)
+def main(
+    name: str,
+    dc: str,
+    tlib: Endpoint,
+    tc: Endpoint,
+    control: Endpoint,
+    peers: list[Peer],
+    dns: str,
+    time_scale: float,
+    addp_interval: float,
+    addp_timeout: float,
+    tc_interval: float,
+    tc_timeout: float,
+    ownership_move_delay: float,
+    after_call_work_period: float,
+    logout_on_disconnect: bool,
+) -> None:
+    """Run one SIP Cluster node (T-Lib server, TC-layer peer, control endpoint)."""
+    try:
+        scale = TimeScale(time_scale)
+        dn_range = DnRange.parse(dns)
+        timers = Timers(
+            addp_interval,
+            addp_timeout,
+            tc_interval,
+            tc_timeout,
+            ownership_move_delay,
+            after_call_work_period,
+        )
+        if min(vars(timers).values()) <= 0:
+            raise ValueError("every timer must be > 0")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    config = NodeConfig(
+        name=name,
+        dc=dc,
+        tlib=tlib,
+        tc=tc,
+        control=control,
+        peers=tuple(peers),
+        dns=dn_range,
+        timers=timers.scaled(scale),
+        logout_on_disconnect=logout_on_disconnect,
+    )
+    asyncio.run(_run(config))
+
+
+async def _run(config: NodeConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    service = NodeService(config)
+    try:
+        await service.start()
+    except OSError as exc:
+        service.log.error("listen_failed", error=str(exc))
+        await service.stop()
+        raise SystemExit(2) from None
+    await stop.wait()
+    service.log.event("stopping")
+    await service.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""The asyncio front end of a SIP Cluster node: T-Lib server, TC-layer mesh, timers, control API.
+
+Everything protocol-related is decided by ``node.ClusterNode``; this module moves bytes, owns the
+tasks and timers, and shuts down in order (stop accepting, close connections, cancel the rest).
+TC-layer: one TCP connection per pair of nodes, dialled by the node whose name sorts first (so a
+relay link such as ``sip1-sip3`` carries exactly that pair), each side's ``Hello`` first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from typing import Any, Self
+
+from aiohttp import web
+
+from emulator.common.addresses import Endpoint
+from emulator.common.jsonlog import JsonLog
+from emulator.sipcluster.config import NodeConfig, Peer
+from emulator.sipcluster.node import ClusterNode
+from emulator.sipcluster.states import PartyInput
+from emulator.sipcluster.tc_messages import Hello, TcMessage, decode_tc, encode_tc
+from emulator.tlib.aio import FramedStream, StreamClosed, TLibStream
+from emulator.tlib.errors import ErrorCode, ProtocolError, RequestRejected
+from emulator.tlib.messages import Event, Request, error_event
+
+TcStream = FramedStream[TcMessage]
+HELLO_TIMEOUT = 5.0
+
+
+class NodeService:
+    def __init__(self, config: NodeConfig, log: JsonLog | None = None) -> None:
+        self.config = config
+        self.log = log or JsonLog(config.name, config.dc)
+        self.node = ClusterNode(config, self, self.log)
+        self._clients: dict[int, TLibStream] = {}
+        self._client_ids = itertools.count(1)
+        self._peers: dict[str, TcStream] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._servers: list[asyncio.Server] = []
+        self._runner: web.AppRunner | None = None
+        self.endpoints: dict[str, str] = {}
+
+    # -- Effects --------------------------------------------------------------------------
+
+    def to_client(self, client: int, event: Event) -> None:
+        stream = self._clients.get(client)
+        if stream is not None:
+            stream.send(event)
+
+    def to_peer(self, peer: str, message: TcMessage) -> bool:
+        stream = self._peers.get(peer)
+        if stream is None or stream.closed or peer not in self.node.peers_up:
+            return False
+        stream.send(message)
+        return True
+
+    def start_timer(self, key: str, delay: float) -> None:
+        self.cancel_timer(key)
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(delay, self._fire, key)
+
+    def cancel_timer(self, key: str) -> None:
+        handle = self._timers.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def timer_running(self, key: str) -> bool:
+        return key in self._timers
+
+    def _fire(self, key: str) -> None:
+        self._timers.pop(key, None)
+        self.node.on_timer(key)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        tlib = await asyncio.start_server(self._serve_client, *self.config.tlib)
+        tc = await asyncio.start_server(self._accept_peer, *self.config.tc)
+        self._servers = [tlib, tc]
+        self._runner = web.AppRunner(self._control_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, *self.config.control)
+        await site.start()
+        control_port = self._runner.addresses[0][1]
+        self.endpoints = {
+            "tlib": _bound(tlib, self.config.tlib),
+            "tc": _bound(tc, self.config.tc),
+            "control": str(Endpoint(self.config.control.host, control_port)),
+        }
+        for peer in self.config.peers:
+            if self.config.name < peer.name:
+                self._spawn(self._dial_peer(peer))
+        self.log.event("ready", endpoints=self.endpoints)
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        streams: list[FramedStream[Any]] = [*self._clients.values(), *self._peers.values()]
+        for stream in streams:
+            stream.close("node shutting down")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _own_current_task(self) -> None:
+        """Connection handlers started by asyncio servers are ours to wait for at shutdown."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- desktops -------------------------------------------------------------------------
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        timers = self.config.timers
+        stream = TLibStream(
+            reader, writer, addp_interval=timers.addp_interval, addp_timeout=timers.addp_timeout
+        )
+        client = next(self._client_ids)
+        self._clients[client] = stream
+        self._own_current_task()
+        self.log.event("tlib.client_connected", client=client, peer=stream.peer)
+        try:
+            while not stream.core.should_close:
+                for item in await stream.receive():
+                    self._client_item(client, stream, item)
+                await stream.drain()
+            stream.close("too many bad frames from the client")
+        except StreamClosed:
+            pass
+        finally:
+            stream.close(stream.close_reason or "closed")
+            del self._clients[client]
+            self.node.client_gone(client, stream.close_reason)
+            await stream.wait_closed()
+
+    def _client_item(self, client: int, stream: TLibStream, item: Any) -> None:
+        if isinstance(item, ProtocolError):
+            self.node.client_error(client, item)
+            stream.send(stream.core.error_reply(item))
+        elif isinstance(item, Request):
+            self.node.client_request(client, item)
+        else:
+            name = getattr(item, "name", "?")
+            stream.send(
+                error_event(
+                    ErrorCode.UNKNOWN_REQUEST,
+                    f"'{name}' is an event: desktops send requests only",
+                )
+            )
+
+    # -- TC-layer -------------------------------------------------------------------------
+
+    def _tc_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> TcStream:
+        timers = self.config.timers
+        return FramedStream(
+            reader,
+            writer,
+            decoder=decode_tc,
+            encoder=encode_tc,
+            addp_interval=timers.tc_interval,
+            addp_timeout=timers.tc_timeout,
+        )
+
+    async def _dial_peer(self, peer: Peer) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(*peer.address)
+            except OSError:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                continue
+            stream = self._tc_stream(reader, writer)
+            stream.send(self.node.hello())
+            hello = await self._first_hello(stream)
+            if hello is not None and hello.node == peer.name:
+                backoff = 0.05
+                await self._run_peer(hello, stream)
+            else:
+                stream.close("no valid TcHello from the peer")
+                await stream.wait_closed()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+
+    async def _accept_peer(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._own_current_task()
+        stream = self._tc_stream(reader, writer)
+        hello = await self._first_hello(stream)
+        if hello is None:
+            stream.close("no valid TcHello from the peer")
+            await stream.wait_closed()
+            return
+        stream.send(self.node.hello())
+        await self._run_peer(hello, stream)
+
+    async def _first_hello(self, stream: TcStream) -> Hello | None:
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT):
+                while True:
+                    items = await stream.receive()
+                    if items:
+                        first = items[0]
+                        return first if isinstance(first, Hello) else None
+        except (TimeoutError, StreamClosed):
+            return None
+
+    async def _run_peer(self, hello: Hello, stream: TcStream) -> None:
+        name = hello.node
+        old = self._peers.get(name)
+        if old is not None:
+            old.close("replaced by a new TC connection")
+            self.node.peer_down(name, "replaced by a new TC connection")
+        self._peers[name] = stream
+        self.node.peer_up(hello)
+        try:
+            while True:
+                for item in await stream.receive():
+                    if isinstance(item, ProtocolError):
+                        self.log.warning("tc.bad_frame", peer=name, error=item.message)
+                    else:
+                        self.node.peer_message(name, item)
+                await stream.drain()
+        except StreamClosed:
+            pass
+        finally:
+            stream.close(stream.close_reason or "closed")
+            if self._peers.get(name) is stream:
+                del self._peers[name]
+                self.node.peer_down(name, stream.close_reason)
+            await stream.wait_closed()
+
+    # -- control endpoint -----------------------------------------------------------------
+
+    def _control_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/state", self._state)
+        app.router.add_post("/calls", self._create_call)
+        app.router.add_post("/calls/{conn_id}/{action}", self._call_action)
+        app.router.add_post("/phones/{dn}/{action}", self._phone)
+        return app
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "node": self.config.name})
+
+    async def _state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.node.state())
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        to, caller = body.get("to"), body.get("from", "+15550000000")
+        if not isinstance(to, str) or not isinstance(caller, str):
+            raise _bad_request("body needs 'to' (a DN) and optionally 'from' (a number), strings")
+        try:
+            conn_id = self.node.inbound_call(caller, to)
+        except ValueError as exc:
+            raise _bad_request(str(exc)) from None
+        return web.json_response({"ConnID": conn_id, "CallNode": self.config.name}, status=201)
+
+    async def _call_action(self, request: web.Request) -> web.Response:
+        """The far end of a call (customer or PSTN agent phone) answers or hangs up."""
+        conn_id, action = request.match_info["conn_id"], request.match_info["action"]
+        inputs = {"answer": PartyInput.ANSWER, "release": PartyInput.RELEASE}
+        if action not in inputs:
+            raise web.HTTPNotFound(text=f"unknown call action {action!r}: answer or release")
+        body = await _json_body(request) if request.can_read_body else {}
+        call = self.node.calls.get(conn_id)
+        if call is None:
+            raise web.HTTPNotFound(text=f"no call {conn_id} on {self.config.name}")
+        party = body.get("party") or next(
+            (p.address for p in call.parties if not p.is_dn), call.parties[0].address
+        )
+        party_input = inputs[action]
+        found = call.party(str(party))
+        if action == "answer" and found is not None and not found.is_dn:
+            party_input = PartyInput.FAR_END_ANSWER
+        try:
+            self.node.party_action(conn_id, str(party), party_input)
+        except RequestRejected as exc:
+            return web.json_response({"error": exc.message}, status=409)
+        return web.json_response({"ConnID": conn_id, "party": party, "action": action})
+
+    async def _phone(self, request: web.Request) -> web.Response:
+        """Internal API for the SIP side: a softphone (un)registered at this node."""
+        dn, action = request.match_info["dn"], request.match_info["action"]
+        if action not in ("register", "unregister"):
+            raise web.HTTPNotFound(text="phone action must be register or unregister")
+        if dn not in self.config.dns:
+            raise _bad_request(f"unknown DN {dn}")
+        self.node.phone_registered(dn, action == "register")
+        return web.json_response({"DN": dn, "action": action, "node": self.config.name})
+
+
+def _bound(server: asyncio.Server, wanted: Endpoint) -> str:
+    port = server.sockets[0].getsockname()[1]
+    return str(Endpoint(wanted.host, port))
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _bad_request("body is not JSON") from None
+    if not isinstance(body, dict):
+        raise _bad_request("body must be a JSON object")
+    return body
