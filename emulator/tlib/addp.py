@@ -27,7 +27,7 @@ class AddpTimer:
 
     @classmethod
     def started(cls, interval: float, timeout: float, now: float) -> AddpTimer:
-        if interval <= 0 or timeout <= 0:
+        if not (interval > 0 and timeout > 0):  # also rejects NaN
             raise ValueError("ADDP interval and timeout must be > 0")
         return cls(interval, timeout, now, now)
 

@@ -100,7 +100,8 @@ class FramedStream(Generic[M]):
                 return
             verdict = self.core.poll(self._loop.time())
             if verdict is Liveness.PEER_DEAD:
-                self.close("peer silent: ADDP timeout")
+                # Abort: a graceful close would wait for a silent peer to read queued bytes.
+                self.close("peer silent: ADDP timeout", abort=True)
                 return
             if verdict is Liveness.SEND_HEARTBEAT:
                 self._writer.write(self.core.send_heartbeat(self._loop.time()))
@@ -178,12 +179,14 @@ class TLibClient:
 
     async def request(self, request: Request, timeout: float = 10.0) -> Event:
         """Send ``request`` and return the event that carries its ReferenceID back."""
+        if self.stream.closed:
+            raise StreamClosed(self.stream.close_reason)
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._pending[request.reference_id] = future
         try:
-            self.stream.send(request)
-            await self.stream.drain()
             async with asyncio.timeout(timeout):
+                self.stream.send(request)
+                await self.stream.drain()
                 return await future
         finally:
             self._pending.pop(request.reference_id, None)

@@ -244,9 +244,14 @@ def decode(obj: Any) -> Message:
         raise ProtocolError(
             ErrorCode.UNKNOWN_REQUEST,
             f"unknown message '{name}'",
-            reference_id=reference_id if isinstance(reference_id, int) else None,
+            reference_id=_reference(reference_id),
         )
     return _decode_request(REQUEST_TYPES[name], obj)
+
+
+def _reference(value: Any) -> int | None:
+    """A ReferenceID is an integer; JSON true/false are not (bool is an int in Python)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _decode_event(name: EventName, obj: dict[str, Any]) -> Event:
@@ -256,7 +261,7 @@ def _decode_event(name: EventName, obj: dict[str, Any]) -> Event:
     return Event(
         name,
         this_dn=this_dn if isinstance(this_dn, str) else None,
-        reference_id=reference_id if isinstance(reference_id, int) else None,
+        reference_id=_reference(reference_id),
         attributes=attributes,
     )
 

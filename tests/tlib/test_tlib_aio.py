@@ -288,11 +288,6 @@ async def test_raw_socket_client_sending_a_bad_length_gets_event_error_then_eof(
     assert rest == b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TLibClient.request on a closed stream sends nothing and waits for its timeout "
-    "(TimeoutError) instead of failing with StreamClosed",
-)
 async def test_request_after_the_server_has_gone_fails_at_once_with_stream_closed() -> None:
     async with client_of(hang_up_at_once) as client:
         async with asyncio.timeout(WAIT):
@@ -303,11 +298,6 @@ async def test_request_after_the_server_has_gone_fails_at_once_with_stream_close
             await client.request(request, timeout=0.5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on ADDP timeout TLibStream closes gracefully; with unsent data queued for a peer "
-    "that no longer reads, the transport never finishes closing and wait_closed() hangs",
-)
 async def test_stream_to_a_stopped_peer_finishes_closing_on_addp_timeout() -> None:
     release = asyncio.Event()
 

@@ -228,20 +228,12 @@ def test_unknown_message_name_without_reference_id_carries_none() -> None:
     assert error.reference_id is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode() accepts a bool as the ReferenceID of an unknown message (bool is an int)",
-)
 def test_unknown_message_with_boolean_reference_id_carries_none() -> None:
     error = decode_error({"message": "RequestTeleport", "ReferenceID": True})
 
     assert error.reference_id is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_decode_event accepts a bool ReferenceID; True then matches request 1 (hash(True)==1)",
-)
 def test_event_with_boolean_reference_id_has_no_reference() -> None:
     event = decode({"message": "EventAgentReady", "ReferenceID": True})
 
