@@ -1,0 +1,104 @@
+"""Asyncio RTP endpoints over real loopback UDP sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+from collections.abc import Callable
+
+from emulator.common.jsonlog import JsonLog
+from emulator.rtp.endpoint import MediaTicker, RtpEndpoint
+from emulator.rtp.packet import RtpPacket
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        await asyncio.sleep(0.01)
+
+
+async def test_two_endpoints_talk_both_ways_at_50_packets_per_second() -> None:
+    ticker = MediaTicker()
+    async with ticker, RtpEndpoint(ticker=ticker) as a, RtpEndpoint(ticker=ticker) as b:
+        assert a.bound.port != 0 and b.bound.port != 0
+        a.start(b.bound)
+        b.start(a.bound)
+        await wait_for(lambda: min(a.meter.packets_received, b.meter.packets_received) >= 25)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sent_before = a.sender.packets_sent
+        await wait_for(lambda: a.sender.packets_sent >= sent_before + 25)
+        elapsed = loop.time() - started
+        report_a, report_b = a.stop(), b.stop()
+    # 25 packets at 20 ms each take about half a second (generous bound for a loaded machine)
+    assert 0.35 < elapsed < 2.0
+    for report in (report_a, report_b):
+        assert report.talking
+        assert report.packets_received > 0
+        assert report.bad_packets == 0
+        assert report.longest_gap_ms < 1000
+
+
+async def test_garbage_and_wrong_version_datagrams_are_counted_and_dropped() -> None:
+    stream = io.StringIO()
+    async with RtpEndpoint(log=JsonLog("test", stream=stream), label="call-1") as rtp:
+        rtp.start(None)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+            wrong_version = bytearray(RtpPacket(0, 1, 1, 1, b"x").to_bytes())
+            wrong_version[0] = 0x40
+            raw.sendto(bytes(wrong_version), tuple(rtp.bound))
+            raw.sendto(b"hello", tuple(rtp.bound))
+            raw.sendto(RtpPacket(0, 5, 1, 1, b"ok").to_bytes(), tuple(rtp.bound))
+            await wait_for(lambda: rtp.meter.packets_received == 1)
+            await wait_for(lambda: rtp.meter.bad_packets == 2)
+        report = rtp.stop()
+    assert report.packets_received == 1 and report.bad_packets == 2
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert events.count("rtp.bad_packet") == 2
+
+
+async def test_silence_is_reported_as_a_media_gap_and_its_end_too() -> None:
+    stream = io.StringIO()
+    gaps: list[tuple[str, float]] = []
+    async with (
+        RtpEndpoint(
+            log=JsonLog("test", stream=stream),
+            gap_threshold=0.2,
+            on_gap=lambda state, gap: gaps.append((state, gap)),
+        ) as listener,
+        RtpEndpoint() as talker,
+    ):
+        listener.start(None)
+        talker.start(listener.bound)
+        await wait_for(lambda: listener.meter.packets_received >= 5)
+        talker.stop()
+        await wait_for(lambda: [state for state, _ in gaps] == ["started"])
+        await wait_for(lambda: listener.silence() > 0.3)
+        silent_for = listener.silence()
+        talker_again = RtpEndpoint()
+        async with talker_again:
+            talker_again.start(listener.bound)
+            await wait_for(lambda: len(gaps) == 2)
+        report = listener.stop()
+    assert gaps[1][0] == "ended" and gaps[1][1] >= silent_for
+    assert report.longest_gap_ms >= 200
+    assert not report.talking
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [entry["state"] for entry in logged if entry["event"] == "media.gap"] == [
+        "started",
+        "ended",
+    ]
+
+
+async def test_latching_endpoint_answers_where_the_media_comes_from() -> None:
+    async with RtpEndpoint(latch=True) as node, RtpEndpoint() as phone:
+        node.start(None)
+        phone.start(node.bound)
+        await wait_for(lambda: node.remote == phone.bound)
+        await wait_for(lambda: phone.meter.packets_received >= 3)
+        assert phone.stop().packets_received >= 3
