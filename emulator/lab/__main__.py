@@ -1,0 +1,5 @@
+"""``python -m emulator.lab`` is ``drlab``."""
+
+from emulator.lab.cli import main
+
+main()
