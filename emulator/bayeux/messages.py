@@ -156,9 +156,7 @@ class Advice:
             timeout_ms=newer.timeout_ms if newer.timeout_ms is not None else self.timeout_ms,
             interval_ms=newer.interval_ms if newer.interval_ms is not None else self.interval_ms,
             max_interval_ms=(
-                newer.max_interval_ms
-                if newer.max_interval_ms is not None
-                else self.max_interval_ms
+                newer.max_interval_ms if newer.max_interval_ms is not None else self.max_interval_ms
             ),
             extra={**self.extra, **newer.extra},
         )
@@ -243,7 +241,9 @@ class Message:
                 bayeux_error(ErrorCode.BAD_REQUEST, "each Bayeux message must be a JSON object")
             )
         raw_id = value.get("id")
-        message_id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+        message_id = (
+            raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+        )
         channel = value.get("channel")
         if channel is None:
             raise MalformedMessage(
@@ -361,7 +361,7 @@ def decode_payload(payload: bytes | str) -> list[object]:
         raise PayloadError(bayeux_error(ErrorCode.BAD_REQUEST, "payload is not UTF-8")) from None
     try:
         decoded = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise PayloadError(
             bayeux_error(ErrorCode.BAD_REQUEST, f"payload is not valid JSON ({exc.msg})")
         ) from None

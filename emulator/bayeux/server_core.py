@@ -18,23 +18,19 @@ every bad message gets a reply with a precise ``error`` and the other clients ar
 
 from __future__ import annotations
 
-import enum
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.bayeux import channels
 from emulator.bayeux.messages import (
     BAYEUX_VERSION,
-    LONG_POLLING,
     META_CONNECT,
     META_DISCONNECT,
     META_HANDSHAKE,
     META_SUBSCRIBE,
     META_UNSUBSCRIBE,
     UNKNOWN_CLIENT_ERROR,
-    WEBSOCKET,
     Advice,
     ErrorCode,
     MalformedMessage,
@@ -46,135 +42,23 @@ from emulator.bayeux.messages import (
     decode_payload,
     failure_reply,
 )
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Server timers in seconds (already scaled by the lab's time scale) and channel policy."""
-
-    timeout: float = 30.0
-    interval: float = 0.0
-    max_interval: float = 10.0
-    connection_types: tuple[str, ...] = (WEBSOCKET, LONG_POLLING)
-    # Channels (names or trailing-wildcard patterns) clients may subscribe to; None: any
-    # broadcast channel. Anything else is answered "404:<channel>:Unknown channel".
-    channels: tuple[str, ...] | None = None
-    # Whether a client may publish to a broadcast channel (delivered to its subscribers).
-    # Off by default: one desktop must not be able to forge another desktop's events.
-    allow_client_publish: bool = False
-    max_queue: int = 1000
-
-    def __post_init__(self) -> None:
-        if self.timeout < 0 or self.interval < 0 or self.max_interval <= 0:
-            raise UsageError("timeout/interval must be >= 0 and max_interval > 0")
-        if not self.connection_types:
-            raise UsageError("a Bayeux server needs at least one connection type")
-        if self.max_queue < 1:
-            raise UsageError("max_queue must be >= 1")
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What the transport knows about the peer when a payload arrives (for the authorizer)."""
-
-    headers: Mapping[str, str] = field(default_factory=dict)
-    cookies: Mapping[str, str] = field(default_factory=dict)
-    remote: str = ""
-
-
-@dataclass(frozen=True)
-class Accept:
-    """Handshake accepted; ``principal`` is the application's object for this client."""
-
-    principal: object = None
-
-
-@dataclass(frozen=True)
-class Deny:
-    """Handshake refused with a reason (sent as ``403::<reason>``) and reconnect advice."""
-
-    reason: str
-    reconnect: Reconnect = Reconnect.NONE
-
-
-Authorizer = Callable[[Message, Credentials], Accept | Deny]
-
-
-class RemovalReason(enum.StrEnum):
-    DISCONNECTED = "disconnected"  # the client sent /meta/disconnect
-    EXPIRED = "expired"  # no /meta/connect for longer than max_interval
-    REMOVED = "removed"  # the application removed it
-
-
-@dataclass(frozen=True)
-class ClientAdded:
-    client_id: str
-    principal: object
-
-
-@dataclass(frozen=True)
-class ClientRemoved:
-    client_id: str
-    principal: object
-    reason: RemovalReason
-
-
-@dataclass(frozen=True)
-class ClientSubscribed:
-    client_id: str
-    channel: str
-
-
-@dataclass(frozen=True)
-class ClientUnsubscribed:
-    client_id: str
-    channel: str
-
-
-@dataclass(frozen=True)
-class ClientPublished:
-    """A client published to a ``/service/`` channel (or an allowed broadcast channel)."""
-
-    client_id: str
-    channel: str
-    data: Any
-
-
-ServerEvent = ClientAdded | ClientRemoved | ClientSubscribed | ClientUnsubscribed | ClientPublished
-
-
-@dataclass(frozen=True)
-class Hold:
-    """A ``/meta/connect`` the transport keeps open until :meth:`ServerCore.is_ready`."""
-
-    client_id: str
-    token: int
-    deadline: float
-    message_id: str | int | None = None
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """Everything one received payload produced."""
-
-    replies: tuple[Message, ...] = ()
-    hold: Hold | None = None
-    events: tuple[ServerEvent, ...] = ()
-    # The payload was unreadable as a whole; an HTTP transport answers 400.
-    bad_payload: bool = False
-    # Existing clients this payload spoke for: a WebSocket binds them to its connection.
-    client_ids: tuple[str, ...] = ()
-
-
-@dataclass
-class _Client:
-    client_id: str
-    principal: object
-    last_seen: float
-    subscriptions: set[str] = field(default_factory=set)
-    queue: deque[Message] = field(default_factory=deque)
-    hold: Hold | None = None
-    dropped: int = 0
+from emulator.bayeux.server_model import (
+    Accept,
+    Authorizer,
+    ClientAdded,
+    ClientPublished,
+    ClientRemoved,
+    ClientSubscribed,
+    ClientUnsubscribed,
+    Credentials,
+    Deny,
+    Exchange,
+    Hold,
+    RemovalReason,
+    ServerConfig,
+    ServerEvent,
+)
+from emulator.bayeux.server_registry import ClientRecord, ClientRegistry
 
 
 @dataclass
@@ -202,11 +86,7 @@ class ServerCore:
         self.config = config
         self._new_client_id = new_client_id
         self._authorize = authorize or _allow_everyone
-        self._clients: dict[str, _Client] = {}
-        self._next_token = 0
-        # Final connect replies of clients removed while a connect was held, by hold token.
-        self._final_replies: dict[int, Message] = {}
-        self._closing = False
+        self._registry = ClientRegistry(config)
         self._handlers: dict[str, Callable[[Message, float, Credentials, _Batch], None]] = {
             META_HANDSHAKE: self._handshake,
             META_CONNECT: self._connect,
@@ -218,33 +98,29 @@ class ServerCore:
     # --- queries -----------------------------------------------------------------------------
 
     def client_ids(self) -> tuple[str, ...]:
-        return tuple(self._clients)
+        return tuple(self._registry.clients)
 
     def has_client(self, client_id: str) -> bool:
-        return client_id in self._clients
+        return client_id in self._registry.clients
 
     def principal(self, client_id: str) -> object:
-        client = self._clients.get(client_id)
+        client = self._registry.clients.get(client_id)
         if client is None:
             raise UsageError(f"no Bayeux client {client_id!r}")
         return client.principal
 
     def subscriptions(self, client_id: str) -> frozenset[str]:
-        client = self._clients.get(client_id)
+        client = self._registry.clients.get(client_id)
         return frozenset(client.subscriptions) if client else frozenset()
 
     def dropped(self, client_id: str) -> int:
         """Messages discarded because the client's queue was full."""
-        client = self._clients.get(client_id)
+        client = self._registry.clients.get(client_id)
         return client.dropped if client else 0
 
     @property
     def advice(self) -> Advice:
-        return Advice(
-            reconnect=Reconnect.RETRY,
-            interval_ms=round(self.config.interval * 1000),
-            timeout_ms=round(self.config.timeout * 1000),
-        )
+        return self._registry.advice
 
     # --- input from the peer -----------------------------------------------------------------
 
@@ -276,11 +152,7 @@ class ServerCore:
             if handler is not None:
                 handler(item, now, credentials, batch)
             elif channels.kind_of(item.channel) is channels.ChannelKind.META:
-                batch.replies.append(
-                    self._error(
-                        item, bayeux_error(ErrorCode.UNKNOWN_CHANNEL, "Unknown meta channel", item.channel)
-                    )
-                )
+                self._fail(batch, item, ErrorCode.UNKNOWN_CHANNEL, "Unknown meta channel")
             else:
                 self._publish(item, now, batch)
         return Exchange(
@@ -302,7 +174,20 @@ class ServerCore:
             **fields,
         )
 
-    def _known_client(self, request: Message, batch: _Batch) -> _Client | None:
+    def _fail(
+        self,
+        batch: _Batch,
+        request: Message,
+        code: ErrorCode,
+        text: str,
+        arg: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Reply ``code:arg:text``; ``arg`` defaults to the request's channel."""
+        error = bayeux_error(code, text, request.channel if arg is None else arg)
+        batch.replies.append(self._error(request, error, **fields))
+
+    def _known_client(self, request: Message, batch: _Batch) -> ClientRecord | None:
         """The requesting client, or None after queueing the reply that tells it to handshake."""
         fields: dict[str, Any] = {}
         if request.channel in (META_SUBSCRIBE, META_UNSUBSCRIBE):
@@ -312,7 +197,7 @@ class ServerCore:
             error = bayeux_error(ErrorCode.NO_CLIENT_ID, "No client ID")
             batch.replies.append(self._error(request, error, advice=rehandshake, **fields))
             return None
-        client = self._clients.get(request.client_id)
+        client = self._registry.clients.get(request.client_id)
         if client is None:
             batch.replies.append(
                 self._error(request, UNKNOWN_CLIENT_ERROR, advice=rehandshake, **fields)
@@ -328,7 +213,7 @@ class ServerCore:
         supported = self.config.connection_types
         none = Advice(reconnect=Reconnect.NONE)
         refusal: str | None = None
-        if self._closing:
+        if self._registry.closing:
             refusal = bayeux_error(ErrorCode.DENIED, "Server is shutting down")
         elif request.version is None:
             refusal = bayeux_error(ErrorCode.BAD_REQUEST, "Handshake requires a version")
@@ -369,9 +254,7 @@ class ServerCore:
             )
             return
         client_id = self._new_client_id()
-        if client_id in self._clients or not client_id.isalnum():
-            raise UsageError(f"client id factory returned an unusable id {client_id!r}")
-        self._clients[client_id] = _Client(client_id, decision.principal, last_seen=now)
+        self._registry.add(client_id, decision.principal, now)
         batch.client_ids.append(client_id)
         batch.events.append(ClientAdded(client_id, decision.principal))
         batch.replies.append(
@@ -393,23 +276,12 @@ class ServerCore:
         client = self._known_client(request, batch)
         if client is None:
             return
-        if request.connection_type is None:
-            batch.replies.append(
-                self._error(
-                    request,
-                    bayeux_error(ErrorCode.BAD_REQUEST, "Connect requires a connectionType"),
-                )
-            )
+        kind = request.connection_type
+        if kind is None:
+            self._fail(batch, request, ErrorCode.BAD_REQUEST, "Connect requires a connectionType")
             return
-        if request.connection_type not in self.config.connection_types:
-            batch.replies.append(
-                self._error(
-                    request,
-                    bayeux_error(
-                        ErrorCode.BAD_REQUEST, "Unsupported connection type", request.connection_type
-                    ),
-                )
-            )
+        if kind not in self.config.connection_types:
+            self._fail(batch, request, ErrorCode.BAD_REQUEST, "Unsupported connection type", kind)
             return
         client.last_seen = now
         previous = client.hold
@@ -421,10 +293,8 @@ class ServerCore:
         asked = request.advice.timeout_ms if request.advice else None
         if asked is not None and asked >= 0:
             timeout = min(timeout, asked / 1000)
-        self._next_token += 1
-        hold = Hold(client.client_id, self._next_token, now + timeout, request.id)
-        client.hold = hold
-        if client.queue or timeout <= 0 or self._closing:
+        hold = self._registry.new_hold(client, now + timeout, request.id)
+        if client.queue or timeout <= 0 or self._registry.closing:
             batch.replies.extend(self.release(hold, now))
         else:
             batch.hold = hold
@@ -475,13 +345,8 @@ class ServerCore:
         if client is None:
             return
         if not request.subscriptions:
-            batch.replies.append(
-                self._error(
-                    request,
-                    bayeux_error(ErrorCode.BAD_REQUEST, "subscription is required", request.channel),
-                    client_id=client.client_id,
-                )
-            )
+            text = "subscription is required"
+            self._fail(batch, request, ErrorCode.BAD_REQUEST, text, client_id=client.client_id)
             return
         for channel in request.subscriptions:
             if channel in client.subscriptions:
@@ -506,27 +371,18 @@ class ServerCore:
     def _publish(self, request: Message, now: float, batch: _Batch) -> None:
         channel = request.channel
         if not channels.is_valid_name(channel):
-            batch.replies.append(
-                self._error(request, bayeux_error(ErrorCode.BAD_REQUEST, "Invalid channel name", channel))
-            )
+            self._fail(batch, request, ErrorCode.BAD_REQUEST, "Invalid channel name")
             return
         client = self._known_client(request, batch)
         if client is None:
             return
         if request.data is None:
-            batch.replies.append(
-                self._error(
-                    request, bayeux_error(ErrorCode.BAD_REQUEST, "Publish requires data", channel)
-                )
-            )
+            self._fail(batch, request, ErrorCode.BAD_REQUEST, "Publish requires data")
             return
         kind = channels.kind_of(channel)
         if kind is channels.ChannelKind.BROADCAST and not self.config.allow_client_publish:
-            batch.replies.append(
-                self._error(
-                    request,
-                    bayeux_error(ErrorCode.DENIED, "Publishing to this channel is not allowed", channel),
-                )
+            self._fail(
+                batch, request, ErrorCode.DENIED, "Publishing to this channel is not allowed"
             )
             return
         if kind is channels.ChannelKind.BROADCAST:
@@ -534,7 +390,7 @@ class ServerCore:
         batch.events.append(ClientPublished(client.client_id, channel, request.data))
         batch.replies.append(Message(channel=channel, id=request.id, successful=True))
 
-    def _success(self, request: Message, client: _Client, **fields: Any) -> Message:
+    def _success(self, request: Message, client: ClientRecord, **fields: Any) -> Message:
         return Message(
             channel=request.channel,
             id=request.id,
@@ -543,7 +399,7 @@ class ServerCore:
             **fields,
         )
 
-    # --- output to clients -------------------------------------------------------------------
+    # --- output to clients (delegated to the registry) ---------------------------------------
 
     def publish(
         self, client_id: str, channel: str, data: Any, *, message_id: str | int | None = None
@@ -552,115 +408,40 @@ class ServerCore:
 
         Returns False when the client is unknown. A full queue drops its oldest message.
         """
-        if not channels.is_valid_name(channel) or channels.kind_of(channel) is channels.ChannelKind.META:
-            raise UsageError(f"cannot deliver on channel {channel!r}")
-        if data is None:
-            raise UsageError("Bayeux event messages need data")
-        client = self._clients.get(client_id)
-        if client is None:
-            return False
-        if len(client.queue) >= self.config.max_queue:
-            client.queue.popleft()
-            client.dropped += 1
-        client.queue.append(Message(channel=channel, id=message_id, data=data))
-        return True
+        return self._registry.publish(client_id, channel, data, message_id=message_id)
 
     def broadcast(
         self, channel: str, data: Any, *, message_id: str | int | None = None
     ) -> tuple[str, ...]:
         """Queue an event for every client subscribed to ``channel``; returns their ids."""
-        targets = tuple(
-            client.client_id
-            for client in self._clients.values()
-            if any(channels.matches(pattern, channel) for pattern in client.subscriptions)
-        )
-        for client_id in targets:
-            self.publish(client_id, channel, data, message_id=message_id)
-        return targets
+        return self._registry.broadcast(channel, data, message_id=message_id)
 
     def drain(self, client_id: str) -> tuple[Message, ...]:
         """Take every queued message of a client (a WebSocket sends them without waiting)."""
-        client = self._clients.get(client_id)
-        if client is None or not client.queue:
-            return ()
-        messages = tuple(client.queue)
-        client.queue.clear()
-        return messages
+        return self._registry.drain(client_id)
 
     def is_ready(self, hold: Hold, now: float) -> bool:
         """Whether a held connect must be answered now."""
-        client = self._clients.get(hold.client_id)
-        if client is None or client.hold != hold or self._closing:
-            return True
-        return bool(client.queue) or now >= hold.deadline
+        return self._registry.is_ready(hold, now)
 
     def release(self, hold: Hold, now: float) -> tuple[Message, ...]:
         """Answer a held connect: the client's queued messages, then the connect reply."""
-        final = self._final_replies.pop(hold.token, None)
-        if final is not None:
-            return (final,)
-        client = self._clients.get(hold.client_id)
-        if client is None:
-            return (
-                Message(
-                    channel=META_CONNECT,
-                    id=hold.message_id,
-                    successful=False,
-                    error=UNKNOWN_CLIENT_ERROR,
-                    advice=Advice(reconnect=Reconnect.HANDSHAKE, interval_ms=0),
-                ),
-            )
-        reply = Message(
-            channel=META_CONNECT,
-            id=hold.message_id,
-            client_id=client.client_id,
-            successful=True,
-            advice=self.advice,
-        )
-        if client.hold != hold:
-            return (reply,)  # superseded by a newer connect, which gets the queue
-        client.hold = None
-        client.last_seen = now
-        messages = tuple(client.queue)
-        client.queue.clear()
-        return (*messages, reply)
+        return self._registry.release(hold, now)
 
     def abandon(self, hold: Hold, now: float) -> None:
         """The transport under a held connect went away; the client starts its max_interval."""
-        self._final_replies.pop(hold.token, None)
-        client = self._clients.get(hold.client_id)
-        if client is not None and client.hold == hold:
-            client.hold = None
-            client.last_seen = now
+        self._registry.abandon(hold, now)
 
     def remove(
         self, client_id: str, now: float, reason: RemovalReason = RemovalReason.REMOVED
     ) -> ClientRemoved | None:
         """Forget a client; a connect it has held is answered with ``reconnect: none``."""
-        client = self._clients.pop(client_id, None)
-        if client is None:
-            return None
-        if client.hold is not None:
-            self._final_replies[client.hold.token] = Message(
-                channel=META_CONNECT,
-                id=client.hold.message_id,
-                client_id=client_id,
-                successful=True,
-                advice=Advice(reconnect=Reconnect.NONE, interval_ms=0),
-            )
-        return ClientRemoved(client_id, client.principal, reason)
+        return self._registry.remove(client_id, now, reason)
 
     def expire(self, now: float) -> tuple[ClientRemoved, ...]:
         """Remove the clients whose last connect ended more than ``max_interval`` ago."""
-        limit = self.config.max_interval
-        gone = [
-            client.client_id
-            for client in self._clients.values()
-            if client.hold is None and now - client.last_seen > limit
-        ]
-        removed = [self.remove(client_id, now, RemovalReason.EXPIRED) for client_id in gone]
-        return tuple(event for event in removed if event is not None)
+        return self._registry.expire(now)
 
     def close(self) -> None:
         """Shutting down: every held connect is ready and new handshakes are refused."""
-        self._closing = True
+        self._registry.closing = True
