@@ -5,7 +5,8 @@ answers with (``{"error": <message>, "status": <status>}``). Where Toxiproxy has
 same failure ("proxy not found", "toxic already exists", ...) we use its exact text, so clients
 that match on it keep working; our own failures (non-loopback listen, negative attributes, ...)
 say precisely which field is wrong. Foreign exceptions (OSError from ``bind``, JSON decode errors)
-are translated into these where they happen, never raised through the service.
+are translated into these where they happen, never raised through the service. ``LinksClient``
+raises the same classes from the status of an error answer, so callers catch one tree.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ class Conflict(LinksError):
     """A name that already exists, or a listen address that is taken (HTTP 409)."""
 
     status = 409
+
+
+class Unavailable(LinksError):
+    """Client side: the relay's API could not be reached or answered garbage (HTTP 503)."""
+
+    status = 503
 
 
 class InvalidTransition(LinksError):

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
@@ -31,6 +33,18 @@ class ConnectionInfo:
     bytes_downstream: int
     age: float
     connected: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConnectionInfo:
+        return cls(
+            int(data["id"]),
+            str(data["client"]),
+            Protocol(data["protocol"]),
+            int(data["bytes_upstream"]),
+            int(data["bytes_downstream"]),
+            float(data["age"]),
+            bool(data["connected"]),
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
