@@ -141,6 +141,9 @@ class UserDirectory:
     def get(self, username: str) -> User | None:
         return self._by_name.get(username)
 
+    def user_of_dn(self, dn: str) -> User | None:
+        return self._by_dn.get(dn)
+
     def dn_of_place(self, place: str) -> str | None:
         for user in self._by_name.values():
             if user.default_place == place:
@@ -158,6 +161,8 @@ class GwsTimers:
     reconnect_min: float = 1.0
     reconnect_max: float = 30.0
     request_timeout: float = 10.0
+    cometd_timeout: float = 30.0
+    cometd_max_interval: float = 10.0
 
     def scaled(self, scale: TimeScale) -> GwsTimers:
         return GwsTimers(
@@ -167,6 +172,8 @@ class GwsTimers:
             reconnect_min=scale(self.reconnect_min),
             reconnect_max=scale(self.reconnect_max),
             request_timeout=scale(self.request_timeout),
+            cometd_timeout=scale(self.cometd_timeout),
+            cometd_max_interval=scale(self.cometd_max_interval),
         )
 
 

@@ -54,7 +54,7 @@ class TLibUnavailable(GwsError):
 
 
 class AuthError(Exception):
-    """An OAuth token request is refused; answered as RFC 6749 §5.2 ``{error, error_description}``."""
+    """An OAuth token request is refused; answered as RFC 6749 §5.2 (error, error_description)."""
 
     def __init__(self, error: str, description: str, http_status: int = 400) -> None:
         super().__init__(description)

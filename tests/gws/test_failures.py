@@ -1,0 +1,116 @@
+"""DR behaviour of a GWS node: session timeout (S1.9/S1.10) and T-Lib link loss (S2.2/S2.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.gws.conftest import eventually
+
+
+async def test_session_whose_desktop_is_gone_ends_and_unregisters_its_dn(
+    lab_factory: Any,
+) -> None:
+    lab = await lab_factory()
+    desk = await lab.logged_on("agent2")
+    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7002"}})
+    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    conn_id = lab.sip.node.inbound_call("+15551230002", "7002")
+    await desk.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
+    await desk.call("POST", f"/workspace/v3/voice/calls/{conn_id}/answer")
+    await desk.expect_voice("CallStateChanged", id=conn_id, state="Established")
+
+    desk.stop_polling()  # the path between WWE and gws1 fails
+    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7002"))
+    # Whatever the call state (S1.10), and logged as the scenario engine reads it.
+    [request] = lab.gws_events("tlib.request", message="RequestUnregisterAddress", DN="7002")
+    assert request["sip"] == "sip1"
+    [ended] = lab.gws_events("session.ended", DN="7002")
+    assert "session timeout" in ended["reason"]
+    assert not lab.sip_saw("RequestAgentLogout", "7002")
+    assert any(call["ConnID"] == conn_id for call in lab.sip_state()["calls"])
+    status, body = await desk.call("POST", "/workspace/v3/voice/ready")
+    assert status == 401
+    assert "WORKSPACE_SESSIONID" in body["status"]["message"]
+    replies = await desk.bayeux({"channel": "/meta/connect", "connectionType": "long-polling"})
+    assert replies[0]["successful"] is False
+
+
+async def test_dn_is_unregistered_only_when_its_last_session_ends(lab_factory: Any) -> None:
+    lab = await lab_factory()
+    old = await lab.logged_on("agent1")
+    new = await lab.logged_on("agent1")
+    old.stop_polling()
+    await eventually(lambda: bool(lab.gws_events("session.ended", session="agent1#1")))
+    assert not lab.gws_events("tlib.request", message="RequestUnregisterAddress")
+    status, _ = await new.call("POST", "/workspace/v3/voice/ready")
+    assert status == 200
+    status, _ = await new.call("POST", "/workspace/v3/logout")
+    assert status == 200
+    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7001"))
+
+
+async def test_tlib_link_loss_reports_out_of_service_503_and_unhealthy_then_recovers(
+    lab_factory: Any,
+) -> None:
+    lab = await lab_factory()
+    desk = await lab.logged_on("agent1")
+    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
+    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    status, health = await desk.call("GET", "/health")
+    assert (status, health["status"]) == (200, "healthy")
+
+    lab.relay.cut("reset")
+    oos = await desk.expect_voice("DnStateChanged", agentState="OutOfService")
+    assert oos["data"]["reason"] == "SIPServerConnectionLost"
+    assert "SIP Server sip1" in oos["data"]["message"]
+    lost = await desk.expect_voice("EventError", errorCode=1800)
+    assert "Connection to SIP Server sip1 is lost" in lost["data"]["error"]["errorMessage"]
+    status, body = await desk.call("POST", "/workspace/v3/voice/ready")
+    assert status == 503
+    assert "T-Lib link to SIP Server sip1" in body["status"]["message"]
+    status, health = await desk.call("GET", "/health")
+    assert status == 503
+    assert health["status"] == "unhealthy"
+    assert "sip1" in health["reason"]
+    # logout-on-disconnect on the SIP side (S2.2).
+    await eventually(lambda: lab.sip_state()["owned"]["7001"]["AgentState"] == "LoggedOut")
+
+    lab.relay.heal()
+    await eventually(lambda: lab.gws.node.link.up)
+    back = await desk.expect_voice("DnStateChanged", agentState="LoggedOut")
+    assert back["data"]["dn"]["dnStatus"] == "InService"
+    status, health = await desk.call("GET", "/health")
+    assert (status, health["status"]) == (200, "healthy")
+    status, _ = await desk.call("POST", "/workspace/v3/voice/login")
+    assert status == 200
+    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    assert lab.gws.node.link.connects == 2
+
+
+async def test_silent_sip_node_is_detected_by_addp(lab_factory: Any) -> None:
+    lab = await lab_factory()
+    desk = await lab.logged_on("agent1")
+    lab.relay.cut("blackhole")
+    await desk.expect_voice("DnStateChanged", agentState="OutOfService")
+    [down] = lab.gws_events("tlib.link_down")
+    assert "ADDP" in down["reason"]
+    status, _ = await desk.call("GET", "/health")
+    assert status == 503
+
+
+async def test_desktop_subscribing_while_link_is_down_is_told_at_once(lab_factory: Any) -> None:
+    lab = await lab_factory()
+    lab.relay.cut("reset")
+    await eventually(lambda: not lab.gws.node.link.up)
+    desk = await lab.logged_on("agent1")
+    oos = await desk.expect_voice("DnStateChanged", agentState="OutOfService")
+    assert oos["data"]["dn"]["capabilities"] == []
+    await desk.expect_voice("EventError", errorCode=1800)
+    status, body = await desk.call(
+        "POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}}
+    )
+    assert status == 503
+    assert "is down" in body["status"]["message"]
+    lab.relay.heal()
+    await desk.expect_voice("DnStateChanged", agentState="LoggedOut")
+    assert lab.sip_saw("RequestRegisterAddress", "7001")
