@@ -8,7 +8,7 @@ import io
 import json
 import random
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -85,8 +85,7 @@ class UdpEcho(asyncio.DatagramProtocol):
         self.endpoint = ANY_PORT
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
         host, port = transport.get_extra_info("sockname")[:2]
         self.endpoint = Endpoint(host, port)
 
