@@ -175,7 +175,10 @@ class Desktop:
             )
         )
         for channel in channels:
-            replies = await self.bayeux({"channel": "/meta/subscribe", "subscription": channel})
+            # As the cometd JS client does: non-connect messages go to "<url>/".
+            replies = await self.bayeux(
+                {"channel": "/meta/subscribe", "subscription": channel}, suffix="/"
+            )
             assert any(r.get("successful") for r in replies if r["channel"] == "/meta/subscribe")
             self._route(replies)
         self._poller = asyncio.create_task(self._poll())
