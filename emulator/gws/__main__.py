@@ -89,6 +89,12 @@ def _sip(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, E
     help="Access token lifetime in seconds (not scaled).",
 )
 @click.option(
+    "--unregister-on-timeout/--no-unregister-on-timeout",
+    default=True,
+    show_default=True,
+    help="Send RequestUnregisterAddress when a session times out (off: SCENARIOS S1.14).",
+)
+@click.option(
     "--time-scale",
     type=float,
     default=1.0,
@@ -111,6 +117,7 @@ def main(
     cometd_max_interval: float,
     auth_secret: str,
     token_ttl: float,
+    unregister_on_timeout: bool,
     time_scale: float,
 ) -> None:
     """Run one GWS API node (Workspace API v3 + CometD; T-Lib client of one SIP node)."""
@@ -141,6 +148,7 @@ def main(
         timers=timers.scaled(scale),
         auth_secret=auth_secret,
         token_ttl=token_ttl,
+        unregister_on_timeout=unregister_on_timeout,
     )
     asyncio.run(_run(config, http))
 

@@ -160,7 +160,7 @@ class GwsTimers:
     addp_timeout: float = 10.0
     reconnect_min: float = 1.0
     reconnect_max: float = 30.0
-    request_timeout: float = 10.0
+    connect_timeout: float = 10.0
     cometd_timeout: float = 30.0
     cometd_max_interval: float = 10.0
 
@@ -171,7 +171,7 @@ class GwsTimers:
             addp_timeout=scale(self.addp_timeout),
             reconnect_min=scale(self.reconnect_min),
             reconnect_max=scale(self.reconnect_max),
-            request_timeout=scale(self.request_timeout),
+            connect_timeout=scale(self.connect_timeout),
             cometd_timeout=scale(self.cometd_timeout),
             cometd_max_interval=scale(self.cometd_max_interval),
         )
@@ -189,3 +189,5 @@ class GwsConfig:
     auth_secret: str = "drlab-lab-auth-secret"
     token_ttl: float = 3600.0
     max_body_bytes: int = 64 * 1024
+    # False: a timed-out session leaves its DN registered (SCENARIOS S1.14).
+    unregister_on_timeout: bool = True

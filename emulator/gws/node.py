@@ -188,11 +188,6 @@ class GwsNode:
             DN=session.dn,
         )
 
-    def client_active(self, client_id: str) -> None:
-        session = self.sessions.by_client(client_id)
-        if session is not None:
-            session.last_cometd_activity = self.clock()
-
     def client_gone(self, client_id: str, reason: str, gone_since: float) -> None:
         session = self.sessions.detach(client_id, gone_since)
         if session is not None:
@@ -320,8 +315,14 @@ class GwsNode:
         dn: dict[str, Any] = voice_map.dn_state_changed(view)["dn"]
         return dn
 
-    def end_session(self, session: Session, reason: str, *, logout_agent: bool) -> None:
-        """End a session: optionally log the agent out, then unregister its DN if last user."""
+    def end_session(
+        self, session: Session, reason: str, *, logout_agent: bool, unregister: bool = True
+    ) -> None:
+        """End a session: optionally log the agent out, then unregister its DN if last user.
+
+        ``unregister=False`` keeps the DN registered (SCENARIOS S1.14: a GWS that neither
+        unregisters nor disconnects, so DN ownership does not move).
+        """
         if self.sessions.find(session.id) is None:
             raise Conflict(f"session {session.tag} has already ended")
         self.sessions.remove(session)
@@ -331,13 +332,15 @@ class GwsNode:
             user=session.user.username,
             DN=session.dn,
             reason=reason,
+            unregister=unregister,
         )
         view = self.dns.get(session.dn)
         if logout_agent and view is not None and view.logged_in and self.link.up:
             self._send(
                 None, lambda ref: RequestAgentLogout(ref, session.dn, agent_id=session.agent_id)
             )
-        self._release_dn(session.dn)
+        if unregister:
+            self._release_dn(session.dn)
         if self.publisher is not None:
             for client_id in list(session.cometd_clients):
                 self.publisher.disconnect(client_id)
@@ -353,7 +356,10 @@ class GwsNode:
     def expire_sessions(self) -> None:
         for session in self.sessions.expired(self.clock(), self.config.timers.session_timeout):
             self.end_session(
-                session, "CometD client gone longer than session timeout", logout_agent=False
+                session,
+                "CometD client gone longer than session timeout",
+                logout_agent=False,
+                unregister=self.config.unregister_on_timeout,
             )
 
     def status(self) -> dict[str, Any]:

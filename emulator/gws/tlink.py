@@ -168,7 +168,7 @@ class TLibLink:
         if self.state is not LinkState.UP and self.connects:
             self.state = LinkState.DOWN
         try:
-            async with asyncio.timeout(self._timers.request_timeout):
+            async with asyncio.timeout(self._timers.connect_timeout):
                 return await TLibClient.connect(
                     self.host,
                     self.port,

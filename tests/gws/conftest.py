@@ -29,7 +29,7 @@ FAST_GWS_TIMERS = GwsTimers(
     addp_timeout=0.4,
     reconnect_min=0.05,
     reconnect_max=0.2,
-    request_timeout=2.0,
+    connect_timeout=2.0,
     cometd_timeout=1.0,
     cometd_max_interval=0.5,
 )
@@ -239,7 +239,11 @@ class Desktop:
 async def lab_factory() -> AsyncIterator[Callable[..., Any]]:
     made: list[Lab] = []
 
-    async def make(timers: GwsTimers = FAST_GWS_TIMERS, users: tuple[str, ...] = ()) -> Lab:
+    async def make(
+        timers: GwsTimers = FAST_GWS_TIMERS,
+        users: tuple[str, ...] = (),
+        unregister_on_timeout: bool = True,
+    ) -> Lab:
         sip_log = io.StringIO()
         sip = NodeService(
             NodeConfig(
@@ -265,6 +269,7 @@ async def lab_factory() -> AsyncIterator[Callable[..., Any]]:
             sip_port=relay.port,
             users=UserDirectory.from_options(None, users),
             timers=timers,
+            unregister_on_timeout=unregister_on_timeout,
         )
         gws = GwsServer(config, http=Endpoint(LOOPBACK, 0), log=JsonLog("gws1", "DC1", gws_log))
         await gws.start()

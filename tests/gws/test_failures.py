@@ -35,6 +35,21 @@ async def test_session_whose_desktop_is_gone_ends_and_unregisters_its_dn(
     assert replies[0]["successful"] is False
 
 
+async def test_without_unregister_on_timeout_a_timed_out_session_keeps_its_dn_registered(
+    lab_factory: Any,
+) -> None:
+    lab = await lab_factory(unregister_on_timeout=False)
+    desk = await lab.logged_on("agent2")
+    desk.stop_polling()
+    await eventually(lambda: bool(lab.gws_events("session.ended", DN="7002")))
+    assert lab.gws_events("session.ended", DN="7002")[0]["unregister"] is False
+    assert not lab.sip_saw("RequestUnregisterAddress", "7002")
+    assert lab.gws.node.link.up  # neither unregisters nor disconnects (S1.14)
+    # A later desktop for the same DN on this node is served as usual.
+    again = await lab.logged_on("agent2")
+    await again.expect_voice("DnStateChanged", number="7002", agentState="LoggedOut")
+
+
 async def test_dn_is_unregistered_only_when_its_last_session_ends(lab_factory: Any) -> None:
     lab = await lab_factory()
     old = await lab.logged_on("agent1")
