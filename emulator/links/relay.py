@@ -303,7 +303,8 @@ class Relay:
             self._log.error("link.heal_failed", link=link.name, reason=reason, error=exc.message)
             raise
         self._cancel_ttl(("link", link.name))
-        self._log.event("link.heal", link=link.name, reason=reason, previous=str(previous))
+        if previous is not LinkState.UP:  # healing a link that is up is not a timeline event
+            self._log.event("link.heal", link=link.name, reason=reason, previous=str(previous))
 
     async def _expire_toxic(self, name: str, toxic_name: str) -> None:
         self.get(name).remove_toxic(toxic_name)

@@ -54,15 +54,15 @@ async def test_a_toxiproxy_client_creates_a_proxy_adds_latency_and_deletes_it(
     reader, writer = await asyncio.open_connection(host, int(port))
     baseline = await median_rtt(reader, writer)
 
-    await call(proxy.add_toxic, type="latency", attributes={"latency": 120})
+    await call(proxy.add_toxic, type="latency", attributes={"latency": 300})
     toxics = await call(proxy.toxics)
     assert list(toxics) == ["latency_downstream"]
-    assert toxics["latency_downstream"].attributes == {"latency": 120, "jitter": 0}
-    assert await median_rtt(reader, writer) - baseline >= 0.11
+    assert toxics["latency_downstream"].attributes == {"latency": 300, "jitter": 0}
+    assert await median_rtt(reader, writer) - baseline >= 0.29
 
     await call(proxy.destroy_toxic, "latency_downstream")
     assert await call(proxy.toxics) == {}
-    assert await median_rtt(reader, writer) < baseline + 0.1
+    assert await median_rtt(reader, writer) < 0.2  # wide margin for a loaded machine
     writer.close()
 
     assert await call(proxy.destroy)
