@@ -1,0 +1,427 @@
+"""The sticky HTTP/1.1 reverse proxy of one data centre (NGINX-like), on asyncio streams.
+
+Per client connection it reads request heads (keep-alive), answers its own status page, picks an
+upstream with :class:`UpstreamPool` (stickiness cookie, failover, round-robin), forwards the
+request with ``X-Forwarded-*`` fields, streams the response back (``Content-Length``, chunked or
+until close — long-polls are simply long responses) and, after a ``101 Switching Protocols``,
+pumps bytes both ways so WebSockets pass through untouched. A connect failure marks the upstream
+down and the request goes to another healthy node of the DC; with none left the client gets a
+short ``502``. Bad requests get ``400``/``431``/``501``/``505`` and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+
+from emulator.common.addresses import Endpoint
+from emulator.common.jsonlog import JsonLog
+from emulator.proxy.health import HealthChecker
+from emulator.proxy.http1 import (
+    BodyKind,
+    Framing,
+    HttpError,
+    RequestHead,
+    ResponseHead,
+    forwardable,
+    parse_request_head,
+    parse_response_head,
+    request_framing,
+    response_framing,
+    serialize_request,
+    serialize_response,
+    simple_response,
+)
+from emulator.proxy.streams import copy_body, pump_both_ways
+from emulator.proxy.upstreams import Choice, Transition, Upstream, UpstreamPool, UpstreamState
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Timers in seconds, already scaled by the lab's time scale."""
+
+    name: str
+    dc: str
+    listen: Endpoint
+    upstreams: tuple[Upstream, ...]
+    health_path: str = "/health"
+    health_interval: float = 1.0
+    health_timeout: float = 1.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 120.0
+    cookie_name: str = "DRLAB_UPSTREAM"
+    status_path: str = "/proxy/status"
+    max_head: int = 16384
+    max_buffered_body: int = 1 << 20
+    rise: int = 1
+    fall: int = 1
+    shutdown_grace: float = 1.0
+
+
+class _UpstreamFailure(Exception):
+    """The upstream failed before a response head arrived (nothing went to the client yet).
+
+    ``sent``: the request had reached the upstream, so it must not be replayed elsewhere.
+    """
+
+    def __init__(self, reason: str, *, sent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sent = sent
+
+
+@dataclass(eq=False)
+class _Conn:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    @property
+    def usable(self) -> bool:
+        return not self.writer.is_closing() and not self.reader.at_eof()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class StickyProxy:
+    """``async with StickyProxy(config, log) as proxy``: ``proxy.endpoint`` is the bound address."""
+
+    def __init__(self, config: ProxyConfig, log: JsonLog) -> None:
+        self.config = config
+        self.log = log
+        self.pool = UpstreamPool(config.upstreams, rise=config.rise, fall=config.fall)
+        self.checker = HealthChecker(
+            self.pool,
+            path=config.health_path,
+            interval=config.health_interval,
+            timeout=config.health_timeout,
+            on_transition=self._on_transition,
+        )
+        self.repins = 0
+        self._server: asyncio.Server | None = None
+        self._health_task: asyncio.Task[None] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._closing = False
+        self.endpoint = config.listen
+
+    async def __aenter__(self) -> StickyProxy:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        await self.checker.run_round()  # know who is up before taking traffic
+        self._server = await asyncio.start_server(
+            self._on_client,
+            self.config.listen.host,
+            self.config.listen.port,
+            limit=self.config.max_head,
+        )
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self.endpoint = Endpoint(host, port)
+        self._health_task = asyncio.create_task(self.checker.run(), name="proxy-health")
+
+    async def stop(self) -> None:
+        """Stop accepting, stop checking, close client connections, cancel what is left."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        for writer in list(self._writers):
+            writer.close()
+        if self._handlers:
+            _, pending = await asyncio.wait(self._handlers, timeout=self.config.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def status(self) -> dict[str, object]:
+        return {
+            "service": self.config.name,
+            "dc": self.config.dc,
+            "listen": str(self.endpoint),
+            "cookie": self.config.cookie_name,
+            "upstreams": self.pool.snapshot(),
+            "repins": self.repins,
+            "client_connections": len(self._handlers),
+        }
+
+    def _on_transition(self, transition: Transition) -> None:
+        event = "upstream.up" if transition.new is UpstreamState.UP else "upstream.down"
+        log = self.log.event if transition.new is UpstreamState.UP else self.log.warning
+        log(event, upstream=transition.upstream, reason=transition.reason)
+
+    # --- client connections ------------------------------------------------------------------
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._writers.add(writer)
+        peer = writer.get_extra_info("peername")
+        client_ip = str(peer[0]) if peer else "unknown"
+        upstreams: dict[str, _Conn] = {}
+        try:
+            while not self._closing:
+                request = await self._read_request(reader, writer, client_ip)
+                if request is None:
+                    break
+                keep = await self._handle(request, reader, writer, client_ip, upstreams)
+                if not keep:
+                    break
+        except (
+            ConnectionError,
+            OSError,
+            TimeoutError,
+            HttpError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+        ) as exc:
+            # Mid-message (the response head is already out): all that is left is to close.
+            self.log.event("proxy.connection_aborted", client=client_ip, reason=repr(exc))
+        finally:
+            for conn in upstreams.values():
+                conn.close()
+            writer.close()
+            self._writers.discard(writer)
+            self._handlers.discard(task)
+
+    async def _reject(
+        self, writer: asyncio.StreamWriter, client_ip: str, status: int, reason: str
+    ) -> None:
+        titles = {
+            400: "Bad Request",
+            431: "Request Header Fields Too Large",
+            501: "Not Implemented",
+            505: "HTTP Version Not Supported",
+        }
+        self.log.warning("proxy.bad_request", client=client_ip, status=status, reason=reason)
+        writer.write(simple_response(status, titles.get(status, "Error"), f"{status} {reason}\n"))
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.drain()
+
+    async def _read_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_ip: str
+    ) -> RequestHead | None:
+        try:
+            data = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial.strip():
+                await self._reject(writer, client_ip, 400, "incomplete request head")
+            return None
+        except asyncio.LimitOverrunError:
+            await self._reject(writer, client_ip, 431, "request head too large")
+            return None
+        data = data.lstrip(b"\r\n")  # RFC 9112 §2.2: ignore empty lines before a request line
+        try:
+            return parse_request_head(data)
+        except HttpError as exc:
+            await self._reject(writer, client_ip, exc.status, exc.reason)
+            return None
+
+    async def _handle(
+        self,
+        request: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client_ip: str,
+        upstreams: dict[str, _Conn],
+    ) -> bool:
+        if request.path == self.config.status_path and request.method == "GET":
+            page = (json.dumps(self.status(), indent=2) + "\n").encode()
+            head = ResponseHead(
+                "HTTP/1.1",
+                200,
+                "OK",
+                (("Content-Type", "application/json"), ("Content-Length", str(len(page)))),
+            )
+            writer.write(serialize_response(head) + page)
+            await writer.drain()
+            return request.keep_alive
+        try:
+            framing = request_framing(request)
+        except HttpError as exc:
+            await self._reject(writer, client_ip, exc.status, exc.reason)
+            return False
+        body: bytes | None = b""
+        if framing.kind is BodyKind.LENGTH and framing.length <= self.config.max_buffered_body:
+            body = await reader.readexactly(framing.length)
+        elif framing.kind is not BodyKind.NONE:
+            body = None  # streamed: cannot be replayed on another upstream
+        outgoing = self._upstream_request(request, client_ip)
+        pinned = request.cookies().get(self.config.cookie_name)
+        tried: set[str] = set()
+        while True:
+            choice = self.pool.choose(pinned, exclude=tried)
+            if choice is None:
+                return await self._no_upstream(writer)
+            tried.add(choice.upstream.name)
+            try:
+                conn, response = await self._exchange(
+                    choice, outgoing, body, framing, reader, upstreams
+                )
+            except _UpstreamFailure as exc:
+                self._passive_failure(choice.upstream.name, exc.reason, upstreams)
+                if exc.sent:
+                    return await self._bad_gateway(writer, choice.upstream.name, exc.reason)
+                continue  # never reached that upstream: another node of the DC may serve it
+            break
+        if choice.repinned_from is not None:
+            self.repins += 1
+            self.log.event(
+                "sticky.repinned",
+                client=client_ip,
+                **{"from": choice.repinned_from},
+                to=choice.upstream.name,
+                reason=f"{choice.repinned_from} is {self.pool.state(choice.repinned_from).value}",
+            )
+        return await self._respond(request, response, choice, conn, reader, writer, upstreams)
+
+    def _upstream_request(self, request: RequestHead, client_ip: str) -> RequestHead:
+        headers = list(forwardable(request.headers, keep_upgrade=request.is_upgrade))
+        lowered = {key.lower() for key, _ in headers}
+        forwarded_for = request.get("X-Forwarded-For")
+        headers = [(k, v) for k, v in headers if k.lower() not in ("x-forwarded-for",)]
+        headers.append(
+            ("X-Forwarded-For", f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip)
+        )
+        if "x-real-ip" not in lowered:
+            headers.append(("X-Real-IP", client_ip))
+        headers.append(("X-Forwarded-Proto", "http"))
+        if request.get("Host") is not None and "x-forwarded-host" not in lowered:
+            headers.append(("X-Forwarded-Host", request.get("Host") or ""))
+        return RequestHead(request.method, request.target, "HTTP/1.1", tuple(headers))
+
+    async def _open(self, upstream: Upstream) -> _Conn:
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    upstream.endpoint.host, upstream.endpoint.port, limit=self.config.max_head
+                )
+        except TimeoutError:
+            raise _UpstreamFailure("connect timed out", sent=False) from None
+        except OSError as exc:
+            raise _UpstreamFailure(f"connect failed: {exc.strerror or exc}", sent=False) from None
+        return _Conn(reader, writer)
+
+    async def _exchange(
+        self,
+        choice: Choice,
+        outgoing: RequestHead,
+        body: bytes | None,
+        framing: Framing,
+        client_reader: asyncio.StreamReader,
+        upstreams: dict[str, _Conn],
+    ) -> tuple[_Conn, ResponseHead]:
+        """Send the request and read the final response head (forwarding 1xx is left to the
+        caller); a kept-alive connection the upstream had closed is retried once, fresh."""
+        name = choice.upstream.name
+        for attempt in (1, 2):
+            conn = upstreams.get(name)
+            reused = conn is not None and conn.usable
+            if conn is not None and not reused:
+                conn.close()
+            if conn is None or not reused:
+                conn = await self._open(choice.upstream)
+                upstreams[name] = conn
+            try:
+                conn.writer.write(serialize_request(outgoing) + (body or b""))
+                if body is None:
+                    await copy_body(client_reader, conn.writer, framing, None)
+                await conn.writer.drain()
+                async with asyncio.timeout(self.config.read_timeout):
+                    head = await conn.reader.readuntil(b"\r\n\r\n")
+            except TimeoutError:
+                raise _UpstreamFailure(
+                    f"no response within {self.config.read_timeout:.3g} s", sent=True
+                ) from None
+            except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+                conn.close()
+                upstreams.pop(name, None)
+                if reused and attempt == 1 and body is not None:
+                    continue
+                reason = f"connection lost before a response ({type(exc).__name__})"
+                raise _UpstreamFailure(reason, sent=True) from None
+            except asyncio.LimitOverrunError:
+                raise _UpstreamFailure("response head too large", sent=True) from None
+            try:
+                return conn, parse_response_head(head)
+            except HttpError as exc:
+                raise _UpstreamFailure(exc.reason, sent=True) from None
+        raise AssertionError("unreachable")
+
+    def _passive_failure(self, name: str, reason: str, upstreams: dict[str, _Conn]) -> None:
+        conn = upstreams.pop(name, None)
+        if conn is not None:
+            conn.close()
+        loop = asyncio.get_running_loop()
+        transition = self.pool.passive_failure(name, reason, loop.time())
+        if transition is not None:
+            self._on_transition(transition)
+
+    async def _no_upstream(self, writer: asyncio.StreamWriter) -> bool:
+        reason = f"no healthy upstream in {self.config.dc} ({self.pool.describe_down()})"
+        self.log.warning("proxy.no_upstream", reason=reason)
+        writer.write(simple_response(502, "Bad Gateway", f"502 Bad Gateway: {reason}\n"))
+        await writer.drain()
+        return False
+
+    async def _bad_gateway(self, writer: asyncio.StreamWriter, upstream: str, reason: str) -> bool:
+        writer.write(
+            simple_response(502, "Bad Gateway", f"502 Bad Gateway: upstream {upstream}: {reason}\n")
+        )
+        await writer.drain()
+        return False
+
+    async def _respond(
+        self,
+        request: RequestHead,
+        response: ResponseHead,
+        choice: Choice,
+        conn: _Conn,
+        client_reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        upstreams: dict[str, _Conn],
+    ) -> bool:
+        while 100 <= response.status < 200 and response.status != 101:
+            writer.write(serialize_response(response))  # 100 Continue, 103 Early Hints
+            async with asyncio.timeout(self.config.read_timeout):
+                response = parse_response_head(await conn.reader.readuntil(b"\r\n\r\n"))
+        upgrade = response.status == 101 and request.is_upgrade
+        try:
+            framing = response_framing(response, request.method)
+        except HttpError as exc:
+            self._passive_failure(choice.upstream.name, exc.reason, upstreams)
+            return await self._bad_gateway(writer, choice.upstream.name, exc.reason)
+        keep = request.keep_alive and framing.kind is not BodyKind.UNTIL_CLOSE and not self._closing
+        headers = list(forwardable(response.headers, keep_upgrade=upgrade))
+        if choice.set_cookie:
+            cookie = f"{self.config.cookie_name}={choice.upstream.name}; Path=/; HttpOnly"
+            headers.append(("Set-Cookie", cookie))
+        if not upgrade:
+            headers.append(("Connection", "keep-alive" if keep else "close"))
+        writer.write(
+            serialize_response(
+                ResponseHead(response.version, response.status, response.reason, tuple(headers))
+            )
+        )
+        if upgrade:
+            await writer.drain()
+            upstreams.pop(choice.upstream.name, None)
+            await pump_both_ways(client_reader, writer, conn)
+            return False
+        await copy_body(conn.reader, writer, framing, self.config.read_timeout)
+        if not response.keep_alive or framing.kind is BodyKind.UNTIL_CLOSE:
+            conn.close()
+            upstreams.pop(choice.upstream.name, None)
+        return keep
