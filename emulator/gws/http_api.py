@@ -17,12 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.common.jsonlog import JsonLog
 from emulator.gws.auth import TokenAuthority
 from emulator.gws.errors import AuthError, BadRequest, Conflict, GwsError, PayloadTooLarge
 from emulator.gws.node import GwsNode
 from emulator.gws.sessions import SESSION_COOKIE, Session
 
 API = "/workspace/v3"
+LOG_KEY = web.AppKey("gws_log", JsonLog)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -54,6 +56,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return error_response(exc.status, exc.text or exc.reason)
+    except Exception as exc:  # a bug must still be answered, logged, and leave the node up
+        log = request.app.get(LOG_KEY)
+        if log is not None:
+            log.error(
+                "http.internal_error", method=request.method, path=request.path, error=repr(exc)
+            )
+        return error_response(500, f"internal error handling {request.method} {request.path}")
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -99,6 +108,7 @@ class WorkspaceApi:
         self.auth = auth
 
     def mount(self, app: web.Application) -> None:
+        app[LOG_KEY] = self.node.log
         add = app.router
         add.add_post("/auth/v3/oauth/token", self.token)
         add.add_post(f"{API}/initialize-workspace", self.initialize_workspace)
@@ -123,7 +133,10 @@ class WorkspaceApi:
                 raise AuthError(
                     "invalid_request", "token request must be application/x-www-form-urlencoded"
                 )
-            form = await request.post()
+            try:
+                form = await request.post()
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise AuthError("invalid_request", f"form body is not readable: {exc}") from None
             fields = {key: value for key, value in form.items() if isinstance(value, str)}
             grant = self.auth.grant(fields, request.headers.get("Authorization"), time.time())
         except AuthError as exc:

@@ -212,3 +212,72 @@ async def test_websocket_transport_delivers_voice_events(lab_factory: Any) -> No
                 if item["channel"] == "/workspace/v3/voice":
                     seen.append(item["data"]["dn"]["agentState"])
         assert seen[0] == "LoggedOut"
+
+
+async def test_garbage_requests_get_4xx_answers_never_500(lab_factory: Any) -> None:
+    lab = await lab_factory()
+    desk = await lab.logged_on("agent1")
+    url = lab.base_url
+    cases = [
+        (
+            "POST",
+            "/auth/v3/oauth/token",
+            b"\xff\xfe=\xff",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        (
+            "POST",
+            "/auth/v3/oauth/token",
+            b"grant_type=password&username=%ZZ&password=x",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        ("POST", "/auth/v3/oauth/token", b'{"a":1}', {"Content-Type": "application/json"}),
+        (
+            "POST",
+            "/auth/v3/oauth/token",
+            b"x" * 200000,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        (
+            "POST",
+            "/workspace/v3/voice/make-call",
+            b"\xff\xfe",
+            {"Content-Type": "application/json"},
+        ),
+        (
+            "POST",
+            "/workspace/v3/voice/make-call",
+            b'{"data": {"destination": 5}}',
+            {"Content-Type": "application/json"},
+        ),
+        ("POST", "/workspace/v3/initialize-workspace?code=abc", b"", {}),
+        (
+            "POST",
+            "/workspace/v3/initialize-workspace",
+            b"",
+            {"Authorization": "Bearer drlab.@@@.sig"},
+        ),
+        (
+            "POST",
+            "/workspace/v3/initialize-workspace",
+            b"",
+            {"Authorization": "Bearer drlab.e30.x"},
+        ),
+        ("POST", "/workspace/v3/notifications", b"\xff", {"Content-Type": "application/json"}),
+        ("POST", "/workspace/v3/notifications/", b"[]", {"Content-Type": "application/json"}),
+        ("GET", "/workspace/v3/notifications", b"", {}),
+        (
+            "POST",
+            "/workspace/v3/activate-channels",
+            b'{"data": {"agentId": ""}}',
+            {"Content-Type": "application/json"},
+        ),
+        ("POST", "/workspace/v3/voice/calls/%00/answer", b"", {}),
+    ]
+    for method, path, body, headers in cases:
+        async with desk.http.request(method, url + path, data=body, headers=headers) as r:
+            text = await r.text()
+            assert r.status < 500, (path, text)
+    status, _ = await desk.call("GET", "/workspace/v3/current-session")
+    assert status == 200
+    assert not lab.gws_events("http.internal_error")
