@@ -95,7 +95,9 @@ class Relay:
                 raise Conflict(PROXY_EXISTS)
             self._check_listen_free(new.spec, ignore=())
             sock = bind_socket(new.spec.listen, new.spec.protocol)
-            link = await self._start(new.spec, sock, _initial_state(new))
+            link = self._logged(
+                "link.create", await self._start(new.spec, sock, _initial_state(new))
+            )
             self._links[link.name] = link
             return link
 
@@ -160,7 +162,8 @@ class Relay:
                         self._links[name], item.spec, state=state, sock=sockets.get(name)
                     )
                 else:
-                    self._links[name] = await self._start(item.spec, sockets[name], state)
+                    link = await self._start(item.spec, sockets[name], state)
+                    self._links[name] = self._logged("link.create", link)
             return [self._links[name] for name in names]
 
     async def cut(self, name: str, mode: CutMode, ttl: float | None) -> Link:
@@ -253,12 +256,15 @@ class Relay:
         except BaseException:
             await link.aclose(reset=True)
             raise
+        return link
+
+    def _logged(self, event: str, link: Link) -> Link:
         self._log.event(
-            "link.create",
+            event,
             link=link.name,
             listen=str(link.spec.listen),
-            upstream=str(spec.upstream),
-            protocol=str(spec.protocol),
+            upstream=str(link.spec.upstream),
+            protocol=str(link.spec.protocol),
             state=str(link.state),
         )
         return link
@@ -277,14 +283,17 @@ class Relay:
             self._check_listen_free(spec, ignore=(old.name,))
             sock = bind_socket(spec.listen, spec.protocol)
         await old.aclose(reset=True)
-        if sock is None:
-            # Same address: it was ours a moment ago, so binding it again cannot race a stranger.
-            sock = bind_socket(old.spec.listen, spec.protocol)
-        link = await self._start(spec, sock, state, toxics)
+        try:
+            if sock is None:
+                # Same address: it was ours a moment ago, so binding it again is all but certain.
+                sock = bind_socket(old.spec.listen, spec.protocol)
+            link = self._logged("link.update", await self._start(spec, sock, state, toxics))
+        except LinksError as exc:
+            del self._links[old.name]
+            self._cancel_ttls(old.name)
+            self._log.error("link.delete", link=old.name, reason=f"restart failed: {exc.message}")
+            raise
         self._links[old.name] = link
-        self._log.event(
-            "link.update", link=link.name, listen=str(link.spec.listen), upstream=str(spec.upstream)
-        )
         return link
 
     async def _cut(self, link: Link, mode: CutMode, ttl: float | None) -> None:

@@ -99,17 +99,14 @@ class TcpConnection:
                 return
             up_reader, up_writer = self._upstream
             client_reader, client_writer = self._client
-            tasks = [
-                asyncio.create_task(
-                    self._guard(self._read(Stream.UPSTREAM, client_reader, up_writer))
-                ),
-                asyncio.create_task(self._guard(self._deliver(Stream.UPSTREAM, up_writer))),
-                asyncio.create_task(
-                    self._guard(self._read(Stream.DOWNSTREAM, up_reader, client_writer))
-                ),
-                asyncio.create_task(self._guard(self._deliver(Stream.DOWNSTREAM, client_writer))),
-                asyncio.create_task(self._guard(self._watch_deadlines())),
+            bodies = [
+                self._read(Stream.UPSTREAM, client_reader, up_writer),
+                self._deliver(Stream.UPSTREAM, up_writer),
+                self._read(Stream.DOWNSTREAM, up_reader, client_writer),
+                self._deliver(Stream.DOWNSTREAM, client_writer),
+                self._watch_deadlines(),
             ]
+            tasks = [asyncio.create_task(self._guard(body)) for body in bodies]
             try:
                 await self._ended.wait()
             finally:
