@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 from typing import Any
 
-from tests.gws.conftest import eventually
+from emulator.common.addresses import Endpoint
+from emulator.common.jsonlog import JsonLog
+from emulator.gws.config import GwsConfig, UserDirectory
+from emulator.gws.server import GwsServer
+from tests.gws.conftest import FAST_GWS_TIMERS, LOOPBACK, eventually
 
 
 async def test_session_whose_desktop_is_gone_ends_and_unregisters_its_dn(
@@ -102,15 +108,47 @@ async def test_tlib_link_loss_reports_out_of_service_503_and_unhealthy_then_reco
     assert lab.gws.node.link.connects == 2
 
 
-async def test_silent_sip_node_is_detected_by_addp(lab_factory: Any) -> None:
+async def test_black_holed_link_is_detected_and_reported(lab_factory: Any) -> None:
     lab = await lab_factory()
     desk = await lab.logged_on("agent1")
     lab.relay.cut("blackhole")
     await desk.expect_voice("DnStateChanged", agentState="OutOfService")
-    [down] = lab.gws_events("tlib.link_down")
-    assert "ADDP" in down["reason"]
+    assert lab.gws_events("tlib.link_down")
     status, _ = await desk.call("GET", "/health")
     assert status == 503
+
+
+async def test_silent_sip_node_is_detected_by_addp() -> None:
+    """A SIP node that accepts but never speaks (SIGSTOPped) is dead after interval + timeout."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(accept, LOOPBACK, 0)
+    log = io.StringIO()
+    config = GwsConfig(
+        name="gws1",
+        dc="DC1",
+        sip_name="sip1",
+        sip_host=LOOPBACK,
+        sip_port=silent.sockets[0].getsockname()[1],
+        users=UserDirectory.from_options(None, ()),
+        timers=FAST_GWS_TIMERS,
+    )
+    async with GwsServer(
+        config, http=Endpoint(LOOPBACK, 0), log=JsonLog("gws1", "DC1", log)
+    ) as gws:
+        await eventually(lambda: gws.node.link.connects >= 1)
+        started = asyncio.get_running_loop().time()
+        await eventually(lambda: not gws.node.link.up)
+        elapsed = asyncio.get_running_loop().time() - started
+        assert "ADDP" in gws.node.link.last_error
+        assert elapsed < 5 * (FAST_GWS_TIMERS.addp_interval + FAST_GWS_TIMERS.addp_timeout)
+    for writer in held:
+        writer.close()
+    silent.close()
+    await silent.wait_closed()
 
 
 async def test_desktop_subscribing_while_link_is_down_is_told_at_once(lab_factory: Any) -> None:
