@@ -10,7 +10,8 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.gws.config import GwsConfig, UserDirectory
 from emulator.gws.server import GwsServer
-from tests.gws.conftest import FAST_GWS_TIMERS, LOOPBACK, eventually
+from tests.gws.conftest import FAST_GWS_TIMERS, eventually
+from tests.sipcluster.conftest import LOOPBACK
 
 
 async def test_session_whose_desktop_is_gone_ends_and_unregisters_its_dn(
