@@ -3,8 +3,9 @@
 Mounted at a path (GWS: ``/workspace/v3/notifications``) it answers
 
 * ``POST <path>`` and ``POST <path>/<anything>`` (the CometD JS client appends ``/handshake``,
-  ``/connect``, ... to the URL) with a JSON array body: the Bayeux ``long-polling`` transport,
-  holding ``/meta/connect`` until a message is queued or the advice timeout passes;
+  ``/connect``, ``/disconnect`` — or just ``/`` for other messages — to the URL) with a JSON
+  array body: the Bayeux ``long-polling`` transport, holding ``/meta/connect`` until a message
+  is queued or the advice timeout passes;
 * ``GET <path>`` with ``Upgrade: websocket``: the CometD ``websocket`` transport, one JSON array
   per text frame; events are pushed as soon as they are published, the connect is held the same
   way.
@@ -116,7 +117,8 @@ class BayeuxEndpoint:
         kinds = self.core.config.connection_types
         if LONG_POLLING in kinds:
             app.router.add_post(path, self._handle_post)
-            app.router.add_post(path + "/{message_type}", self._handle_post)
+            # CometD JS posts to "<path>/" + "handshake"|"connect"|"disconnect"|"" (note the slash).
+            app.router.add_post(path + "/{message_type:.*}", self._handle_post)
         if WEBSOCKET in kinds:
             app.router.add_get(path, self._handle_get)
         app.on_startup.append(self._on_startup)

@@ -66,7 +66,8 @@ async def test_raw_long_polling_client_gets_cometd_shaped_replies_and_events() -
             "clientId": client_id,
             "subscription": "/workspace/v3/voice",
         }
-        status, replies = await post(session, served.url, [subscribe])
+        # CometD JS posts non-handshake/connect/disconnect messages to "<url>/".
+        status, replies = await post(session, served.url + "/", [subscribe])
         assert replies[0]["successful"] is True
         assert replies[0]["subscription"] == "/workspace/v3/voice"
         held = asyncio.create_task(post(session, served.url + "/connect", [{**connect, "id": "4"}]))
