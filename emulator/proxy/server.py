@@ -253,6 +253,11 @@ class StickyProxy:
         except HttpError as exc:
             await self._reject(writer, client_ip, exc.status, exc.reason)
             return False
+        expects_continue = (request.get("Expect") or "").lower() == "100-continue"
+        if expects_continue and framing.kind is not BodyKind.NONE:
+            # Like NGINX: answer the expectation here, the body is read (or streamed) by us.
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
         body: bytes | None = b""
         if framing.kind is BodyKind.LENGTH and framing.length <= self.config.max_buffered_body:
             body = await reader.readexactly(framing.length)
@@ -291,7 +296,7 @@ class StickyProxy:
         headers = list(forwardable(request.headers, keep_upgrade=request.is_upgrade))
         lowered = {key.lower() for key, _ in headers}
         forwarded_for = request.get("X-Forwarded-For")
-        headers = [(k, v) for k, v in headers if k.lower() not in ("x-forwarded-for",)]
+        headers = [(k, v) for k, v in headers if k.lower() not in ("x-forwarded-for", "expect")]
         headers.append(
             ("X-Forwarded-For", f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip)
         )
@@ -337,7 +342,7 @@ class StickyProxy:
             try:
                 conn.writer.write(serialize_request(outgoing) + (body or b""))
                 if body is None:
-                    await copy_body(client_reader, conn.writer, framing, None)
+                    await copy_body(client_reader, conn.writer, framing, self.config.read_timeout)
                 await conn.writer.drain()
                 async with asyncio.timeout(self.config.read_timeout):
                     head = await conn.reader.readuntil(b"\r\n\r\n")

@@ -200,3 +200,21 @@ async def test_status_page_shows_health_and_pins() -> None:
         assert [u["name"] for u in status["upstreams"]] == ["gws1", "gws2"]
         assert all(u["healthy"] for u in status["upstreams"])
         assert sum(u["new_pins"] for u in status["upstreams"]) == 1
+
+
+async def test_expect_100_continue_is_answered_by_the_proxy() -> None:
+    async with proxied() as lab:
+        endpoint = lab.proxy.endpoint
+        reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
+        try:
+            writer.write(
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            )
+            interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+            writer.write(b"hello")
+            answer = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"hello")
