@@ -189,7 +189,12 @@ class BayeuxClient:
     # --- requests ----------------------------------------------------------------------------
 
     async def subscribe(self, channel: str) -> Message:
-        return await self._request(self.core.subscribe(channel))
+        """Subscribe (and re-subscribe after every new handshake); raises RequestFailed."""
+        try:
+            return await self._request(self.core.subscribe(channel))
+        except RequestFailed:
+            self.core.subscriptions.discard(channel)  # a refused channel is not re-sent
+            raise
 
     async def unsubscribe(self, channel: str) -> Message:
         return await self._request(self.core.unsubscribe(channel))

@@ -145,6 +145,7 @@ async def test_subscribe_refused_by_the_server_raises_request_failed() -> None:
         await client.handshake()
         with pytest.raises(RequestFailed, match="404:/elsewhere:Unknown channel"):
             await client.subscribe("/elsewhere")
+        assert client.core.subscriptions == set()
 
 
 async def test_client_falls_back_to_long_polling_when_websocket_is_not_offered() -> None:
