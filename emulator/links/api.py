@@ -18,7 +18,11 @@ Our extensions (UDP and blackhole are not in Toxiproxy):
 - proxy fields ``protocol`` (``tcp``|``udp``, on create), ``state`` and ``heal_in`` (read only)
 - ``POST /proxies/{name}/cut`` ``{"mode": "reset"|"blackhole", "ttl": seconds}`` -> 200 proxy;
   a TTL heals by itself after ``ttl`` x the service's ``--time-scale``
-- ``POST /proxies/{name}/heal`` -> 200 proxy; ``POST /heal`` -> 204 (every link, toxics kept)
+- ``POST /proxies/{name}/heal`` -> 200 proxy
+- ``POST /cut`` ``{"proxies": [name, ...], "mode": ..., "ttl": ...}`` -> 200 ``{"proxies": [...]}``:
+  several links cut at one instant (a partition); an unknown name -> 404 and nothing is cut
+- ``POST /heal`` -> 204, every link healed (toxics kept); with ``{"proxies": [name, ...]}`` only
+  those, answered 200 ``{"proxies": [...]}``
 - ``"ttl"`` on a toxic create: the toxic removes itself after that many (scaled) seconds
 - ``GET /proxies/{name}/connections`` -> ``[{id, client, protocol, bytes_upstream,
   bytes_downstream, age, connected}]``; ``DELETE /proxies/{name}/connections/{id}`` -> 204 (RST)
@@ -36,6 +40,8 @@ from emulator.links.errors import BadRequest, LinksError
 from emulator.links.relay import Relay
 from emulator.links.schema import (
     parse_cut,
+    parse_group_cut,
+    parse_heal,
     parse_json,
     parse_link_update,
     parse_new_link,
@@ -60,7 +66,8 @@ def build_app(relay: Relay) -> web.Application:
             web.get("/version", _version),
             web.get("/health", _health),
             web.post("/reset", _reset),
-            web.post("/heal", _heal_all),
+            web.post("/cut", _cut_group),
+            web.post("/heal", _heal_group),
             web.post("/populate", _populate),
             web.get("/proxies", _proxies),
             web.post("/proxies", _create),
@@ -126,9 +133,22 @@ async def _reset(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _heal_all(request: web.Request) -> web.Response:
-    await _relay(request).heal_all()
-    return web.Response(status=204)
+async def _cut_group(request: web.Request) -> web.Response:
+    names, mode, ttl = parse_group_cut(await _body(request))
+    relay = _relay(request)
+    links = await relay.cut_many(names, mode, ttl)
+    return web.json_response(
+        {"proxies": [proxy_json(link, relay.heal_in(link.name)) for link in links]}
+    )
+
+
+async def _heal_group(request: web.Request) -> web.Response:
+    names = parse_heal(await _body(request, empty={}))
+    relay = _relay(request)
+    links = await relay.heal_many(names)
+    if names is None:
+        return web.Response(status=204)
+    return web.json_response({"proxies": [proxy_json(link, None) for link in links]})
 
 
 async def _populate(request: web.Request) -> web.Response:

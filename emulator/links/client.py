@@ -132,6 +132,20 @@ class LinksClient:
     async def heal(self, name: str) -> ProxyInfo:
         return ProxyInfo.from_json(await self._call("POST", f"/proxies/{name}/heal"))
 
+    async def cut_many(
+        self, names: Sequence[str], mode: CutMode | str = CutMode.RESET, ttl: float | None = None
+    ) -> tuple[ProxyInfo, ...]:
+        """Cut several links at one instant (a partition); an unknown name cuts none."""
+        body: dict[str, Any] = {"proxies": [*names], "mode": str(mode)}
+        if ttl is not None:
+            body["ttl"] = ttl
+        answer = await self._call("POST", "/cut", body)
+        return tuple(ProxyInfo.from_json(proxy) for proxy in answer["proxies"])
+
+    async def heal_many(self, names: Sequence[str]) -> tuple[ProxyInfo, ...]:
+        answer = await self._call("POST", "/heal", {"proxies": [*names]})
+        return tuple(ProxyInfo.from_json(proxy) for proxy in answer["proxies"])
+
     async def heal_all(self) -> None:
         await self._call("POST", "/heal")
 

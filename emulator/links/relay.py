@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import random
 import socket
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Self
 
 from emulator.common.jsonlog import JsonLog
@@ -178,11 +178,22 @@ class Relay:
             await self._heal(link, reason="api")
             return link
 
-    async def heal_all(self) -> None:
+    async def cut_many(self, names: Sequence[str], mode: CutMode, ttl: float | None) -> list[Link]:
+        """Cut several links at one instant (a partition); an unknown name cuts none."""
         async with self._lock:
-            for link in self.links():
+            links = self._resolve(names)
+            for link in links:
+                await self._cut(link, mode, ttl)
+            return links
+
+    async def heal_many(self, names: Sequence[str] | None = None) -> list[Link]:
+        """Heal the named links, or every link when ``names`` is None; toxics stay."""
+        async with self._lock:
+            links = self.links() if names is None else self._resolve(names)
+            for link in links:
                 if link.state is not LinkState.UP:
                     await self._heal(link, reason="api")
+            return links
 
     async def reset(self) -> None:
         """Toxiproxy's ``POST /reset``: every link up, every toxic removed."""
@@ -233,6 +244,12 @@ class Relay:
             await asyncio.gather(*(link.aclose(reset=False) for link in links))
 
     # -- under the lock -------------------------------------------------------------------------
+
+    def _resolve(self, names: Sequence[str]) -> list[Link]:
+        missing = [name for name in names if name not in self._links]
+        if missing:
+            raise NotFound(f"{PROXY_NOT_FOUND}: {', '.join(missing)}")
+        return [self._links[name] for name in dict.fromkeys(names)]
 
     async def _start(
         self,

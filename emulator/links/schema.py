@@ -97,16 +97,44 @@ def parse_config(body: Any) -> list[NewLink]:
 
 def parse_cut(body: Any) -> tuple[CutMode, float | None]:
     """``POST /proxies/{name}/cut``: ``{"mode": "reset"|"blackhole", "ttl": seconds}``."""
-    if not isinstance(body, Mapping):
-        raise BadRequest(f"{BAD_BODY}: a cut must be a JSON object")
-    unknown = sorted(set(body) - {"mode", "ttl"})
-    if unknown:
-        raise BadRequest(f"{BAD_BODY}: unknown field {unknown[0]!r} in a cut (valid: mode, ttl)")
+    check_fields(body, "a cut", ("mode", "ttl"))
     try:
         mode = CutMode(body.get("mode", CutMode.RESET))
     except ValueError:
         raise BadRequest(f"{BAD_BODY}: 'mode' must be 'reset' or 'blackhole'") from None
     return mode, parse_ttl(body.get("ttl"))
+
+
+def parse_group_cut(body: Any) -> tuple[list[str], CutMode, float | None]:
+    """``POST /cut``: ``{"proxies": [name, ...], "mode": ..., "ttl": ...}``."""
+    check_fields(body, "a cut", ("proxies", "mode", "ttl"))
+    mode, ttl = parse_cut({key: value for key, value in body.items() if key != "proxies"})
+    return _names(body.get("proxies")), mode, ttl
+
+
+def parse_heal(body: Any) -> list[str] | None:
+    """``POST /heal``: ``{"proxies": [name, ...]}``, or no body (``None``) for every proxy."""
+    check_fields(body, "a heal", ("proxies",))
+    return None if body.get("proxies") is None else _names(body["proxies"])
+
+
+def _names(value: Any) -> list[str]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(name, str) and name for name in value)
+    ):
+        raise BadRequest(f"{BAD_BODY}: 'proxies' must be a non-empty list of proxy names")
+    return list(value)
+
+
+def check_fields(body: Any, what: str, fields: tuple[str, ...]) -> None:
+    if not isinstance(body, Mapping):
+        raise BadRequest(f"{BAD_BODY}: {what} must be a JSON object")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        valid = ", ".join(fields)
+        raise BadRequest(f"{BAD_BODY}: unknown field {unknown[0]!r} in {what} (valid: {valid})")
 
 
 def parse_ttl(value: Any) -> float | None:

@@ -394,3 +394,31 @@ async def test_delete_removes_the_proxy_and_frees_its_port(api: Api, upstream: U
         await open_to(proxy)
     again = await create(api, upstream, listen=proxy["listen"])
     assert again["listen"] == proxy["listen"]
+
+
+async def test_a_group_cut_cuts_every_named_link_at_once_or_none(
+    api: Api, upstream: Upstream
+) -> None:
+    for name in ("sip1-sip3", "sip1-sip4", "sip1-sip2"):
+        await create(api, upstream, name=name)
+    status, body = await api.call(
+        "POST", "/cut", {"proxies": ["sip1-sip3", "nope"], "mode": "reset"}
+    )
+    assert (status, body) == (404, {"error": "proxy not found: nope", "status": 404})
+    assert {p["state"] for p in (await api.state()).values()} == {"up"}
+
+    crossing = ["sip1-sip3", "sip1-sip4"]
+    status, body = await api.call(
+        "POST", "/cut", {"proxies": crossing, "mode": "blackhole", "ttl": 50}
+    )
+    assert status == 200 and [p["name"] for p in body["proxies"]] == crossing
+    states = {name: p["state"] for name, p in (await api.state()).items()}
+    assert states == {"sip1-sip3": "blackhole", "sip1-sip4": "blackhole", "sip1-sip2": "up"}
+
+    status, body = await api.call("POST", "/heal", {"proxies": ["sip1-sip3"]})
+    assert status == 200 and [p["state"] for p in body["proxies"]] == ["up"]
+    assert (await api.call("GET", "/proxies/sip1-sip4"))[1]["state"] == "blackhole"
+    bad_cuts: list[dict[str, Any]] = [{"proxies": []}, {"proxies": "x"}, {"mode": "reset"}]
+    for bad in bad_cuts:
+        status, body = await api.call("POST", "/cut", bad)
+        assert status == 400 and "'proxies' must be a non-empty list" in body["error"]

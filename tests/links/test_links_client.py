@@ -67,6 +67,14 @@ async def test_client_raises_the_relays_errors_with_its_messages(
         await client.add_toxic("a", "latency", {"latency": -1})
     await client.populate([{"name": "b", "upstream": str(upstream.endpoint)}])
     assert sorted(await client.list()) == ["a", "b"]
+    cut = await client.cut_many(["a", "b"], mode="blackhole", ttl=100)
+    assert [(p.name, p.state) for p in cut] == [
+        ("a", LinkState.BLACKHOLE),
+        ("b", LinkState.BLACKHOLE),
+    ]
+    assert [p.state for p in await client.heal_many(["a"])] == [LinkState.UP]
+    with pytest.raises(NotFound, match="proxy not found: zz"):
+        await client.cut_many(["a", "zz"])
     await client.set_enabled("b", False)
     await client.reset()
     assert {p.state for p in (await client.list()).values()} == {LinkState.UP}
