@@ -19,6 +19,7 @@ from emulator.links.errors import BadRequest, Conflict
 from emulator.links.model import Protocol, socket_host
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
+_TCP_ESTABLISHED = 1  # tcpi_state, the first byte of Linux's struct tcp_info
 
 
 def bind_socket(endpoint: Endpoint, protocol: Protocol) -> socket.socket:
@@ -60,3 +61,12 @@ def set_reset_on_close(sock: Any) -> None:
         return
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+
+
+def peer_gone(sock: Any) -> bool:
+    """Whether the peer of a TCP socket has closed or reset it (Linux ``TCP_INFO`` state)."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)
+    except (OSError, AttributeError):
+        return False  # not knowable here: assume the peer is still there
+    return bool(info) and info[0] != _TCP_ESTABLISHED

@@ -23,7 +23,13 @@ from typing import Any, Literal
 from emulator.links.flow import ConnectionInfo, LinkFlow
 from emulator.links.model import Protocol, socket_host
 from emulator.links.pipe import Close, Deliver, EndOfStream, Reset, ToxicPipe
-from emulator.links.sockets import bind_socket, bound_endpoint, listen_error, set_reset_on_close
+from emulator.links.sockets import (
+    bind_socket,
+    bound_endpoint,
+    listen_error,
+    peer_gone,
+    set_reset_on_close,
+)
 from emulator.links.toxics import Stream, Timeout, ToxicSpec
 
 CHUNK_SIZE = 65536
@@ -119,7 +125,13 @@ class TcpConnection:
     async def _connect_upstream(
         self,
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        await self._flow.until_flowing()
+        if not self._flow.flowing:
+            await self._flow.until_flowing()
+            # Accepted while blackholed: a client that gave up meanwhile never reached the
+            # upstream (its SYN was lost, in network terms), so its stale bytes must not either.
+            if peer_gone(self._client[1].get_extra_info("socket")):
+                self.end("reset", "client left during the outage")
+                return None
         upstream = self._flow.upstream
         try:
             async with asyncio.timeout(self._flow.connect_timeout):

@@ -116,6 +116,23 @@ async def test_blackhole_delivers_nothing_but_keeps_connections_open(
         w.close()
 
 
+async def test_a_client_that_gives_up_during_a_blackhole_never_reaches_upstream(
+    relay: Relay, upstream: Upstream
+) -> None:
+    link = await add_link(relay, upstream.endpoint)
+    await relay.cut(link.name, CutMode.BLACKHOLE, ttl=None)
+    _, writer = await connect(link)
+    writer.write(b"stale login")
+    await writer.drain()
+    writer.close()  # heartbeat timed out: the client gives up before the path heals
+    await writer.wait_closed()
+    await relay.heal(link.name)
+    fresh_reader, fresh_writer = await connect(link)
+    assert await roundtrip(fresh_reader, fresh_writer, b"fresh login") == b"fresh login"
+    assert [bytes(data) for data in upstream.received] == [b"fresh login"]
+    fresh_writer.close()
+
+
 async def test_blackhole_then_reset_cut_resets_the_held_connections(
     relay: Relay, upstream: Upstream
 ) -> None:
