@@ -128,19 +128,21 @@ class RtpEndpoint:
         loop = asyncio.get_running_loop()
         if self._ticker is None:
             self._own_ticker = self._ticker = await MediaTicker().__aenter__()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _RtpProtocol(self), local_addr=(self._host, self._port)
-        )
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _RtpProtocol(self), local_addr=(self._host, self._port)
+            )
+        except BaseException:
+            if self._own_ticker is not None:
+                await self._own_ticker.__aexit__(None, None, None)
+            raise
         self._transport = transport
         sockname = transport.get_extra_info("sockname")
         self._bound = Endpoint(str(sockname[0]), int(sockname[1]))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self.stop()
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self.close()
         if self._own_ticker is not None:
             await self._own_ticker.__aexit__(None, None, None)
             self._own_ticker = None
@@ -165,6 +167,14 @@ class RtpEndpoint:
             self.meter.stop(now)
             self._final = self.meter.report(now, packets_sent=self.sender.packets_sent)
         return self._final
+
+    def close(self) -> MediaReport:
+        """Stop, release the socket, and return the final report (usable without ``async``)."""
+        report = self.stop()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        return report
 
     def report(self) -> MediaReport:
         if self._final is not None:

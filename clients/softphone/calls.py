@@ -1,0 +1,142 @@
+"""A softphone call: its state table, why it ended, and the per-call report the lab reads.
+
+The states follow the UAS side of RFC 3261 §13.3 (ringing, answered, ended); the end reasons
+are the lab's: ``bye`` (the far end hung up), ``cancel`` (caller gave up while ringing),
+``released``/``rejected`` (our side), ``timeout`` (our 2xx was never ACKed, §13.3.1.4) and
+``rtp-loss`` (no media for ``rtp_timeout``).  The last two mean the call was *lost* — the seed's
+"the call is lost because both SIP and media connections are affected".
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.common.addresses import Endpoint
+from emulator.rtp.endpoint import RtpEndpoint
+from emulator.rtp.meter import MediaReport
+from emulator.sip.dialog import Dialog
+from emulator.sip.ua import IncomingRequest
+
+
+class CallState(enum.Enum):
+    RINGING = "ringing"
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class CallEvent(enum.Enum):
+    ANSWER = "answer"
+    ACK = "ACK"
+    REMOTE_BYE = "BYE"
+    CANCEL = "CANCEL"
+    RELEASE = "release"
+    REJECT = "reject"
+    ACK_TIMEOUT = "ACK timeout"
+    RTP_LOSS = "RTP loss"
+
+
+class EndReason(enum.Enum):
+    BYE = "bye"
+    CANCEL = "cancel"
+    RELEASED = "released"
+    REJECTED = "rejected"
+    TIMEOUT = "timeout"
+    RTP_LOSS = "rtp-loss"
+
+
+TRANSITIONS: dict[tuple[CallState, CallEvent], CallState] = {
+    (CallState.RINGING, CallEvent.ANSWER): CallState.ACTIVE,
+    (CallState.RINGING, CallEvent.CANCEL): CallState.ENDED,
+    (CallState.RINGING, CallEvent.REJECT): CallState.ENDED,
+    (CallState.ACTIVE, CallEvent.ACK): CallState.ACTIVE,
+    (CallState.ACTIVE, CallEvent.REMOTE_BYE): CallState.ENDED,
+    (CallState.ACTIVE, CallEvent.RELEASE): CallState.ENDED,
+    (CallState.ACTIVE, CallEvent.ACK_TIMEOUT): CallState.ENDED,
+    (CallState.ACTIVE, CallEvent.RTP_LOSS): CallState.ENDED,
+}
+
+END_REASONS = {
+    CallEvent.REMOTE_BYE: EndReason.BYE,
+    CallEvent.CANCEL: EndReason.CANCEL,
+    CallEvent.RELEASE: EndReason.RELEASED,
+    CallEvent.REJECT: EndReason.REJECTED,
+    CallEvent.ACK_TIMEOUT: EndReason.TIMEOUT,
+    CallEvent.RTP_LOSS: EndReason.RTP_LOSS,
+}
+
+LOST_REASONS = frozenset({EndReason.TIMEOUT, EndReason.RTP_LOSS})
+
+
+class CallStateError(Exception):
+    """An event the call table does not list for the call's state."""
+
+    def __init__(self, call_id: str, state: CallState, event: CallEvent) -> None:
+        super().__init__(f"call {call_id}: no transition from {state.value} on {event.value}")
+        self.state = state
+        self.event = event
+
+
+@dataclass
+class Call:
+    id: str
+    invite: IncomingRequest
+    rtp: RtpEndpoint
+    node: str  # the registrar (node) name the INVITE came from, or its address
+    remote_rtp: Endpoint | None
+    created_at: float  # loop clock
+    state: CallState = CallState.RINGING
+    dialog: Dialog | None = None
+    acked: bool = False
+    answered_at: float | None = None
+    ended_at: float | None = None
+    end_reason: EndReason | None = None
+    media: MediaReport | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def call_id(self) -> str:
+        return self.invite.request.call_id
+
+    @property
+    def ended(self) -> bool:
+        return self.state is CallState.ENDED
+
+    @property
+    def lost(self) -> bool:
+        return self.end_reason in LOST_REASONS
+
+    def apply(self, event: CallEvent, now: float) -> CallState:
+        new_state = TRANSITIONS.get((self.state, event))
+        if new_state is None:
+            raise CallStateError(self.id, self.state, event)
+        self.state = new_state
+        if event is CallEvent.ANSWER:
+            self.answered_at = now
+        elif event is CallEvent.ACK:
+            self.acked = True
+        if new_state is CallState.ENDED:
+            self.ended_at = now
+            self.end_reason = END_REASONS[event]
+        return new_state
+
+    def report(self) -> dict[str, Any]:
+        """The JSON shape of ``GET /calls`` entries and of the ``call.ended`` log line."""
+        media = self.media if self.media is not None else self.rtp.report()
+        request = self.invite.request
+        return {
+            "id": self.id,
+            "call_id": self.call_id,
+            "direction": "inbound",
+            "from": request.from_.uri,
+            "to": request.to.uri,
+            "node": self.node,
+            "state": self.state.value,
+            "acked": self.acked,
+            "end_reason": self.end_reason.value if self.end_reason is not None else None,
+            "lost": self.lost,
+            "local_rtp": str(self.rtp.bound),
+            "remote_rtp": str(self.remote_rtp) if self.remote_rtp is not None else None,
+            "media": media.as_dict(),
+        }

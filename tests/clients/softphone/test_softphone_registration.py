@@ -1,0 +1,143 @@
+"""The softphone's registration and failover: the sans-I/O policy, then real UDP registrars."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from softphone_test_helpers import capture_log, phone_config, wait_for
+
+from clients.softphone.phone import Softphone
+from clients.softphone.registration import (
+    RegistrarEntry,
+    RegistrationPolicy,
+    RegistrationStateError,
+    RegState,
+)
+from emulator.common.addresses import Endpoint
+from emulator.common.timescale import TimeScale
+from emulator.sip.registrar_service import RegistrarService
+
+SIP1 = RegistrarEntry("sip1", Endpoint("127.0.0.1", 5060))
+SIP2 = RegistrarEntry("sip2", Endpoint("127.0.0.2", 5060))
+SIP3 = RegistrarEntry("sip3", Endpoint("127.0.0.3", 5060))
+
+
+def test_policy_registers_at_the_first_registrar_and_refreshes_at_half_the_expiry() -> None:
+    policy = RegistrationPolicy([SIP1, SIP2, SIP3])
+    attempt = policy.start(now=0.0)
+    assert (attempt.registrar, attempt.at, attempt.refresh) == (SIP1, 0.0, False)
+    policy.attempt_started()
+    refresh = policy.succeeded(now=0.1, granted_expires=3.0)
+    assert policy.state is RegState.REGISTERED
+    assert (refresh.registrar, refresh.at, refresh.refresh) == (SIP1, pytest.approx(1.6), True)
+    assert policy.registered(now=3.0) and not policy.registered(now=3.1)
+
+
+def test_policy_moves_to_the_next_registrar_at_once_when_a_refresh_fails() -> None:
+    policy = RegistrationPolicy([SIP1, SIP2, SIP3], retry_interval=5.0)
+    policy.start(now=0.0)
+    policy.attempt_started()
+    policy.succeeded(now=0.0, granted_expires=3.0)
+    policy.attempt_started()
+    assert policy.state is RegState.REFRESHING
+    nxt = policy.failed(now=3.1, reason="timeout")
+    assert (nxt.registrar, nxt.at) == (SIP2, 3.1)
+    assert policy.state is RegState.REGISTERING
+    policy.attempt_started()
+    nxt = policy.failed(now=4.7, reason="timeout")
+    assert (nxt.registrar, nxt.at) == (SIP3, 4.7)
+    policy.attempt_started()
+    assert policy.succeeded(now=5.0, granted_expires=3.0).registrar == SIP3
+    assert policy.failures_in_a_row == 0
+
+
+def test_policy_waits_the_retry_interval_after_every_registrar_failed() -> None:
+    policy = RegistrationPolicy([SIP1, SIP2], retry_interval=5.0)
+    policy.start(now=0.0)
+    policy.failed(now=1.0, reason="503")
+    round_over = policy.failed(now=2.0, reason="503")
+    assert (round_over.registrar, round_over.at) == (SIP1, 7.0)
+
+
+def test_policy_rejects_an_unlisted_transition() -> None:
+    policy = RegistrationPolicy([SIP1])
+    with pytest.raises(RegistrationStateError, match="unregistered"):
+        policy.succeeded(now=0.0, granted_expires=1.0)
+
+
+def test_registrar_entry_parses_name_and_loopback_endpoint() -> None:
+    assert RegistrarEntry.parse("sip3=127.0.2.1:5060") == RegistrarEntry(
+        "sip3", Endpoint("127.0.2.1", 5060)
+    )
+    for bad in ("127.0.0.1:5060", "sip1=10.0.0.1:5060", "sip1=127.0.0.1"):
+        with pytest.raises(ValueError):
+            RegistrarEntry.parse(bad)
+
+
+@asynccontextmanager
+async def two_registrars() -> AsyncIterator[tuple[RegistrarService, RegistrarService]]:
+    scale = TimeScale(0.05)
+    async with (
+        RegistrarService(name="sip1", scale=scale) as sip1,
+        RegistrarService(name="sip3", scale=scale) as sip3,
+    ):
+        yield sip1, sip3
+
+
+async def test_softphone_fails_over_to_the_next_registrar_when_a_refresh_times_out() -> None:
+    log, records = capture_log()
+    async with two_registrars() as (sip1, sip3):
+        config = phone_config([("sip1", sip1.bound), ("sip3", sip3.bound)])
+        async with Softphone(config, log) as phone:
+            await wait_for(lambda: phone.status()["registered"])
+            assert phone.status()["registrar"] == "sip1"
+            loop = asyncio.get_running_loop()
+            assert sip1.registrar.lookup("7002", loop.time())
+            sip1.answering = False  # the node goes silent (a black-holed path)
+            cut_at = loop.time()
+            await wait_for(lambda: bool(sip3.registrar.lookup("7002", loop.time())))
+            failover_took = loop.time() - cut_at
+            status = phone.status()
+            assert status["registrar"] == "sip3"
+            assert status["registration"]["state"] in ("registered", "refreshing")
+            # one refresh interval (1.5 s scaled) + timer F (64 * T1 = 1.6 s scaled), with slack
+            assert failover_took < 1.5 + 1.6 + 2.0
+    failed = records.records("sip.register.failed")
+    assert failed and failed[0]["registrar"] == "sip1" and failed[0]["next_registrar"] == "sip3"
+    assert "Timeout" in failed[0]["reason"]
+    (failover,) = records.records("sip.register.failover")
+    assert (failover["previous"], failover["registrar"]) == ("sip1", "sip3")
+
+
+async def test_softphone_stays_put_when_the_path_returns_before_the_next_refresh() -> None:
+    log, records = capture_log()
+    async with two_registrars() as (sip1, sip3):
+        config = phone_config([("sip1", sip1.bound), ("sip3", sip3.bound)])
+        async with Softphone(config, log) as phone:
+            registered: list[str] = []
+            phone.events.on("registered", registered.append)
+            await wait_for(lambda: len(registered) == 1)
+            sip1.answering = False  # right after a successful REGISTER ...
+            await asyncio.sleep(0.3)  # ... a short outage, well inside the 1.5 s refresh interval
+            sip1.answering = True
+            await wait_for(lambda: len(registered) >= 3)  # two refreshes later
+            assert set(registered) == {"sip1"}
+            assert phone.status()["registrar"] == "sip1"
+            assert sip3.registers_answered == 0
+    assert records.records("sip.register.failed") == []
+    assert all(r["registrar"] == "sip1" for r in records.records("sip.register"))
+
+
+async def test_softphone_registers_further_down_the_list_when_the_first_never_answers() -> None:
+    log, records = capture_log()
+    async with two_registrars() as (sip1, sip3):
+        sip1.answering = False
+        config = phone_config([("sip1", sip1.bound), ("sip3", sip3.bound)])
+        async with Softphone(config, log) as phone:
+            await wait_for(lambda: phone.status()["registered"])
+            assert phone.status()["registrar"] == "sip3"
+            assert phone.status()["registration"]["failures_in_a_row"] == 0
+    assert [r["registrar"] for r in records.records("sip.register.failed")] == ["sip1"]
