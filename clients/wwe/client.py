@@ -1,0 +1,491 @@
+"""``WweClient``: an asyncio Workspace Web Edition desktop for one agent (DESIGN §2.3).
+
+It logs on like WWE (token, ``initialize-workspace``, CometD through the project's
+:class:`~emulator.bayeux.client.BayeuxClient` with channels ``/workspace/v3/initialization`` and
+``/workspace/v3/voice``, ``activate-channels``) and keeps what the desktop shows in a
+:class:`~clients.wwe.desktop.Desktop`. Seed rules it implements ("GWS Disaster Recovery
+Scenarios", scenario 1): on losing its node it shows "Connection to the server has been lost.
+Reconnecting..." once and keeps retrying through the same URL (the DC's proxy) with backoff; it
+is connected again if the session answers within ``give_up_after`` (scaled), otherwise it shows
+"Unable to establish connection. Please refresh your browser and log in again" and stops.
+``relogin()`` is the user's refresh and new log-on.
+
+pyee events on :attr:`WweClient.events`: ``state`` (ConnectionChanged | VoiceChanged),
+``message`` (str, user-visible text), ``call`` (Call), ``error`` (VoiceError for an
+``EventError``, or any exception a listener raised). Listeners are removed by :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from pyee.asyncio import AsyncIOEventEmitter
+
+from clients.wwe.desktop import (
+    CallChanged,
+    Connection,
+    ConnectionChanged,
+    ConnectionInput,
+    Desktop,
+    DesktopEvent,
+    ErrorReported,
+    UserMessage,
+    VoiceChanged,
+)
+from clients.wwe.errors import (
+    BadServerMessage,
+    LoginFailed,
+    NotConnected,
+    ServerUnreachable,
+    SessionGone,
+    UsageError,
+    VoiceError,
+    WweError,
+)
+from clients.wwe.rest import WorkspaceRest
+from clients.wwe.workspace import (
+    INITIALIZATION_CHANNEL,
+    VOICE_CHANNEL,
+    Call,
+    CallState,
+    Ignored,
+    UserInfo,
+    VoiceState,
+    parse_call,
+    parse_dn,
+    parse_notification,
+)
+from emulator.bayeux.client import BayeuxClient
+from emulator.bayeux.client_core import ClientState
+from emulator.bayeux.messages import LONG_POLLING, WEBSOCKET, BayeuxError, Message
+from emulator.common.jsonlog import JsonLog
+from emulator.common.timescale import TimeScale
+
+NOTIFICATIONS_PATH = "/workspace/v3/notifications"
+TRANSPORTS = (WEBSOCKET, LONG_POLLING)
+# A loopback request on a loaded 2-core machine still needs this long, whatever the time scale.
+MIN_NETWORK_DELAY = 2.0
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """How a log-on ended: the serving GWS node, the voice channel, and a rejected agent login."""
+
+    node: str
+    voice: VoiceState
+    calls: tuple[Call, ...]
+    rejected: VoiceError | None
+
+
+class WweClient:
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        transport: str = WEBSOCKET,
+        give_up_after: float = 60.0,
+        time_scale: float = 1.0,
+        network_delay: float = 10.0,
+        retry_min: float = 1.0,
+        retry_max: float = 5.0,
+        log: JsonLog | None = None,
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise UsageError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        scale = TimeScale(time_scale)
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self._password = password
+        self.transport = transport
+        self.give_up_after = scale(give_up_after)
+        self.network_delay = max(scale(network_delay), MIN_NETWORK_DELAY)
+        self.retry_min = scale(retry_min)
+        self.retry_max = scale(retry_max)
+        self.log = log
+        self.desktop = Desktop()
+        self.events = AsyncIOEventEmitter()
+        self.events.on("error", self._unhandled_error)
+        self.lost_at: float | None = None  # loop time the current loss was noticed
+        self.lost_reason: str | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._rest: WorkspaceRest | None = None
+        self._bayeux: BayeuxClient | None = None
+        self._give_up: asyncio.Task[None] | None = None
+        self._retrier: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()
+        self._errors = 0
+        self._last_error: VoiceError | None = None
+        self._closed = False
+
+    # --- what the desktop shows --------------------------------------------------------------
+
+    @property
+    def connection(self) -> Connection:
+        return self.desktop.connection
+
+    @property
+    def voice(self) -> VoiceState:
+        return self.desktop.voice
+
+    @property
+    def calls(self) -> dict[str, Call]:
+        return dict(self.desktop.calls)
+
+    @property
+    def messages(self) -> list[str]:
+        return list(self.desktop.messages)
+
+    @property
+    def user(self) -> UserInfo | None:
+        return self.desktop.user
+
+    @property
+    def node(self) -> str | None:
+        """The GWS node serving the session (from ``WorkspaceInitializationComplete``)."""
+        return self.desktop.user.gws_node if self.desktop.user else None
+
+    # --- log on and off ----------------------------------------------------------------------
+
+    async def login(self) -> LoginOutcome:
+        """Log on and activate the voice channel; a rejected agent login is reported, not raised.
+
+        Raises :class:`LoginFailed` (credentials, initialization, notification channel) or
+        :class:`ServerUnreachable`.
+        """
+        if self._closed:
+            raise UsageError("this client is closed")
+        if self.connection is not Connection.LOGGED_OUT:
+            raise UsageError(f"already logged on ({self.connection}): use relogin() or logout()")
+        return await self._log_on()
+
+    async def relogin(self) -> LoginOutcome:
+        """What the user does after "Please refresh your browser and log in again"."""
+        if self._closed:
+            raise UsageError("this client is closed")
+        await self._close_bayeux(self._detach(), disconnect=False)
+        self._dispatch(self.desktop.refresh())
+        return await self._log_on()
+
+    async def logout(self) -> None:
+        """End the Workspace session (the agent is logged out) and stop listening."""
+        rest = self._rest if self.connection is Connection.CONNECTED else None
+        # Stop listening first: the server ending the session is not a lost connection.
+        bayeux = self._detach()
+        if rest is not None:
+            with contextlib.suppress(WweError):
+                await rest.request("POST", "/logout")
+        await self._close_bayeux(bayeux, disconnect=True)
+        if self.connection is not Connection.LOGGED_OUT:
+            self._dispatch(self.desktop.fire(ConnectionInput.LOGGED_OUT))
+
+    async def close(self) -> None:
+        """Drop everything without telling the server (a closed browser tab)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._close_bayeux(self._detach(), disconnect=False)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        self.events.remove_all_listeners()
+
+    async def __aenter__(self) -> WweClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _log_on(self) -> LoginOutcome:
+        if self._http is None:
+            # One cookie jar for the page's life, as a browser keeps the proxy's sticky cookie.
+            self._http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        rest = WorkspaceRest(self._http, self.base_url, timeout=self.network_delay)
+        token = await rest.token(self.username, self._password)
+        await rest.initialize(token)
+        self._rest = rest
+        bayeux = BayeuxClient(
+            self.base_url + NOTIFICATIONS_PATH,
+            session=self._http,
+            connection_types=(self.transport,),
+            max_network_delay=self.network_delay,
+            backoff_increment=self.retry_min,
+            max_backoff=self.retry_max,
+        )
+        self._attach(bayeux)
+        try:
+            await bayeux.handshake(timeout=self.network_delay)
+            await bayeux.subscribe(INITIALIZATION_CHANNEL)
+            await bayeux.subscribe(VOICE_CHANNEL)
+            await self.wait_until(lambda: self.desktop.user is not None, self.network_delay)
+        except (BayeuxError, TimeoutError) as exc:
+            await self._close_bayeux(self._detach(), disconnect=False)
+            detail = str(exc) or "no WorkspaceInitializationComplete"
+            raise LoginFailed(f"could not open the notification channel: {detail}") from None
+        self._dispatch(self.desktop.fire(ConnectionInput.LOGGED_ON))
+        user = self.desktop.user
+        assert user is not None
+        self._say(
+            f"Logged on as {user.username or self.username} (DN {user.dn}) via {user.gws_node}"
+        )
+        voice, calls, rejected = await self._activate_voice(user)
+        return LoginOutcome(user.gws_node, voice, calls, rejected)
+
+    async def _activate_voice(
+        self, user: UserInfo
+    ) -> tuple[VoiceState, tuple[Call, ...], VoiceError | None]:
+        errors_before = self._errors
+        data = {"agentId": user.agent_login or user.employee_id or self.username, "dn": user.dn}
+        try:
+            await self._request("POST", "/activate-channels", data)
+            await self.wait_until(
+                lambda: (
+                    self.voice.logged_in or not self.voice.available or self._errors > errors_before
+                ),
+                self.network_delay,
+            )
+        except (WweError, TimeoutError) as exc:
+            self._say(f"Voice channel login failed: {exc or 'no answer'}")
+        rejected = self._last_error if self._errors > errors_before else None
+        return self.voice, tuple(self.desktop.calls.values()), rejected
+
+    # --- agent and call requests -------------------------------------------------------------
+
+    async def ready(self) -> None:
+        await self._request("POST", "/voice/ready")
+
+    async def not_ready(self, work_mode: str | None = None) -> None:
+        data = {"agentWorkMode": work_mode} if work_mode else None
+        await self._request("POST", "/voice/not-ready", data)
+
+    async def agent_login(self) -> None:
+        """Log the agent in again on the voice channel (``voice/login``)."""
+        await self._request("POST", "/voice/login")
+
+    async def agent_logout(self) -> None:
+        await self._request("POST", "/voice/logout")
+
+    async def make_call(self, destination: str) -> None:
+        await self._request("POST", "/voice/make-call", {"destination": destination})
+
+    async def answer(self, call_id: str) -> None:
+        await self._call_request(call_id, "answer")
+
+    async def release(self, call_id: str) -> None:
+        await self._call_request(call_id, "release")
+
+    async def hold(self, call_id: str) -> None:
+        await self._call_request(call_id, "hold")
+
+    async def retrieve(self, call_id: str) -> None:
+        await self._call_request(call_id, "retrieve")
+
+    async def _call_request(self, call_id: str, action: str) -> None:
+        # The server decides whether the call exists: the desktop's list may be stale.
+        if not call_id or "/" in call_id:
+            raise UsageError(f"{call_id!r} is not a call id")
+        await self._request("POST", f"/voice/calls/{call_id}/{action}")
+
+    async def _request(
+        self, method: str, path: str, data: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if self.connection is not Connection.CONNECTED or self._rest is None:
+            raise NotConnected(f"cannot send {path.lstrip('/')}: the desktop is {self.connection}")
+        try:
+            return await self._rest.request(method, path, data)
+        except (ServerUnreachable, SessionGone) as exc:
+            self._lost(exc.message)
+            raise
+
+    # --- waiting -----------------------------------------------------------------------------
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait until ``predicate()`` holds; it is checked after every change of the desktop."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await self._changed.wait()
+
+    async def wait_for_message(self, text: str, timeout: float) -> None:
+        await self.wait_until(lambda: text in self.desktop.messages, timeout)
+
+    async def wait_for_connection(self, state: Connection, timeout: float) -> None:
+        await self.wait_until(lambda: self.connection is state, timeout)
+
+    async def wait_for_call(
+        self, state: CallState, timeout: float, call_id: str | None = None
+    ) -> Call:
+        """The first call notification (since log-on) with ``state`` (and ``call_id``)."""
+
+        def found() -> Call | None:
+            for call in self.desktop.call_log:
+                if call.state is state and call_id in (None, call.id):
+                    return call
+            return None
+
+        await self.wait_until(lambda: found() is not None, timeout)
+        call = found()
+        assert call is not None
+        return call
+
+    # --- CometD ------------------------------------------------------------------------------
+
+    def _attach(self, bayeux: BayeuxClient) -> None:
+        self._bayeux = bayeux
+
+        def current() -> bool:
+            return self._bayeux is bayeux
+
+        def on_message(message: Message) -> None:
+            if current():
+                self._on_notification(message)
+
+        def on_state(new: ClientState, old: ClientState) -> None:
+            if not current():
+                return
+            if new is ClientState.CONNECTED and self.connection is Connection.RECONNECTING:
+                self._restored()
+            elif old is ClientState.CONNECTED and new is not ClientState.CONNECTED:
+                self._lost(f"CometD connection {new}")
+
+        def on_failure(error: str) -> None:
+            if current():
+                self._lost(f"CometD: {error}")
+
+        bayeux.events.on("message", on_message)
+        bayeux.events.on("state", on_state)
+        bayeux.events.on("connect_failed", on_failure)
+        bayeux.events.on("handshake_failed", on_failure)
+
+    def _on_notification(self, message: Message) -> None:
+        try:
+            notification = parse_notification(message.channel, message.data)
+        except BadServerMessage as exc:
+            self._log("wwe.bad_message", channel=message.channel, error=exc.message)
+            self.events.emit("error", exc)
+            return
+        if isinstance(notification, Ignored):
+            return
+        self._dispatch(self.desktop.apply(notification))
+
+    def _lost(self, reason: str) -> None:
+        if self.connection is not Connection.CONNECTED:
+            return
+        loop = asyncio.get_running_loop()
+        self.lost_at, self.lost_reason = loop.time(), reason
+        self._log("wwe.connection_lost", reason=reason)
+        self._dispatch(self.desktop.fire(ConnectionInput.LOST))
+        self._give_up = self._spawn(self._give_up_later(), "wwe-give-up")
+        self._retrier = self._spawn(self._retry(), "wwe-retry")
+
+    def _restored(self) -> None:
+        self._dispatch(self.desktop.fire(ConnectionInput.RESTORED))
+        self._cancel(self._give_up)
+        self._cancel(self._retrier)
+        self._spawn(self._resync(), "wwe-resync")
+
+    async def _retry(self) -> None:
+        """Keep knocking while reconnecting: a node that refused us (403, ``reconnect: none``)
+        stops the Bayeux client's own retries, so hand it a new handshake now and then."""
+        delay = self.retry_min
+        while self.connection is Connection.RECONNECTING:
+            await asyncio.sleep(delay)
+            delay = min(max(delay * 2, self.retry_min), self.retry_max)
+            bayeux = self._bayeux
+            if bayeux is not None and bayeux.state is ClientState.DISCONNECTED:
+                with contextlib.suppress(BayeuxError, TimeoutError):
+                    await bayeux.handshake(timeout=self.network_delay)
+
+    async def _give_up_later(self) -> None:
+        await asyncio.sleep(self.give_up_after)
+        if self.connection is not Connection.RECONNECTING:
+            return
+        self._log("wwe.gave_up", reason=self.lost_reason, after=self.give_up_after)
+        self._dispatch(self.desktop.fire(ConnectionInput.GIVE_UP))
+        self._cancel(self._retrier)
+        bayeux, self._bayeux = self._bayeux, None
+        await self._close_bayeux(bayeux, disconnect=False)
+
+    async def _resync(self) -> None:
+        if self._rest is None:
+            return
+        try:
+            body = await self._rest.request("GET", "/current-session")
+            session = body["data"]["user"]["activeSession"]
+            voice = parse_dn(session["dn"])
+            calls = [parse_call(item, "CallRecovered") for item in session.get("calls", [])]
+        except (WweError, KeyError, TypeError) as exc:
+            self._log("wwe.resync_failed", error=str(exc))
+            return
+        self._dispatch(self.desktop.resync(voice, calls))
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _dispatch(self, events: list[DesktopEvent]) -> None:
+        for event in events:
+            if isinstance(event, ConnectionChanged | VoiceChanged):
+                self._log("wwe.state", change=event.describe())
+                self.events.emit("state", event)
+            elif isinstance(event, UserMessage):
+                self._log("wwe.message", text=event.text)
+                self.events.emit("message", event.text)
+            elif isinstance(event, CallChanged):
+                call = event.call
+                self._log("wwe.call", ConnID=call.id, state=str(call.state))
+                self.events.emit("call", call)
+            elif isinstance(event, ErrorReported):
+                self._errors += 1
+                self._last_error = event.error
+                self._log("wwe.error", code=event.error.code, text=event.error.text)
+                self.events.emit("error", event.error)
+        if events:
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    def _say(self, text: str) -> None:
+        self._dispatch(self.desktop.say(text))
+
+    def _log(self, event: str, **fields: Any) -> None:
+        if self.log is not None:
+            self.log.event(event, user=self.username, **fields)
+
+    def _unhandled_error(self, error: Exception) -> None:
+        pass  # every EventError is also a message; an "error" listener must exist (pyee)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @staticmethod
+    def _cancel(task: asyncio.Task[None] | None) -> None:
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _detach(self) -> BayeuxClient | None:
+        """Forget the session: stop the timers, stop listening; returns its CometD client."""
+        for task in (self._give_up, self._retrier):
+            self._cancel(task)
+        self._give_up = self._retrier = None
+        bayeux, self._bayeux = self._bayeux, None
+        self._rest = None
+        return bayeux
+
+    @staticmethod
+    async def _close_bayeux(bayeux: BayeuxClient | None, *, disconnect: bool) -> None:
+        if bayeux is None:
+            return
+        if disconnect:
+            with contextlib.suppress(BayeuxError):
+                await bayeux.disconnect()
+        await bayeux.close()

@@ -1,0 +1,95 @@
+"""Seed scenario 1 and 2 from the desktop's side: losing the GWS node, giving up, re-logging on
+through the proxy, a brief proxy outage, and the SIP Server link of GWS going down."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from clients.wwe.desktop import (
+    CONNECTION_LOST,
+    CONNECTION_RESTORED,
+    UNABLE_TO_CONNECT,
+    VOICE_UNAVAILABLE,
+    Connection,
+)
+from clients.wwe.errors import NotConnected, VoiceError
+from clients.wwe.workspace import AgentState, CallState
+
+from .wwe_test_lab import datacentre, eventually
+
+
+@pytest.mark.parametrize("transport", ["websocket", "long-polling"])
+async def test_losing_the_node_shows_reconnecting_then_gives_up_then_relogin_recovers_the_call(
+    transport: str,
+) -> None:
+    async with datacentre() as dc:
+        wwe = dc.wwe("agent1", transport=transport)  # give-up after 60 s scaled to 1 s
+        errors: list[Exception] = []
+        wwe.events.on("error", errors.append)
+        first = await wwe.login()
+        conn_id = await dc.inbound_call("7001")
+        await wwe.wait_for_call(CallState.RINGING, 5, conn_id)
+        await wwe.answer(conn_id)
+        await wwe.wait_for_call(CallState.ESTABLISHED, 5, conn_id)
+
+        await dc.stop_gws(first.node)
+        await wwe.wait_for_message(CONNECTION_LOST, 10)
+        assert wwe.connection is Connection.RECONNECTING
+        with pytest.raises(NotConnected):
+            await wwe.hold(conn_id)
+        await wwe.wait_for_message(UNABLE_TO_CONNECT, 10)
+        assert wwe.messages[-1] == UNABLE_TO_CONNECT
+        assert str(wwe.connection) == "gave-up"
+        loop = asyncio.get_running_loop()
+        assert wwe.lost_at is not None
+        assert loop.time() - wwe.lost_at >= wwe.give_up_after == pytest.approx(1.0)
+        assert wwe.messages.count(CONNECTION_LOST) == 1
+        assert wwe.messages.count(UNABLE_TO_CONNECT) == 1
+
+        # The refresh: a new session on the other node, the call reported, login rejected.
+        second = await wwe.relogin()
+        assert second.node != first.node
+        assert wwe.messages.count(CONNECTION_LOST) == 1  # a fresh page: nothing shown again
+        assert [call.id for call in second.calls] == [conn_id]
+        assert second.calls[0].notification == "CallRecovered"
+        assert isinstance(second.rejected, VoiceError)
+        assert second.rejected.code == 245
+        assert any(isinstance(e, VoiceError) and e.code == 245 for e in errors)
+        assert "Error 245: agent login rejected on DN 7001" in wwe.messages[-1]
+        assert not wwe.voice.logged_in
+        # The agent controls the call without being logged in (S1.7).
+        await wwe.hold(conn_id)
+        await wwe.wait_for_call(CallState.HELD, 5, conn_id)
+        await wwe.retrieve(conn_id)
+        await eventually(lambda: wwe.calls[conn_id].state is CallState.ESTABLISHED)
+        assert dc.sip_saw("RequestAgentLogin", "7001")
+
+
+async def test_a_brief_proxy_outage_within_the_window_reconnects_the_same_session() -> None:
+    async with datacentre() as dc:
+        wwe = dc.wwe("agent1", transport="long-polling", time_scale=0.1)  # give up after 6 s
+        outcome = await wwe.login()
+        await dc.restart_proxy(down_for=0.3)
+        await wwe.wait_for_message(CONNECTION_LOST, 10)
+        await wwe.wait_for_connection(Connection.CONNECTED, 10)
+        assert wwe.messages[-1] == CONNECTION_RESTORED
+        assert UNABLE_TO_CONNECT not in wwe.messages
+        assert wwe.node == outcome.node
+        # Still the same session: requests work without a new log-on.
+        await wwe.ready()
+        await wwe.wait_until(lambda: wwe.voice.agent_state is AgentState.READY, 5)
+
+
+async def test_gws_losing_its_sip_server_makes_the_voice_channel_unavailable() -> None:
+    async with datacentre() as dc:
+        wwe = dc.wwe("agent1")
+        outcome = await wwe.login()
+        assert wwe.voice.available
+        dc.relays[f"{outcome.node}-sip1"].cut("reset")
+        await wwe.wait_for_message(VOICE_UNAVAILABLE, 5)
+        assert not wwe.voice.available
+        assert wwe.voice.agent_state is AgentState.OUT_OF_SERVICE
+        assert any("Error 1800: Connection to SIP Server sip1 is lost" in m for m in wwe.messages)
+        assert wwe.connection is Connection.CONNECTED  # the desktop's own connection is fine
