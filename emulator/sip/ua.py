@@ -38,7 +38,7 @@ from emulator.sip.transaction import (
     client_key,
     server_key,
 )
-from emulator.sip.transport import SipTransport
+from emulator.sip.transport import SipTransport, UdpTransport
 
 _Transaction = ClientTransaction | ServerTransaction
 
@@ -366,10 +366,10 @@ class UserAgent:
         return server.incoming.source if server is not None else None
 
     def _send(self, message: Message, dest: Endpoint, txn: _Transaction | None = None) -> None:
-        send_now = getattr(self.transport, "send_now", None)
-        if send_now is not None:
+        if isinstance(self.transport, UdpTransport):
+            # A datagram goes out at once; no task per retransmission.
             try:
-                send_now(message, dest)
+                self.transport.send_now(message, dest)
             except (TransportError, OSError):
                 if txn is not None:
                     self._run_outputs(txn, txn.transport_error(), dest)

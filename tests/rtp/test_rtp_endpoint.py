@@ -11,6 +11,7 @@ from collections.abc import Callable
 from emulator.common.jsonlog import JsonLog
 from emulator.rtp.endpoint import MediaTicker, RtpEndpoint
 from emulator.rtp.packet import RtpPacket
+from emulator.rtp.relay import RtpRelay
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -102,3 +103,42 @@ async def test_latching_endpoint_answers_where_the_media_comes_from() -> None:
         await wait_for(lambda: node.remote == phone.bound)
         await wait_for(lambda: phone.meter.packets_received >= 3)
         assert phone.stop().packets_received >= 3
+
+
+async def test_relay_forwards_both_ways_and_measures_each_direction() -> None:
+    ticker = MediaTicker()
+    async with (
+        ticker,
+        RtpRelay() as relay,
+        RtpEndpoint(ticker=ticker) as customer,
+        RtpEndpoint(ticker=ticker) as agent,
+    ):
+        assert relay.a.bound is not None and relay.b.bound is not None
+        relay.start(a_remote=customer.bound, b_remote=agent.bound)
+        customer.start(relay.a.bound)
+        agent.start(relay.b.bound)
+        await wait_for(
+            lambda: customer.meter.packets_received >= 25 and agent.meter.packets_received >= 25
+        )
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+            raw.sendto(b"\x00" * 20, tuple(relay.a.bound))  # version 0: dropped, not forwarded
+            await wait_for(lambda: relay.report()["a_to_b"].bad_packets == 1)
+        reports = relay.close()
+        customer_report, agent_report = customer.stop(), agent.stop()
+    for direction in ("a_to_b", "b_to_a"):
+        assert reports[direction].talking and reports[direction].packets_lost == 0
+    assert reports["a_to_b"].packets_received >= agent_report.packets_received
+    assert customer_report.talking and agent_report.talking
+    assert agent_report.bad_packets == 0
+
+
+async def test_relay_latches_onto_where_media_really_comes_from() -> None:
+    async with RtpRelay() as relay, RtpEndpoint() as customer, RtpEndpoint() as agent:
+        assert relay.a.bound is not None and relay.b.bound is not None
+        relay.start()  # no SDP addresses known: both legs learn them from the media
+        customer.start(relay.a.bound)
+        agent.start(relay.b.bound)
+        await wait_for(lambda: relay.a.remote == customer.bound and relay.b.remote == agent.bound)
+        await wait_for(
+            lambda: min(customer.meter.packets_received, agent.meter.packets_received) > 5
+        )
