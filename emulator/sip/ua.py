@@ -28,6 +28,7 @@ from emulator.sip.parser import validate_method
 from emulator.sip.transaction import (
     AckReceived,
     ClientTransaction,
+    Event,
     Output,
     ResponseReceived,
     ServerTransaction,
@@ -113,6 +114,8 @@ class UserAgent:
         self._log = log
         self._clients: dict[tuple[str, str], _ClientEntry] = {}
         self._servers: dict[tuple[str, str, str], _ServerEntry] = {}
+        # INVITE server transactions by (Call-ID, CSeq): the ACK of a 2xx has a new branch.
+        self._invites: dict[tuple[str, int], _ServerEntry] = {}
         # ACKs we sent for 2xx, kept 64*T1 to re-ACK a re-sent 2xx: key -> (ack, dest, until).
         self._acks: OrderedDict[tuple[str, int], tuple[Request, Endpoint, float]] = OrderedDict()
         self._heap: list[tuple[float, int, _Transaction]] = []
@@ -140,6 +143,7 @@ class UserAgent:
                 entry.future.exception()
         self._clients.clear()
         self._servers.clear()
+        self._invites.clear()
 
     # ---- sending ---------------------------------------------------------------------------
 
@@ -223,7 +227,10 @@ class UserAgent:
         validate_method(request, self.allowed_methods)
         txn = ServerTransaction(request, self.timers, now)
         incoming = IncomingRequest(request, source, self, txn)
-        self._servers[key] = _ServerEntry(txn, incoming)
+        entry = _ServerEntry(txn, incoming)
+        self._servers[key] = entry
+        if request.method == "INVITE":
+            self._invites[(request.call_id, request.cseq.number)] = entry
         if request.method == "CANCEL":
             self._on_cancel(incoming)
             return
@@ -233,17 +240,9 @@ class UserAgent:
         entry = self._servers.get(server_key(ack))
         if entry is None:
             # The ACK of a 2xx has its own branch: find the INVITE by Call-ID and CSeq.
-            entry = next(
-                (
-                    candidate
-                    for candidate in self._servers.values()
-                    if candidate.txn.request.method == "INVITE"
-                    and candidate.txn.request.call_id == ack.call_id
-                    and candidate.txn.request.cseq.number == ack.cseq.number
-                    and candidate.txn.state is State.ACCEPTED
-                ),
-                None,
-            )
+            entry = self._invites.get((ack.call_id, ack.cseq.number))
+            if entry is not None and entry.txn.state is not State.ACCEPTED:
+                entry = None
         if entry is None:
             self._deliver(IncomingRequest(ack, source, self))
             return
@@ -286,9 +285,7 @@ class UserAgent:
             elif isinstance(output, ResponseReceived):
                 self._client_result(txn, output.response)
             elif isinstance(output, AckReceived):
-                entry = self._servers.get(server_key(txn.request))
-                if entry is not None:
-                    self._deliver(IncomingRequest(output.ack, dest, self))
+                self._deliver(IncomingRequest(output.ack, dest, self))
             elif isinstance(output, TimedOut):
                 self._timed_out(txn, output)
         self._schedule(txn)
@@ -316,30 +313,37 @@ class UserAgent:
             if entry is not None and not entry.future.done():
                 error: Exception = (
                     TransportError(f"{txn.request.method} could not be sent")
-                    if output.timer.name == "TRANSPORT_ERROR"
+                    if output.timer is Event.TRANSPORT_ERROR
                     else TransactionTimeout(f"{txn.request.method}: {output.timer.value} fired")
                 )
                 entry.future.set_exception(error)
             return
         server = self._servers.get(txn.key)
-        if server is not None and output.timer.name == "TIMER_L" and self.on_ack_timeout:
+        if server is not None and output.timer is Event.TIMER_L and self.on_ack_timeout:
             self.on_ack_timeout(server.incoming)
 
     def _schedule(self, txn: _Transaction) -> None:
         if txn.terminated:
-            if isinstance(txn, ClientTransaction):
-                if (
-                    self._clients.get(txn.key, None) is not None
-                    and self._clients[txn.key].txn is txn
-                ):
-                    del self._clients[txn.key]
-            elif self._servers.get(txn.key) is not None and self._servers[txn.key].txn is txn:
-                del self._servers[txn.key]
+            self._forget(txn)
             return
         deadline = txn.next_deadline()
         if deadline is not None:
             heapq.heappush(self._heap, (deadline, next(self._counter), txn))
             self._wakeup.set()
+
+    def _forget(self, txn: _Transaction) -> None:
+        if isinstance(txn, ClientTransaction):
+            client = self._clients.get(txn.key)
+            if client is not None and client.txn is txn:
+                del self._clients[txn.key]
+            return
+        server = self._servers.get(txn.key)
+        if server is not None and server.txn is txn:
+            del self._servers[txn.key]
+        dialog_key = (txn.request.call_id, txn.request.cseq.number)
+        invite = self._invites.get(dialog_key)
+        if invite is not None and invite.txn is txn:
+            del self._invites[dialog_key]
 
     async def _timer_loop(self) -> None:
         loop = asyncio.get_running_loop()
