@@ -94,7 +94,8 @@ def _with_tag(value: str, tag: str) -> str:
         return value
     if to.tag:
         return value
-    return str(to.with_param("tag", tag))
+    # Append rather than re-render: the peer's To text (display name, spacing) stays as it was.
+    return f"{value};tag={tag}"
 
 
 def make_request(

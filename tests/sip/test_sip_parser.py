@@ -314,3 +314,9 @@ def test_request_builder_produces_a_parseable_request() -> None:
         headers=[("Expires", "60")],
     )
     assert parse_datagram(request.to_bytes()) == request
+
+
+def test_response_builder_keeps_the_peers_to_text_and_appends_the_tag() -> None:
+    request = parse_datagram(INVITE.replace(b"To: <sip:7002@127.0.0.1>", b"To: 7002 <sip:7002@h>"))
+    assert isinstance(request, Request)
+    assert make_response(request, 180, to_tag="t1").header("To") == "7002 <sip:7002@h>;tag=t1"
