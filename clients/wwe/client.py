@@ -51,8 +51,10 @@ from clients.wwe.rest import WorkspaceRest
 from clients.wwe.workspace import (
     INITIALIZATION_CHANNEL,
     VOICE_CHANNEL,
+    AgentState,
     Call,
     CallState,
+    DnStateChanged,
     Ignored,
     UserInfo,
     VoiceState,
@@ -122,6 +124,8 @@ class WweClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._errors = 0
+        self._dn_reports = 0
+        self._dn_reports = 0
         self._last_error: VoiceError | None = None
         self._closed = False
 
@@ -244,16 +248,22 @@ class WweClient:
     async def _activate_voice(
         self, user: UserInfo
     ) -> tuple[VoiceState, tuple[Call, ...], VoiceError | None]:
-        errors_before = self._errors
+        errors_before, reports_before = self._errors, self._dn_reports
         data = {"agentId": user.agent_login or user.employee_id or self.username, "dn": user.dn}
+
+        def answered() -> bool:
+            # EventAgentLogin is reported as LoggedIn (GWS logs agents in ManualIn); snapshots
+            # (subscription, EventRegistered) never say LoggedIn, so one still on its way after
+            # the request is not taken for the outcome. Or: out of service, or an EventError.
+            voice = self.voice
+            reported = self._dn_reports > reports_before and (
+                voice.agent_state is AgentState.LOGGED_IN or not voice.available
+            )
+            return reported or self._errors > errors_before
+
         try:
             await self._request("POST", "/activate-channels", data)
-            await self.wait_until(
-                lambda: (
-                    self.voice.logged_in or not self.voice.available or self._errors > errors_before
-                ),
-                self.network_delay,
-            )
+            await self.wait_until(answered, self.network_delay)
         except (WweError, TimeoutError) as exc:
             self._say(f"Voice channel login failed: {exc or 'no answer'}")
         rejected = self._last_error if self._errors > errors_before else None
@@ -375,7 +385,12 @@ class WweClient:
             return
         if isinstance(notification, Ignored):
             return
+        if isinstance(notification, DnStateChanged):
+            self._dn_reports += 1
         self._dispatch(self.desktop.apply(notification))
+        if isinstance(notification, DnStateChanged):
+            self._changed.set()  # a report that changed nothing still answers a waiting login
+            self._changed = asyncio.Event()
 
     def _lost(self, reason: str) -> None:
         if self.connection is not Connection.CONNECTED:
