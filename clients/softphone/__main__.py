@@ -67,6 +67,12 @@ def _registrars(
     help="Pause after every registrar failed in a row, s.",
 )
 @click.option("--t1", type=float, default=0.5, show_default=True, help="SIP T1 (RFC 3261), s.")
+@click.option(
+    "--register-timeout",
+    type=float,
+    default=None,
+    help="Seconds one REGISTER may take before failing over (default: timer F = 64*T1).",
+)
 @click.option("--auto-answer/--no-auto-answer", default=True, show_default=True)
 @click.option("--answer-delay", type=float, default=0.0, show_default=True, help="Seconds.")
 @click.option(
@@ -91,6 +97,7 @@ def main(
     refresh_ratio: float,
     retry_interval: float,
     t1: float,
+    register_timeout: float | None,
     auto_answer: bool,
     answer_delay: float,
     rtp_timeout: float,
@@ -112,6 +119,7 @@ def main(
             refresh_ratio=refresh_ratio,
             retry_interval=retry_interval,
             t1=t1,
+            register_timeout=register_timeout,
             auto_answer=auto_answer,
             answer_delay=answer_delay,
             rtp_timeout=rtp_timeout,

@@ -28,6 +28,9 @@ class SoftphoneConfig:
     refresh_ratio: float = 0.5  # refresh when this fraction of the granted expiry has passed
     retry_interval: float = 10.0  # pause after every registrar of the list failed, deployment s
     t1: float = 0.5  # RFC 3261 T1, deployment seconds (timer F = 64*T1 detects a dead registrar)
+    # Give up on one REGISTER sooner than timer F (deployment seconds), as phones' "registration
+    # failover timeout" settings do; None keeps timer F.
+    register_timeout: float | None = None
     auto_answer: bool = True
     answer_delay: float = 0.0  # deployment seconds between ringing and auto-answer
     rtp_timeout: float = 5.0  # media seconds without RTP before the call counts as lost
@@ -45,11 +48,21 @@ class SoftphoneConfig:
             raise ValueError("refresh ratio must be between 0 and 1")
         if min(self.t1, self.rtp_timeout, self.gap_threshold, self.retry_interval) <= 0:
             raise ValueError("t1, rtp timeout, gap threshold and retry interval must be > 0")
+        if self.register_timeout is not None and self.register_timeout <= 0:
+            raise ValueError("register timeout must be > 0")
         if self.rtp_timeout <= self.gap_threshold:
             # A call ended for silence must also read "not talking": the timeout exceeds the gap.
             raise ValueError("rtp timeout must be longer than the gap threshold")
         if self.answer_delay < 0 or self.max_calls < 1:
             raise ValueError("answer delay must be >= 0 and max calls >= 1")
+
+    @property
+    def register_deadline(self) -> float:
+        """Scaled seconds one REGISTER may take before the registrar counts as failed."""
+        timers = self.timers
+        if self.register_timeout is None:
+            return timers.timeout
+        return min(timers.timeout, self.scale(self.register_timeout))
 
     @property
     def timers(self) -> TimerConfig:

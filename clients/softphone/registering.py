@@ -17,7 +17,7 @@ from clients.softphone.config import SoftphoneConfig
 from clients.softphone.registration import RegistrarEntry, RegistrationPolicy
 from emulator.common.jsonlog import JsonLog
 from emulator.sip.builder import make_request, new_call_id, new_tag
-from emulator.sip.errors import SipError, SipProtocolError
+from emulator.sip.errors import SipError, SipProtocolError, TransactionTimeout
 from emulator.sip.headers import NameAddr
 from emulator.sip.message import Response
 from emulator.sip.ua import UserAgent
@@ -160,7 +160,13 @@ class Registering:
             ],
         )
         self.registrations_sent += 1
-        return await self.ua.request(request, registrar.endpoint)
+        try:
+            async with asyncio.timeout(self.config.register_deadline):
+                return await self.ua.request(request, registrar.endpoint)
+        except TimeoutError:
+            raise TransactionTimeout(
+                f"REGISTER unanswered for {self.config.register_deadline:.3g} s"
+            ) from None
 
     def _granted(self, response: Response, requested: int) -> int:
         ours = NameAddr.parse(self.ua.contact(self.config.dn)).uri

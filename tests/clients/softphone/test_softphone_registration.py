@@ -141,3 +141,29 @@ async def test_softphone_registers_further_down_the_list_when_the_first_never_an
             assert phone.status()["registrar"] == "sip3"
             assert phone.status()["registration"]["failures_in_a_row"] == 0
     assert [r["registrar"] for r in records.records("sip.register.failed")] == ["sip1"]
+
+
+async def test_a_cut_dc_is_skipped_within_one_refresh_interval_with_a_register_timeout() -> None:
+    log, records = capture_log()
+    scale = TimeScale(0.05)
+    async with (
+        RegistrarService(name="sip1", scale=scale) as sip1,
+        RegistrarService(name="sip2", scale=scale) as sip2,
+        RegistrarService(name="sip3", scale=scale) as sip3,
+    ):
+        config = phone_config(
+            [("sip1", sip1.bound), ("sip2", sip2.bound), ("sip3", sip3.bound)],
+            register_timeout=8.0,  # 0.4 s scaled, instead of timer F's 1.6 s
+        )
+        async with Softphone(config, log) as phone:
+            await wait_for(
+                lambda: phone.status()["registrar"] == "sip1" and phone.status()["registered"]
+            )
+            loop = asyncio.get_running_loop()
+            sip1.answering = sip2.answering = False  # the phone's DC1 link is cut
+            cut_at = loop.time()
+            await wait_for(lambda: bool(sip3.registrar.lookup("7002", loop.time())))
+            took = loop.time() - cut_at
+    # at most one refresh interval (1.5 s) plus two 0.4 s timeouts, with slack for a busy machine
+    assert took < 1.5 + 0.8 + 1.5
+    assert [r["registrar"] for r in records.records("sip.register.failed")] == ["sip1", "sip2"]
