@@ -19,24 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from pyee.asyncio import AsyncIOEventEmitter
 
-from clients.wwe.desktop import (
-    CallChanged,
-    Connection,
-    ConnectionChanged,
-    ConnectionInput,
-    Desktop,
-    DesktopEvent,
-    ErrorReported,
-    UserMessage,
-    VoiceChanged,
-)
+from clients.wwe.desktop import Connection, ConnectionInput
 from clients.wwe.errors import (
     BadServerMessage,
     LoginFailed,
@@ -47,13 +36,14 @@ from clients.wwe.errors import (
     VoiceError,
     WweError,
 )
+from clients.wwe.reconnect import Reconnector
 from clients.wwe.rest import WorkspaceRest
+from clients.wwe.view import DesktopView
 from clients.wwe.workspace import (
     INITIALIZATION_CHANNEL,
     VOICE_CHANNEL,
     AgentState,
     Call,
-    CallState,
     DnStateChanged,
     Ignored,
     UserInfo,
@@ -84,7 +74,7 @@ class LoginOutcome:
     rejected: VoiceError | None
 
 
-class WweClient:
+class WweClient(DesktopView):
     def __init__(
         self,
         base_url: str,
@@ -101,60 +91,27 @@ class WweClient:
     ) -> None:
         if transport not in TRANSPORTS:
             raise UsageError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        super().__init__(username, log)
         scale = TimeScale(time_scale)
         self.base_url = base_url.rstrip("/")
-        self.username = username
         self._password = password
         self.transport = transport
         self.give_up_after = scale(give_up_after)
         self.network_delay = max(scale(network_delay), MIN_NETWORK_DELAY)
         self.retry_min = scale(retry_min)
         self.retry_max = scale(retry_max)
-        self.log = log
-        self.desktop = Desktop()
-        self.events = AsyncIOEventEmitter()
-        self.events.on("error", self._unhandled_error)
-        self.lost_at: float | None = None  # loop time the current loss was noticed
-        self.lost_reason: str | None = None
+        self.reconnector = Reconnector(
+            give_up_after=self.give_up_after,
+            retry_min=self.retry_min,
+            retry_max=self.retry_max,
+            network_delay=self.network_delay,
+        )
         self._http: aiohttp.ClientSession | None = None
         self._rest: WorkspaceRest | None = None
         self._bayeux: BayeuxClient | None = None
-        self._give_up: asyncio.Task[None] | None = None
-        self._retrier: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._changed = asyncio.Event()
-        self._errors = 0
+        self._resyncs: set[asyncio.Task[None]] = set()
         self._dn_reports = 0
-        self._dn_reports = 0
-        self._last_error: VoiceError | None = None
         self._closed = False
-
-    # --- what the desktop shows --------------------------------------------------------------
-
-    @property
-    def connection(self) -> Connection:
-        return self.desktop.connection
-
-    @property
-    def voice(self) -> VoiceState:
-        return self.desktop.voice
-
-    @property
-    def calls(self) -> dict[str, Call]:
-        return dict(self.desktop.calls)
-
-    @property
-    def messages(self) -> list[str]:
-        return list(self.desktop.messages)
-
-    @property
-    def user(self) -> UserInfo | None:
-        return self.desktop.user
-
-    @property
-    def node(self) -> str | None:
-        """The GWS node serving the session (from ``WorkspaceInitializationComplete``)."""
-        return self.desktop.user.gws_node if self.desktop.user else None
 
     # --- log on and off ----------------------------------------------------------------------
 
@@ -196,9 +153,10 @@ class WweClient:
             return
         self._closed = True
         await self._close_bayeux(self._detach(), disconnect=False)
-        for task in list(self._tasks):
+        await self.reconnector.wait_stopped()
+        for task in list(self._resyncs):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._resyncs, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -317,36 +275,6 @@ class WweClient:
             self._lost(exc.message)
             raise
 
-    # --- waiting -----------------------------------------------------------------------------
-
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
-        """Wait until ``predicate()`` holds; it is checked after every change of the desktop."""
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await self._changed.wait()
-
-    async def wait_for_message(self, text: str, timeout: float) -> None:
-        await self.wait_until(lambda: text in self.desktop.messages, timeout)
-
-    async def wait_for_connection(self, state: Connection, timeout: float) -> None:
-        await self.wait_until(lambda: self.connection is state, timeout)
-
-    async def wait_for_call(
-        self, state: CallState, timeout: float, call_id: str | None = None
-    ) -> Call:
-        """The first call notification (since log-on) with ``state`` (and ``call_id``)."""
-
-        def found() -> Call | None:
-            for call in self.desktop.call_log:
-                if call.state is state and call_id in (None, call.id):
-                    return call
-            return None
-
-        await self.wait_until(lambda: found() is not None, timeout)
-        call = found()
-        assert call is not None
-        return call
-
     # --- CometD ------------------------------------------------------------------------------
 
     def _attach(self, bayeux: BayeuxClient) -> None:
@@ -389,44 +317,28 @@ class WweClient:
             self._dn_reports += 1
         self._dispatch(self.desktop.apply(notification))
         if isinstance(notification, DnStateChanged):
-            self._changed.set()  # a report that changed nothing still answers a waiting login
-            self._changed = asyncio.Event()
+            self._touch()  # a report that changed nothing still answers a waiting login
 
     def _lost(self, reason: str) -> None:
-        if self.connection is not Connection.CONNECTED:
+        bayeux = self._bayeux
+        if self.connection is not Connection.CONNECTED or bayeux is None:
             return
-        loop = asyncio.get_running_loop()
-        self.lost_at, self.lost_reason = loop.time(), reason
         self._log("wwe.connection_lost", reason=reason)
         self._dispatch(self.desktop.fire(ConnectionInput.LOST))
-        self._give_up = self._spawn(self._give_up_later(), "wwe-give-up")
-        self._retrier = self._spawn(self._retry(), "wwe-retry")
+        self.reconnector.start(bayeux, reason, self._give_up)
 
     def _restored(self) -> None:
+        self.reconnector.stop()
         self._dispatch(self.desktop.fire(ConnectionInput.RESTORED))
-        self._cancel(self._give_up)
-        self._cancel(self._retrier)
-        self._spawn(self._resync(), "wwe-resync")
+        task = asyncio.create_task(self._resync(), name="wwe-resync")
+        self._resyncs.add(task)
+        task.add_done_callback(self._resyncs.discard)
 
-    async def _retry(self) -> None:
-        """Keep knocking while reconnecting: a node that refused us (403, ``reconnect: none``)
-        stops the Bayeux client's own retries, so hand it a new handshake now and then."""
-        delay = self.retry_min
-        while self.connection is Connection.RECONNECTING:
-            await asyncio.sleep(delay)
-            delay = min(max(delay * 2, self.retry_min), self.retry_max)
-            bayeux = self._bayeux
-            if bayeux is not None and bayeux.state is ClientState.DISCONNECTED:
-                with contextlib.suppress(BayeuxError, TimeoutError):
-                    await bayeux.handshake(timeout=self.network_delay)
-
-    async def _give_up_later(self) -> None:
-        await asyncio.sleep(self.give_up_after)
+    async def _give_up(self) -> None:
         if self.connection is not Connection.RECONNECTING:
             return
-        self._log("wwe.gave_up", reason=self.lost_reason, after=self.give_up_after)
+        self._log("wwe.gave_up", reason=self.reconnector.reason, after=self.give_up_after)
         self._dispatch(self.desktop.fire(ConnectionInput.GIVE_UP))
-        self._cancel(self._retrier)
         bayeux, self._bayeux = self._bayeux, None
         await self._close_bayeux(bayeux, disconnect=False)
 
@@ -445,53 +357,9 @@ class WweClient:
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    def _dispatch(self, events: list[DesktopEvent]) -> None:
-        for event in events:
-            if isinstance(event, ConnectionChanged | VoiceChanged):
-                self._log("wwe.state", change=event.describe())
-                self.events.emit("state", event)
-            elif isinstance(event, UserMessage):
-                self._log("wwe.message", text=event.text)
-                self.events.emit("message", event.text)
-            elif isinstance(event, CallChanged):
-                call = event.call
-                self._log("wwe.call", ConnID=call.id, state=str(call.state))
-                self.events.emit("call", call)
-            elif isinstance(event, ErrorReported):
-                self._errors += 1
-                self._last_error = event.error
-                self._log("wwe.error", code=event.error.code, text=event.error.text)
-                self.events.emit("error", event.error)
-        if events:
-            self._changed.set()
-            self._changed = asyncio.Event()
-
-    def _say(self, text: str) -> None:
-        self._dispatch(self.desktop.say(text))
-
-    def _log(self, event: str, **fields: Any) -> None:
-        if self.log is not None:
-            self.log.event(event, user=self.username, **fields)
-
-    def _unhandled_error(self, error: Exception) -> None:
-        pass  # every EventError is also a message; an "error" listener must exist (pyee)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    @staticmethod
-    def _cancel(task: asyncio.Task[None] | None) -> None:
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-
     def _detach(self) -> BayeuxClient | None:
         """Forget the session: stop the timers, stop listening; returns its CometD client."""
-        for task in (self._give_up, self._retrier):
-            self._cancel(task)
-        self._give_up = self._retrier = None
+        self.reconnector.stop()
         bayeux, self._bayeux = self._bayeux, None
         self._rest = None
         return bayeux

@@ -43,8 +43,8 @@ async def test_losing_the_node_shows_reconnecting_then_gives_up_then_relogin_rec
         assert wwe.messages[-1] == UNABLE_TO_CONNECT
         assert str(wwe.connection) == "gave-up"
         loop = asyncio.get_running_loop()
-        assert wwe.lost_at is not None
-        assert loop.time() - wwe.lost_at >= wwe.give_up_after == pytest.approx(1.0)
+        assert wwe.reconnector.lost_at is not None
+        assert loop.time() - wwe.reconnector.lost_at >= wwe.give_up_after == pytest.approx(1.0)
         assert wwe.messages.count(CONNECTION_LOST) == 1
         assert wwe.messages.count(UNABLE_TO_CONNECT) == 1
 
