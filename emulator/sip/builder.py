@@ -129,3 +129,19 @@ def make_request(
         pairs.append(("Content-Type", content_type))
     pairs.append(("Content-Length", str(len(body))))
     return Request(method, uri, Headers.of(pairs), body)
+
+
+def make_cancel(invite: Request) -> Request:
+    """§9.1: CANCEL copies the INVITE's Request-URI, top Via (same branch), Route, Call-ID,
+    From, To and CSeq number, with method CANCEL."""
+    pairs: list[tuple[str, str]] = [("Via", invite.headers.get("Via") or "")]
+    pairs += [("Route", route) for route in invite.headers.get_all("Route")]
+    pairs += [
+        ("Max-Forwards", "70"),
+        ("From", invite.headers.get("From") or ""),
+        ("To", invite.headers.get("To") or ""),
+        ("Call-ID", invite.call_id),
+        ("CSeq", f"{invite.cseq.number} CANCEL"),
+        ("Content-Length", "0"),
+    ]
+    return Request("CANCEL", invite.uri, Headers.of(pairs), b"")

@@ -9,12 +9,13 @@ import pytest
 from sip_test_helpers import new_request, raw_request, wait_for
 
 from emulator.common.addresses import Endpoint
+from emulator.sip.builder import make_cancel
 from emulator.sip.dialog import Dialog
 from emulator.sip.errors import TransactionTimeout
 from emulator.sip.message import Request, Response
 from emulator.sip.parser import parse_datagram
 from emulator.sip.transaction import TimerConfig
-from emulator.sip.transport import SipTransport, TcpTransport, UdpTransport
+from emulator.sip.transport import TcpTransport, UdpTransport
 from emulator.sip.ua import IncomingRequest, UserAgent
 
 FAST = TimerConfig(t1=0.05, t2=0.4, t4=0.5)
@@ -42,7 +43,7 @@ class Callee:
             incoming.cancels.respond(487)
 
 
-def make_transport(kind: str) -> SipTransport:
+def make_transport(kind: str) -> UdpTransport | TcpTransport:
     return UdpTransport() if kind == "udp" else TcpTransport()
 
 
@@ -241,11 +242,8 @@ async def test_cancel_gets_200_and_the_invite_ends_with_487() -> None:
             caller.request(invite, b.bound, on_provisional=lambda _: ringing.set())
         )
         await asyncio.wait_for(ringing.wait(), 5)
-        cancel = Request(
-            "CANCEL",
-            invite.uri,
-            invite.headers.without("Contact").replace("CSeq", f"{invite.cseq.number} CANCEL"),
-        )
+        cancel = make_cancel(invite)
+        assert cancel.branch == invite.branch and cancel.cseq.number == invite.cseq.number
         assert (await caller.request(cancel, b.bound)).status == 200
         final = await asyncio.wait_for(pending, 5)
         assert final.status == 487

@@ -24,6 +24,7 @@ from softphone_test_helpers import (
 from clients.softphone.control import ControlServer
 from clients.softphone.phone import Softphone
 from emulator.common.timescale import TimeScale
+from emulator.sip.builder import make_cancel
 from emulator.sip.message import Request, Response
 from emulator.sip.parser import parse_datagram
 from emulator.sip.registrar_service import RegistrarService
@@ -105,13 +106,7 @@ async def test_cancel_while_ringing_ends_the_call_with_487() -> None:
         )
         await asyncio.wait_for(ringing.wait(), 10)
         assert only_call(phone)["state"] == "ringing"
-        cancel = invite.with_headers(
-            invite.headers.without("Contact")
-            .without("Content-Type")
-            .replace("CSeq", f"{invite.cseq.number} CANCEL")
-        )
-        cancel = Request("CANCEL", invite.uri, cancel.headers)
-        assert (await caller.ua.request(cancel, phone.sip_bound)).status == 200
+        assert (await caller.ua.request(make_cancel(invite), phone.sip_bound)).status == 200
         assert (await asyncio.wait_for(pending, 10)).status == 487
         report = only_call(phone)
     assert report["end_reason"] == "cancel" and not report["lost"]
