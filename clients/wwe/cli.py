@@ -32,7 +32,11 @@ def cli() -> None:
 
 @cli.command(epilog=HELP)
 @click.argument("username")
-@click.option("--password", help="The agent's password (asked for on a terminal if omitted).")
+@click.option(
+    "--password",
+    envvar="DRLAB_WWE_PASSWORD",
+    help="The agent's password (or $DRLAB_WWE_PASSWORD; asked for on a terminal if omitted).",
+)
 @click.option(
     "--dc",
     type=click.Choice(sorted(DC_URLS)),

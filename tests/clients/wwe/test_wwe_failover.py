@@ -67,9 +67,12 @@ async def test_losing_the_node_shows_reconnecting_then_gives_up_then_relogin_rec
         assert dc.sip_saw("RequestAgentLogin", "7001")
 
 
-async def test_a_brief_proxy_outage_within_the_window_reconnects_the_same_session() -> None:
+@pytest.mark.parametrize("transport", ["websocket", "long-polling"])
+async def test_a_brief_proxy_outage_within_the_window_reconnects_the_same_session(
+    transport: str,
+) -> None:
     async with datacentre() as dc:
-        wwe = dc.wwe("agent1", transport="long-polling", time_scale=0.1)  # give up after 6 s
+        wwe = dc.wwe("agent1", transport=transport, time_scale=0.1)  # give up after 6 s
         outcome = await wwe.login()
         await dc.restart_proxy(down_for=0.3)
         await wwe.wait_for_message(CONNECTION_LOST, 10)
@@ -93,3 +96,37 @@ async def test_gws_losing_its_sip_server_makes_the_voice_channel_unavailable() -
         assert wwe.voice.agent_state is AgentState.OUT_OF_SERVICE
         assert any("Error 1800: Connection to SIP Server sip1 is lost" in m for m in wwe.messages)
         assert wwe.connection is Connection.CONNECTED  # the desktop's own connection is fine
+
+
+async def test_a_session_ended_by_its_node_cannot_resume_and_the_desktop_gives_up() -> None:
+    async with datacentre() as dc:
+        wwe = dc.wwe("agent1", transport="long-polling")
+        outcome = await wwe.login()
+        node = dc.gws[outcome.node].node
+        [session] = [s for s in node.sessions if s.user.username == "agent1"]
+        node.end_session(session, "ended by the test", logout_agent=False)
+        await wwe.wait_for_message(CONNECTION_LOST, 10)
+        await wwe.wait_for_message(UNABLE_TO_CONNECT, 10)
+        # The node forgot the CometD client (402); the re-handshake is refused (403) for good.
+        assert wwe.reconnector.reason == "CometD: 402::Unknown client"
+
+
+@pytest.mark.parametrize("transport", ["websocket", "long-polling"])
+async def test_a_black_holed_path_to_the_node_gives_up_and_relogin_uses_the_other_node(
+    transport: str,
+) -> None:
+    async with datacentre() as dc:
+        wwe = dc.wwe("agent1", transport=transport)
+        first = await wwe.login()
+        conn_id = await dc.inbound_call("7001")
+        await wwe.wait_for_call(CallState.RINGING, 5, conn_id)
+        await wwe.answer(conn_id)
+        await wwe.wait_for_call(CallState.ESTABLISHED, 5, conn_id)
+
+        dc.relays[f"proxy-dc1-{first.node}"].cut("blackhole")  # gws1's NIC (S1)
+        await wwe.wait_for_message(CONNECTION_LOST, 10)
+        await wwe.wait_for_message(UNABLE_TO_CONNECT, 15)
+        second = await wwe.relogin()
+        assert second.node != first.node
+        assert [call.id for call in second.calls] == [conn_id]
+        assert second.rejected is not None and second.rejected.code == 245

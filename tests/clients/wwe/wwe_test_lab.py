@@ -147,12 +147,18 @@ async def datacentre(nodes: tuple[str, ...] = ("gws1", "gws2")) -> AsyncIterator
             await server.start()
             gws[name] = server
         await eventually(lambda: all(server.node.link.up for server in gws.values()))
+        # The proxy reaches each node through a relay too ("proxy-dc1-gwsN": gwsN's NIC).
+        for name, server in gws.items():
+            relay = relays[f"proxy-dc1-{name}"] = Relay(server.http_endpoint)
+            await relay.start()
         proxy = StickyProxy(
             ProxyConfig(
                 name="proxy-dc1",
                 dc="DC1",
                 listen=Endpoint(LOOPBACK, 0),
-                upstreams=tuple(Upstream(n, s.http_endpoint) for n, s in gws.items()),
+                upstreams=tuple(
+                    Upstream(n, Endpoint(LOOPBACK, relays[f"proxy-dc1-{n}"].port)) for n in gws
+                ),
                 health_interval=0.1,
                 health_timeout=1.0,
                 connect_timeout=1.0,
