@@ -118,7 +118,7 @@ async def _run(client: WweClient, commands: list[Command] | None, *, as_json: bo
     try:
         return await work
     except asyncio.CancelledError:
-        return 130
+        return 0  # stopped on request (SIGINT/SIGTERM): the tab is closed, nothing failed
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

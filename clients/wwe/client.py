@@ -272,7 +272,11 @@ class WweClient(DesktopView):
         try:
             return await self._rest.request(method, path, data)
         except (ServerUnreachable, SessionGone) as exc:
-            self._lost(exc.message)
+            # CometD decides whether the node is lost (its restoration is what ends the loss);
+            # a REST failure only counts when CometD is not connected either.
+            bayeux = self._bayeux
+            if bayeux is not None and bayeux.state is not ClientState.CONNECTED:
+                self._lost(exc.message)
             raise
 
     # --- CometD ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from clients.wwe.errors import (
     NotConnected,
     RequestFailed,
     ServerUnreachable,
+    SessionGone,
     UsageError,
 )
 from clients.wwe.workspace import AgentState
@@ -89,3 +90,16 @@ async def test_closed_client_refuses_to_log_on_and_clears_its_listeners() -> Non
     with pytest.raises(UsageError, match="closed"):
         await wwe.login()
     await wwe.close()  # idempotent
+
+
+async def test_a_rest_refusal_while_cometd_is_connected_is_an_error_not_a_lost_connection() -> None:
+    async with datacentre() as dc:
+        wwe = dc.wwe("agent1")
+        await wwe.login()
+        assert wwe._http is not None
+        wwe._http.cookie_jar.clear(lambda morsel: morsel.key == "WORKSPACE_SESSIONID")
+        with pytest.raises(SessionGone, match="WORKSPACE_SESSIONID") as info:
+            await wwe.ready()
+        assert info.value.status == 401
+        assert wwe.connection is Connection.CONNECTED
+        assert "Connection to the server has been lost. Reconnecting..." not in wwe.messages

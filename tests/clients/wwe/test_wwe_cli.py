@@ -136,3 +136,21 @@ def test_every_command_has_a_handler() -> None:
     assert all(Console.knows(name) for name in COMMANDS)
     assert not Console.knows("dance")
     assert CONNECTION_LOST.endswith("Reconnecting...")
+
+
+async def test_sigterm_closes_the_desktop_and_exits_cleanly() -> None:
+    async with datacentre() as dc:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "clients.wwe", "login", "agent1", "--password", "agent1", "--url", dc.url),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        while b"Logged on as agent1" not in await asyncio.wait_for(process.stdout.readline(), 20):
+            pass
+        process.terminate()
+        _, err = await asyncio.wait_for(process.communicate(), 20)
+        assert process.returncode == 0, err.decode()
+        assert b"Traceback" not in err
