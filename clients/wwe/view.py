@@ -40,6 +40,8 @@ class DesktopView:
         self._changed = asyncio.Event()
         self._errors = 0  # EventErrors so far, and the last one (login outcome)
         self._last_error: VoiceError | None = None
+        # (loop time, text) of every message shown: when an outcome was observed.
+        self.message_times: list[tuple[float, str]] = []
 
     # --- what the desktop shows --------------------------------------------------------------
 
@@ -106,6 +108,7 @@ class DesktopView:
                 self._log("wwe.state", change=event.describe())
                 self.events.emit("state", event)
             elif isinstance(event, UserMessage):
+                self.message_times.append((asyncio.get_running_loop().time(), event.text))
                 self._log("wwe.message", text=event.text)
                 self.events.emit("message", event.text)
             elif isinstance(event, CallChanged):
