@@ -46,6 +46,8 @@ class Relay:
         self._tasks: set[asyncio.Task[None]] = set()
         self.server: asyncio.Server | None = None
         self.port = 0
+        self.accepted = 0  # connections relayed so far
+        self.dropped = 0  # bytes swallowed while black-holed
 
     async def start(self, port: int = 0) -> None:
         self.server = await asyncio.start_server(self._accept, LOOPBACK, port)
@@ -61,6 +63,7 @@ class Relay:
             writer.transport.abort()
             return
         self._pairs.append((writer, up_writer))
+        self.accepted += 1
         for src, dst in ((reader, up_writer), (up_reader, writer)):
             task = asyncio.create_task(self._pump(src, dst))
             self._tasks.add(task)
@@ -71,6 +74,8 @@ class Relay:
             while data := await src.read(65536):
                 if self.mode == "up":
                     dst.write(data)
+                else:
+                    self.dropped += len(data)
         except (ConnectionError, OSError):
             pass
         finally:
@@ -112,6 +117,30 @@ class Cluster:
     def state(self, node: str) -> dict[str, Any]:
         return self.nodes[node].node.state()
 
+    def owners(self, dn: str) -> dict[str, tuple[str, int] | None]:
+        """Each node's view of ``dn``'s owner and epoch (None where the node has no record)."""
+        views: dict[str, tuple[str, int] | None] = {}
+        for name, service in self.nodes.items():
+            record = service.node.view.get(dn)
+            views[name] = (record.owner, record.epoch) if record else None
+        return views
+
+    def owned_everywhere_by(self, dn: str, owner: str, epoch: int | None = None) -> bool:
+        """True when every node's view says ``owner`` (at ``epoch`` if given) owns ``dn``."""
+        return all(
+            view is not None and view[0] == owner and (epoch is None or view[1] == epoch)
+            for view in self.owners(dn).values()
+        )
+
+    def owned(self, dn: str) -> dict[str, Any]:
+        """The owner's record of ``dn`` as its control endpoint shows it (state()["owned"])."""
+        owner = self.nodes[next(iter(self.nodes))].node.owner_of(dn)
+        assert owner is not None, f"no owner of {dn} yet"
+        return dict(self.state(owner)["owned"][dn])
+
+    def peer_state(self, node: str, peer: str) -> str:
+        return str(self.state(node)["peers"][peer]["state"])
+
     def partition(self, *links: str) -> None:
         for name in links:
             self.links[name].cut("reset")
@@ -133,6 +162,25 @@ class Desk:
 
         return await self.client.wait_for(matches, timeout)
 
+    def drain(self) -> list[Event]:
+        """Forget the events received so far, so that ``expect`` waits for a new one."""
+        drained: list[Event] = []
+        while not self.client.events.empty():
+            drained.append(self.client.events.get_nowait())
+        return drained
+
+    async def absent(self, name: EventName, within: float, **attrs: Any) -> None:
+        """Assert that no ``name`` event (with ``attrs``) arrives within ``within`` seconds."""
+        try:
+            event = await self.expect(name, timeout=within, **attrs)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected {event.name} {event.this_dn} {dict(event.attributes)}")
+
+    async def close(self) -> None:
+        """Close the desktop's socket, as a GWS node that dies or loses its T-Lib link."""
+        await self.client.close()
+
 
 async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
@@ -152,33 +200,35 @@ async def cluster_factory() -> AsyncIterator[Callable[..., Any]]:
         timers: Timers = FAST_TIMERS,
         logout_on_disconnect: bool = True,
     ) -> Cluster:
-        tc_ports = {name: free_port() for name in names}
+        # Every socket binds port 0 (no pick-then-bind race with other tests on the machine):
+        # relay "a-b" learns its upstream once b listens; a's dialler retries until then.
         links: dict[str, Relay] = {}
         for a in names:
             for b in names:
                 if a < b:
-                    relay = Relay(Endpoint(LOOPBACK, tc_ports[b]))
+                    relay = Relay(Endpoint(LOOPBACK, 0))
                     await relay.start()
                     links[f"{a}-{b}"] = relay
         nodes: dict[str, NodeService] = {}
         logs: dict[str, io.StringIO] = {}
-        for name in names:
+        tc: dict[str, Endpoint] = {}
+        for name in sorted(names):
             peers = tuple(
                 Peer(
                     other,
                     TOPOLOGY[other],
                     Endpoint(LOOPBACK, links[f"{name}-{other}"].port)
                     if name < other
-                    else Endpoint(LOOPBACK, tc_ports[other]),
+                    else tc[other],  # never dialled: the node whose name sorts first dials
                 )
-                for other in names
+                for other in sorted(names)
                 if other != name
             )
             config = NodeConfig(
                 name=name,
                 dc=TOPOLOGY[name],
                 tlib=Endpoint(LOOPBACK, 0),
-                tc=Endpoint(LOOPBACK, tc_ports[name]),
+                tc=Endpoint(LOOPBACK, 0),
                 control=Endpoint(LOOPBACK, 0),
                 peers=peers,
                 timers=timers,
@@ -187,6 +237,11 @@ async def cluster_factory() -> AsyncIterator[Callable[..., Any]]:
             logs[name] = io.StringIO()
             nodes[name] = NodeService(config, JsonLog(name, TOPOLOGY[name], logs[name]))
             await nodes[name].start()
+            host, port = nodes[name].endpoints["tc"].rsplit(":", 1)
+            tc[name] = Endpoint(host, int(port))
+            for other in names:
+                if other < name:
+                    links[f"{other}-{name}"].upstream = tc[name]
         cluster = Cluster(nodes, links, logs)
         made.append(cluster)
         expected = len(names) - 1
@@ -195,10 +250,21 @@ async def cluster_factory() -> AsyncIterator[Callable[..., Any]]:
 
     yield make
     for cluster in made:
-        for client in cluster.clients:
-            with contextlib.suppress(Exception):
-                await client.close()
-        for node in cluster.nodes.values():
-            await node.stop()
-        for relay in cluster.links.values():
-            await relay.close()
+        await _stop(cluster)
+
+
+async def _stop(cluster: Cluster) -> None:
+    for client in cluster.clients:
+        with contextlib.suppress(Exception):
+            await client.close()
+    # Relays first: every TC connection, even one still waiting for its TcHello (after a
+    # black-holed link), is reset and closed by its node before the node stops; a node
+    # cancelled in mid-handshake would leak that socket. Such a connection is not a peer
+    # yet, so after the peers are down the nodes get a moment to see the last resets.
+    for relay in cluster.links.values():
+        await relay.close()
+    with contextlib.suppress(TimeoutError):
+        await eventually(lambda: not any(n.node.peers_up for n in cluster.nodes.values()))
+    await asyncio.sleep(0.05)
+    for node in cluster.nodes.values():
+        await node.stop()
