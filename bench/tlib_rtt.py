@@ -1,0 +1,148 @@
+"""T-Lib request→event round trip, on one node and through the TC-layer, against raw TCP echo.
+
+Run: ``python bench/tlib_rtt.py [--requests N]``. Everything runs in separate processes on
+loopback in the same run: a raw asyncio TCP echo server (the baseline), and two SIP Cluster nodes.
+The client sends ``RequestQueryAddress`` one at a time and waits for ``EventAddressInfo``:
+- one node: the desktop's node owns the DN;
+- via TC: the desktop is on sip2, the DN is owned by sip1, so the request and the event cross
+  the TC-layer both ways.
+It prints p50/p99 in microseconds and each as a ratio to the echo's p50 (goal: one node <= 2x,
+via TC <= 3x). No absolute time is asserted anywhere: machines differ, ratios travel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from emulator.tlib.aio import TLibClient
+from emulator.tlib.framing import encode_frame
+from emulator.tlib.messages import (
+    RequestQueryAddress,
+    RequestRegisterAddress,
+    encode,
+)
+
+ECHO_SERVER = """
+import asyncio, sys
+async def echo(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data)
+async def main():
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+def start_node(
+    name: str, dc: str, peer: str | None, logs: Path
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """Start a node writing its logs to a file (a pipe nobody reads would block it)."""
+    argv = [sys.executable, "-m", "emulator.sipcluster", "--name", name, "--dc", dc]
+    if peer:
+        argv += ["--peer", peer]
+    log_path = logs / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for line in log_path.read_text().splitlines():
+            record = json.loads(line)
+            if record.get("event") == "ready":
+                return process, record["endpoints"]
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not start: {log_path.read_text()[-2000:]}")
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def echo_rtts(port: int, payload: bytes, count: int) -> list[float]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        writer.write(payload)
+        await reader.readexactly(len(payload))
+        samples.append(time.perf_counter() - start)
+    writer.close()
+    return samples
+
+
+async def tlib_rtts(endpoint: str, dn: str, count: int) -> list[float]:
+    host, port = endpoint.rsplit(":", 1)
+    client = await TLibClient.connect(host, int(port))
+    await client.request(
+        RequestRegisterAddress(reference_id=client.next_reference_id(), this_dn=dn)
+    )
+    samples = []
+    for _ in range(count):
+        request = RequestQueryAddress(reference_id=client.next_reference_id(), this_dn=dn)
+        start = time.perf_counter()
+        await client.request(request)
+        samples.append(time.perf_counter() - start)
+    await client.close()
+    return samples
+
+
+async def run(count: int) -> None:
+    payload = encode_frame(encode(RequestQueryAddress(reference_id=1, this_dn="7001")))
+    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
+    assert echo.stdout is not None
+    echo_port = int(echo.stdout.readline())
+    logs = Path(tempfile.mkdtemp(prefix="drlab-bench-"))
+    # sip1 sorts first, so it dials sip2; sip2 learns of sip1 from sip1's TcHello.
+    sip2, sip2_endpoints = start_node("sip2", "DC1", None, logs)
+    tc_port = int(sip2_endpoints["tc"].rsplit(":", 1)[1])
+    sip1, sip1_endpoints = start_node("sip1", "DC1", f"sip2=DC1@127.0.0.1:{tc_port}", logs)
+    try:
+        await asyncio.sleep(0.5)  # let the TC link come up (bench only; not a test)
+        # The owner of 7002 is sip1: register it there first, then query it from sip2.
+        owner_desk = await TLibClient.connect(*_split(sip1_endpoints["tlib"]))
+        await owner_desk.request(RequestRegisterAddress(reference_id=1, this_dn="7002"))
+        await asyncio.sleep(0.2)
+        warm = max(50, count // 10)
+        await echo_rtts(echo_port, payload, warm)
+        await tlib_rtts(sip1_endpoints["tlib"], "7001", warm)
+        results = {
+            "raw TCP echo": await echo_rtts(echo_port, payload, count),
+            "one node": await tlib_rtts(sip1_endpoints["tlib"], "7001", count),
+            "via TC-layer": await tlib_rtts(sip2_endpoints["tlib"], "7002", count),
+        }
+        await owner_desk.close()
+    finally:
+        for process in (echo, sip1, sip2):
+            process.terminate()
+            process.wait()
+    base = statistics.median(results["raw TCP echo"])
+    print(f"T-Lib round trip, {count} sequential requests each (microseconds)")
+    print(f"{'path':<14} {'p50':>8} {'p99':>8} {'p50/echo':>9} {'p99/echo':>9}")
+    for name, samples in results.items():
+        p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+        print(f"{name:<14} {p50 * 1e6:8.0f} {p99 * 1e6:8.0f} {p50 / base:9.2f} {p99 / base:9.2f}")
+    print("goals: one node p50 <= 2x echo p50, via TC-layer p50 <= 3x echo p50")
+
+
+def _split(endpoint: str) -> tuple[str, int]:
+    host, port = endpoint.rsplit(":", 1)
+    return host, int(port)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    asyncio.run(run(parser.parse_args().requests))
