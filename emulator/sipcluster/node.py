@@ -263,7 +263,9 @@ class ClusterNode:
         self.owner.relinquish(owned.dn, "OwnershipMove")
         self.set_owner(record)
         self._broadcast(Ownership(record))
-        if owned.phone_node is not None and owned.phone_node != target:
+        if owned.phone_node is not None:
+            # The new owner learns where the phone is registered (after the Ownership record,
+            # on the same ordered TC connection).
             self.effects.to_peer(target, PhoneRegistration(owned.dn, owned.phone_node, True))
 
     def set_owner(self, record: OwnerRecord) -> None:
@@ -280,8 +282,9 @@ class ClusterNode:
         elif was_owner:
             self.owner.relinquish(record.dn, "OwnershipConflict")
         if previous is None or previous.owner != record.owner:
-            if record.owner != self.name:
-                self._resync(record.dn)
+            # Desktops registered through this node follow the DN to its new owner — this
+            # node included, when the DN moved here.
+            self._resync(record.dn)
             self._announce_calls(record.dn)
 
     def _announce_calls(self, dn: str) -> None:
@@ -507,10 +510,11 @@ class ClusterNode:
                     )
                     self.owner.call_event(owned.dn, event, None, None)
         for party in parties:
-            target = self.owner.owned.get(party.dn)
-            if target is None or party.conn_id in target.calls:
-                continue
-            self.owner.call_event(party.dn, _restored_event(party), party, None)
+            if party.dn in self.owner.owned:
+                # Hidden while its call node was unreachable, or cleared by the desktop:
+                # either way the desktops hear of it again.
+                event = _restored_event(party)
+                self.owner.call_event(party.dn, event, party, None, announce_known=True)
 
     def peer_down(self, peer: str, reason: str) -> None:
         if peer not in self.peers_up:

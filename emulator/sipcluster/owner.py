@@ -270,7 +270,13 @@ class OwnerRole:
         self.on_call_request(ref, owned.dn, request, requester)
 
     def call_event(
-        self, dn: str, event: Event, party: PartyInfo | None, requester: Requester | None
+        self,
+        dn: str,
+        event: Event,
+        party: PartyInfo | None,
+        requester: Requester | None,
+        *,
+        announce_known: bool = False,
     ) -> None:
         """A call event for one of our DNs, from its call node (or cleared by us)."""
         owned = self.owned[dn]
@@ -282,6 +288,7 @@ class OwnerRole:
         known = owned.calls.get(conn_id)
         if (
             event.get("Restored")
+            and not announce_known
             and known is not None
             and party is not None
             and (known.state, known.call_node) == (party.state, party.call_node)

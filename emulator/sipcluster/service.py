@@ -27,7 +27,7 @@ from emulator.tlib.errors import ErrorCode, ProtocolError, RequestRejected
 from emulator.tlib.messages import Event, Request, error_event
 
 TcStream = FramedStream[TcMessage]
-HELLO_TIMEOUT = 5.0
+SHUTDOWN_GRACE = 2.0
 
 
 class NodeService:
@@ -40,6 +40,9 @@ class NodeService:
         self._peers: dict[str, TcStream] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dialers: set[asyncio.Task[None]] = set()
+        self._handshakes: set[TcStream] = set()
+        self._stopping = False
         self._servers: list[asyncio.Server] = []
         self._runner: web.AppRunner | None = None
         self.endpoints: dict[str, str] = {}
@@ -97,17 +100,27 @@ class NodeService:
         self.log.event("ready", endpoints=self.endpoints)
 
     async def stop(self) -> None:
+        """Stop accepting, close every connection, give handlers a grace period, cancel the rest."""
+        self._stopping = True
         for server in self._servers:
             server.close()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        streams: list[FramedStream[Any]] = [*self._clients.values(), *self._peers.values()]
+        for task in list(self._dialers):
+            task.cancel()
+        streams: list[FramedStream[Any]] = [
+            *self._clients.values(),
+            *self._peers.values(),
+            *self._handshakes,
+        ]
         for stream in streams:
             stream.close("node shutting down")
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=SHUTDOWN_GRACE)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
         for server in self._servers:
@@ -131,13 +144,18 @@ class NodeService:
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
+        self._dialers.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._dialers.discard)
 
     # -- desktops -------------------------------------------------------------------------
 
     async def _serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        if self._stopping:
+            writer.transport.abort()
+            return
         timers = self.config.timers
         stream = TLibStream(
             reader, writer, addp_interval=timers.addp_interval, addp_timeout=timers.addp_timeout
@@ -198,42 +216,57 @@ class NodeService:
                 backoff = min(backoff * 2, 1.0)
                 continue
             stream = self._tc_stream(reader, writer)
-            stream.send(self.node.hello())
-            hello = await self._first_hello(stream)
-            if hello is not None and hello.node == peer.name:
-                backoff = 0.05
-                await self._run_peer(hello, stream)
-            else:
+            try:
+                stream.send(self.node.hello())
+                greeting = await self._first_hello(stream)
+                if greeting is not None and greeting[0].node == peer.name:
+                    backoff = 0.05
+                    await self._run_peer(stream, *greeting)
+                    continue
                 stream.close("no valid TcHello from the peer")
+            finally:
+                stream.close(stream.close_reason or "closed")
                 await stream.wait_closed()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
 
     async def _accept_peer(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._own_current_task()
         stream = self._tc_stream(reader, writer)
-        hello = await self._first_hello(stream)
-        if hello is None:
-            stream.close("no valid TcHello from the peer")
-            await stream.wait_closed()
-            return
-        stream.send(self.node.hello())
-        await self._run_peer(hello, stream)
-
-    async def _first_hello(self, stream: TcStream) -> Hello | None:
         try:
-            async with asyncio.timeout(HELLO_TIMEOUT):
+            greeting = await self._first_hello(stream)
+            if greeting is None:
+                stream.close("no valid TcHello from the peer")
+                return
+            stream.send(self.node.hello())
+            await self._run_peer(stream, *greeting)
+        finally:
+            stream.close(stream.close_reason or "closed")
+            await stream.wait_closed()
+
+    async def _first_hello(self, stream: TcStream) -> tuple[Hello, list[Any]] | None:
+        """Wait for the peer's TcHello; return it with whatever arrived right behind it.
+
+        The wait is bounded by the TC liveness deadline: a Hello swallowed by a black-holed
+        link must not keep the pair apart longer than a dead peer would be detected.
+        """
+        timers = self.config.timers
+        self._handshakes.add(stream)
+        try:
+            async with asyncio.timeout(timers.tc_interval + timers.tc_timeout):
                 while True:
                     items = await stream.receive()
                     if items:
-                        first = items[0]
-                        return first if isinstance(first, Hello) else None
+                        first, rest = items[0], items[1:]
+                        return (first, rest) if isinstance(first, Hello) else None
         except (TimeoutError, StreamClosed):
             return None
+        finally:
+            self._handshakes.discard(stream)
 
-    async def _run_peer(self, hello: Hello, stream: TcStream) -> None:
+    async def _run_peer(self, stream: TcStream, hello: Hello, pending: list[Any]) -> None:
         name = hello.node
         old = self._peers.get(name)
         if old is not None:
@@ -242,13 +275,15 @@ class NodeService:
         self._peers[name] = stream
         self.node.peer_up(hello)
         try:
+            items = pending
             while True:
-                for item in await stream.receive():
+                for item in items:
                     if isinstance(item, ProtocolError):
                         self.log.warning("tc.bad_frame", peer=name, error=item.message)
                     else:
                         self.node.peer_message(name, item)
                 await stream.drain()
+                items = await stream.receive()
         except StreamClosed:
             pass
         finally:
@@ -256,7 +291,6 @@ class NodeService:
             if self._peers.get(name) is stream:
                 del self._peers[name]
                 self.node.peer_down(name, stream.close_reason)
-            await stream.wait_closed()
 
     # -- control endpoint -----------------------------------------------------------------
 
@@ -291,11 +325,11 @@ class NodeService:
         conn_id, action = request.match_info["conn_id"], request.match_info["action"]
         inputs = {"answer": PartyInput.ANSWER, "release": PartyInput.RELEASE}
         if action not in inputs:
-            raise web.HTTPNotFound(text=f"unknown call action {action!r}: answer or release")
+            raise _not_found(f"unknown call action {action!r}: answer or release")
         body = await _json_body(request) if request.can_read_body else {}
         call = self.node.calls.get(conn_id)
         if call is None:
-            raise web.HTTPNotFound(text=f"no call {conn_id} on {self.config.name}")
+            raise _not_found(f"no call {conn_id} on {self.config.name}")
         party = body.get("party") or next(
             (p.address for p in call.parties if not p.is_dn), call.parties[0].address
         )
@@ -313,7 +347,7 @@ class NodeService:
         """Internal API for the SIP side: a softphone (un)registered at this node."""
         dn, action = request.match_info["dn"], request.match_info["action"]
         if action not in ("register", "unregister"):
-            raise web.HTTPNotFound(text="phone action must be register or unregister")
+            raise _not_found("phone action must be register or unregister")
         if dn not in self.config.dns:
             raise _bad_request(f"unknown DN {dn}")
         self.node.phone_registered(dn, action == "register")
@@ -327,6 +361,10 @@ def _bound(server: asyncio.Server, wanted: Endpoint) -> str:
 
 def _bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _not_found(message: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -51,5 +51,7 @@ class FrameDecoder:
             del self._buffer[: HEADER.size + length]
             try:
                 yield json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except (ValueError, RecursionError) as exc:
+                # ValueError covers bad UTF-8, bad JSON and over-long integers; RecursionError
+                # deeply nested arrays: the frame is bad, the stream is still in step.
                 yield ProtocolError(ErrorCode.MALFORMED_FRAME, f"frame is not UTF-8 JSON: {exc}")

@@ -233,7 +233,9 @@ def decode(obj: Any) -> Message:
     name = obj.get("message")
     if not isinstance(name, str):
         raise ProtocolError(
-            ErrorCode.INVALID_ATTRIBUTE, "attribute 'message' missing or not a string"
+            ErrorCode.INVALID_ATTRIBUTE,
+            "attribute 'message' missing or not a string",
+            reference_id=_reference(obj.get("ReferenceID")),
         )
     if name == Heartbeat.NAME:
         return Heartbeat()

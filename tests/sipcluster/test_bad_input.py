@@ -172,12 +172,6 @@ async def test_frame_that_is_not_a_json_object_is_answered_and_the_connection_ke
     await bench.bystander_unaffected()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: framing.py FrameDecoder.feed catches only UnicodeDecodeError/JSONDecodeError; "
-    "json.loads raises RecursionError on deep nesting, which kills the connection handler "
-    "(no EventError, 'Unhandled exception in client_connected_cb')",
-)
 async def test_deeply_nested_json_is_answered_with_an_error(bench: Bench) -> None:
     raw = await bench.raw()
     raw.send_body(b"[" * 100_000)
@@ -187,11 +181,6 @@ async def test_deeply_nested_json_is_answered_with_an_error(bench: Bench) -> Non
     await bench.bystander_unaffected()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: framing.py FrameDecoder.feed lets the ValueError of an integer over Python's "
-    "4300-digit limit escape json.loads (it is not a JSONDecodeError), killing the handler",
-)
 async def test_huge_integer_is_answered_with_an_error(bench: Bench) -> None:
     raw = await bench.raw()
     raw.send_body(
@@ -380,11 +369,6 @@ async def test_control_api_bad_request_is_a_json_400(
     await bench.bystander_unaffected()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: service.py _call_action and _phone raise web.HTTPNotFound(text=...) — a "
-    "text/plain 404 — where _bad_request answers JSON; unknown call/action should be JSON too",
-)
 @pytest.mark.parametrize(
     "path",
     ["/calls/0000000000000bad/release", "/calls/0000000000000bad/explode"],
@@ -430,12 +414,6 @@ async def test_tc_peer_that_does_not_start_with_a_hello_is_dropped(
     await bench.bystander_unaffected()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: service.py stop() cancels _accept_peer/_dial_peer while they wait in "
-    "_first_hello and nobody closes that handshake stream: its socket and heartbeat task "
-    "outlive the node (ResourceWarning: unclosed socket)",
-)
 async def test_stopping_a_node_closes_a_tc_connection_still_waiting_for_its_hello() -> None:
     config = NodeConfig(
         name="sip1",

@@ -265,12 +265,6 @@ async def test_desktop_node_that_loses_the_owner_puts_the_dn_out_of_service_unti
     assert cluster.owned_everywhere_by("7001", "sip3", epoch=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: service.py _first_hello keeps only the first item of the read that carried the "
-    "peer's TcHello; what the accepting node sends right after its Hello (here the resync "
-    "DeskRequest of its desktops) is dropped by the dialling node",
-)
 async def test_dn_comes_back_in_service_when_the_desktop_node_is_the_accepting_side(
     cluster_factory: ClusterFactory,
 ) -> None:
@@ -425,13 +419,6 @@ async def test_old_desktop_that_neither_unregisters_nor_disconnects_keeps_owners
     assert (await query(old, "7002")).get("AgentID") == "agent2"
 
 
-NEW_OWNER_FORGETS_ITS_DESKTOPS = (
-    "bug: a node that becomes owner by a move does not count the desktops registered through "
-    "it (node.py set_owner resyncs local desktops only when another node is the owner; "
-    "owner.py adopt starts with no desktops), so owner.py fanout skips them"
-)
-
-
 async def moved_to_sip3(cluster: Cluster) -> Desk:
     """7002 moved from sip1 to sip3 (S1.11); agent2 logged in again through sip3."""
     old = await owner_desk(cluster, "sip1", "7002")
@@ -442,7 +429,6 @@ async def moved_to_sip3(cluster: Cluster) -> Desk:
     return new
 
 
-@pytest.mark.xfail(strict=True, reason=NEW_OWNER_FORGETS_ITS_DESKTOPS)
 async def test_after_a_move_the_desktop_on_the_new_owner_is_offered_new_calls(
     cluster_factory: ClusterFactory,
 ) -> None:
@@ -452,7 +438,6 @@ async def test_after_a_move_the_desktop_on_the_new_owner_is_offered_new_calls(
     await desk.expect(EventName.EVENT_RINGING, timeout=2, ConnID=conn_id)
 
 
-@pytest.mark.xfail(strict=True, reason=NEW_OWNER_FORGETS_ITS_DESKTOPS)
 async def test_after_a_move_a_desktop_elsewhere_does_not_pull_the_dn_back(
     cluster_factory: ClusterFactory,
 ) -> None:
@@ -496,12 +481,6 @@ async def test_softphone_registering_elsewhere_with_no_call_moves_ownership_at_o
     assert (info.get("Owner"), info.get("AgentID")) == ("sip3", "agent2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after a softphone move the new owner does not record where the phone is "
-    "registered (owner.py adopt leaves phone_node None; node.py _hand_over sends no "
-    "PhoneRegistration when phone_node == target)",
-)
 async def test_softphone_move_leaves_the_new_owner_knowing_where_the_phone_is(
     cluster_factory: ClusterFactory,
 ) -> None:

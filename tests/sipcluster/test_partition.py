@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import pytest
-
 from emulator.sipcluster.states import PartyInput
 from emulator.tlib.errors import ErrorCode
 from emulator.tlib.messages import (
@@ -269,12 +267,6 @@ async def test_agent2_is_out_of_service_in_dc1_and_logs_in_through_dc2_without_t
     assert cluster.owned_everywhere_by("7001", "sip1", epoch=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: node.py _reconcile_calls re-announces only calls the owner had forgotten; a "
-    "call it kept but hid during the partition (rules.visible_calls) is never announced to "
-    "desktops that registered meanwhile",
-)
 async def test_desktop_registered_during_the_partition_is_told_of_the_call_after_heal(
     cluster_factory: ClusterFactory,
 ) -> None:
@@ -313,12 +305,6 @@ async def test_black_holed_tc_peer_is_detected_within_interval_plus_timeout(
     assert (await query(desk, "7001")).get("Owner") == "sip3"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after a black-holed TC link heals, the link stays down until service.py "
-    "HELLO_TIMEOUT (5 s, not scaled): the redial's TcHello was swallowed by the black hole and "
-    "both sides keep waiting for it",
-)
 async def test_black_holed_tc_link_comes_back_soon_after_heal(
     cluster_factory: ClusterFactory,
 ) -> None:
