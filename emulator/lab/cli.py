@@ -1,24 +1,28 @@
 """``drlab``: start, observe and break the lab (DESIGN §4).
 
-Misuse (an unknown service, a bad option) exits 2 with a message that lists the valid choices;
-a lab operation that fails exits 1 with what went wrong and what to do.
+Lifecycle and service faults live here (``up``, ``down``, ``status``, ``logs``, ``kill``,
+``stop``, ``start``, ``pause``, ``resume``); link faults, the timeline and chaos in
+``cli_faults``; ``drlab wwe`` is the WWE desktop of ``clients.wwe``. Misuse exits 2 with the
+valid choices; a lab operation that fails exits 1 (``cli_support``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import signal
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from emulator.lab.embedded import EmbeddedEngine, LabError
+from clients.wwe.cli import cli as wwe_cli
+from emulator.lab import cli_faults
+from emulator.lab.cli_support import engine_of, fail, faults_of
+from emulator.lab.embedded import LabError
+from emulator.lab.faults import LabFaults
 from emulator.lab.status import lab_status
-from emulator.lab.topology import TopologyError, load_topology
 
 
 @click.group()
@@ -28,6 +32,7 @@ from emulator.lab.topology import TopologyError, load_topology
     "file",
     default="compose.yaml",
     show_default=True,
+    envvar="DRLAB_COMPOSE_FILE",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The topology (a Compose file).",
 )
@@ -52,26 +57,6 @@ def main(ctx: click.Context, file: Path, state_dir: Path, engine: str) -> None:
     ctx.obj = {"file": file, "state_dir": state_dir}
 
 
-def _engine(ctx: click.Context) -> EmbeddedEngine:
-    try:
-        topology = load_topology(ctx.obj["file"])
-    except TopologyError as exc:
-        raise click.UsageError(str(exc)) from None
-    return EmbeddedEngine(topology, ctx.obj["state_dir"])
-
-
-def _service(engine: EmbeddedEngine, name: str) -> str:
-    if name not in engine.topology.services:
-        valid = ", ".join(engine.topology.names())
-        raise click.BadParameter(f"unknown service {name!r}; valid services: {valid}")
-    return name
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"drlab: {exc}", err=True)
-    sys.exit(1)
-
-
 @main.command()
 @click.option("-d", "--detach", is_flag=True, help="Return once every service is ready.")
 @click.option(
@@ -84,18 +69,21 @@ def _fail(exc: Exception) -> None:
 @click.pass_context
 def up(ctx: click.Context, detach: bool, time_scale: float) -> None:
     """Start every service of the topology and wait until each is ready."""
-    engine = _engine(ctx)
-    click.echo(f"starting {len(engine.topology.services)} services (time scale {time_scale})")
+    engine = engine_of(ctx)
+    click.echo(
+        f"starting {len(engine.topology.services)} services from {engine.topology.path} "
+        f"(time scale {time_scale})"
+    )
     try:
         engine.up(time_scale, click.echo)
     except LabError as exc:
-        _fail(exc)
-    click.echo("lab is up")
+        fail(exc)
+    click.echo(f"lab is up: {len(engine.topology.links)} links on the relay; 'drlab status'")
     if detach:
         return
     click.echo("following logs; Ctrl-C stops the lab")
     try:
-        _follow(engine.logs(None))
+        _follow(lambda: engine.logs(None))
     except KeyboardInterrupt:
         pass
     finally:
@@ -105,8 +93,8 @@ def up(ctx: click.Context, detach: bool, time_scale: float) -> None:
 @main.command()
 @click.pass_context
 def down(ctx: click.Context) -> None:
-    """Stop every service of the lab."""
-    _engine(ctx).down(click.echo)
+    """Stop every service of the lab (also after a crashed runner)."""
+    engine_of(ctx).down(click.echo)
     click.echo("lab is down")
 
 
@@ -114,16 +102,23 @@ def down(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The machine-readable map of the lab.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Services, their state and endpoints; DN owners."""
-    report = lab_status(_engine(ctx))
+    """Services, links (state, toxics) and DN owners."""
+    report = lab_status(engine_of(ctx))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     for service in report["services"]:
         endpoints = " ".join(f"{k}={v}" for k, v in service["endpoints"].items())
         click.echo(
-            f"{service['name']:<10} {service['dc']:<4} {service['kind']:<11} "
+            f"{service['name']:<10} {service['dc'] or '-':<4} {service['kind']:<11} "
             f"{service['state']:<8} {service['pid'] or '-':<8} {endpoints}"
+        )
+    for link in report["links"]:
+        toxics = ", ".join(f"{t['name']}({t['type']})" for t in link["toxics"])
+        heal = f" heals in {link['heal_in']} s" if link["heal_in"] is not None else ""
+        click.echo(
+            f"link {link['name']:<15} {link['state']:<9} {link['listen']} -> {link['upstream']}"
+            f"{heal}{'  toxics: ' + toxics if toxics else ''}"
         )
     for dn, record in report["dns"].items():
         split = "  (views differ)" if "views" in record else ""
@@ -136,62 +131,67 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def logs(ctx: click.Context, service: str | None, follow: bool) -> None:
     """Print the JSON-lines logs of one service, or of all."""
-    engine = _engine(ctx)
+    engine = engine_of(ctx)
     if service is not None:
-        _service(engine, service)
+        _check(faults_of(ctx).check_service, service)
     paths = engine.logs(service)
     for path in paths:
         click.echo(path.read_text(errors="replace"), nl=False)
     if follow:
         with contextlib.suppress(KeyboardInterrupt):
-            _follow(paths)
+            _follow(lambda: engine.logs(service), from_end=True)
 
 
-def _follow(paths: list[Path]) -> None:
-    offsets = {path: path.stat().st_size if path.exists() else 0 for path in paths}
+def _follow(paths: Callable[[], list[Path]], from_end: bool = False) -> None:
+    offsets: dict[Path, int] = {}
+    if from_end:
+        offsets = {path: path.stat().st_size for path in paths()}
     while True:
-        for path in paths:
+        for path in paths():
             try:
                 with path.open("rb") as log:
-                    log.seek(offsets[path])
+                    log.seek(offsets.get(path, 0))
                     data = log.read()
             except OSError:
                 continue
-            offsets[path] += len(data)
+            offsets[path] = offsets.get(path, 0) + len(data)
             if data:
                 click.echo(data.decode(errors="replace"), nl=False)
         time.sleep(0.2)
 
 
-_SIGNALS: dict[str, tuple[signal.Signals, str]] = {
-    "kill": (signal.SIGKILL, "service.kill"),
-    "pause": (signal.SIGSTOP, "service.pause"),
-    "resume": (signal.SIGCONT, "service.resume"),
+def _check(check: Callable[[str], str], name: str) -> str:
+    try:
+        return check(name)
+    except LabError as exc:
+        fail(exc)
+
+
+_SIGNALLED: dict[str, tuple[Callable[[LabFaults, str], int], str]] = {
+    "kill": (LabFaults.kill, "SIGKILL a service (a crash)."),
+    "pause": (LabFaults.pause, "SIGSTOP a service (a silent peer)."),
+    "resume": (LabFaults.resume, "SIGCONT a paused service."),
 }
 
 
 def _signal_command(verb: str) -> Any:
-    sig, event = _SIGNALS[verb]
+    action, doc = _SIGNALLED[verb]
 
     @click.pass_context
     def command(ctx: click.Context, service: str) -> None:
-        engine = _engine(ctx)
-        _service(engine, service)
+        faults = faults_of(ctx)
+        _check(faults.check_service, service)
         try:
-            pid = engine.signal(service, sig, event)
+            pid = action(faults, service)
         except LabError as exc:
-            _fail(exc)
-        click.echo(f"{verb} {service} (pid {pid}, {sig.name})")
+            fail(exc)
+        click.echo(f"{verb} {service} (pid {pid})")
 
-    command.__doc__ = {
-        "kill": "SIGKILL a service (a crash).",
-        "pause": "SIGSTOP a service (a silent peer).",
-        "resume": "SIGCONT a paused service.",
-    }[verb]
+    command.__doc__ = doc
     return main.command(name=verb)(click.argument("service")(command))
 
 
-for _verb in _SIGNALS:
+for _verb in _SIGNALLED:
     _signal_command(_verb)
 
 
@@ -199,13 +199,13 @@ for _verb in _SIGNALS:
 @click.argument("service")
 @click.pass_context
 def stop(ctx: click.Context, service: str) -> None:
-    """Stop a service gracefully (SIGTERM)."""
-    engine = _engine(ctx)
-    _service(engine, service)
+    """Stop a service gracefully (SIGTERM, SIGKILL after a grace period)."""
+    faults = faults_of(ctx)
+    _check(faults.check_service, service)
     try:
-        engine.stop(service)
+        faults.stop(service)
     except LabError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"stopped {service}")
 
 
@@ -214,9 +214,13 @@ def stop(ctx: click.Context, service: str) -> None:
 @click.pass_context
 def start(ctx: click.Context, service: str) -> None:
     """Start a stopped or killed service again."""
-    engine = _engine(ctx)
-    _service(engine, service)
+    faults = faults_of(ctx)
+    _check(faults.check_service, service)
     try:
-        engine.start(service, click.echo)
+        faults.start(service, click.echo)
     except LabError as exc:
-        _fail(exc)
+        fail(exc)
+
+
+cli_faults.register(main)
+main.add_command(wwe_cli, name="wwe")

@@ -2,8 +2,15 @@
 
 State lives in a directory (default ``.drlab/``): ``state.json`` (pids, endpoints, time scale),
 one log file per service (the service's JSON lines), and ``lab.jsonl`` — the runner's own
-timeline entries (service start, stop, kill, pause, resume). Processes are started in their own
-session so that ``drlab up -d`` can return and ``drlab down`` finds them again.
+timeline entries (service start, stop, kill, pause, resume; faults are added by ``faults``).
+Processes are started in their own session so that ``drlab up -d`` can return and ``drlab down``
+finds them again. A pid is written to the state the moment its process exists — before it is
+ready — with the process's start time, so ``drlab down`` after a crashed runner stops every
+process it started and never signals an unrelated process that reused a pid.
+
+Services start in waves of ``depends_on`` depth (the relay, then SIP nodes, GWS nodes, proxies);
+the services of one wave start together and the next wave waits until all are ready (their JSON
+``ready`` line). ``down`` stops them in the reverse order.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from emulator.lab.topology import ServiceSpec, Topology
 
 READY_TIMEOUT = 30.0
 STOP_GRACE = 5.0
+ROOT = Path(__file__).resolve().parents[2]
+
+Progress = Callable[[str], None]
 
 
 class LabError(RuntimeError):
@@ -39,22 +49,48 @@ class ServiceProcess:
     endpoints: dict[str, str]
 
 
-def process_state(pid: int) -> str:
-    """running | paused | stopped, read from /proc (a zombie counts as stopped)."""
+def process_state(pid: int, started: int | None = None) -> str:
+    """running | paused | stopped, read from /proc (a zombie, or another process that reused
+    the pid — its start time differs from ``started`` — counts as stopped)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return "stopped"
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return {"T": "paused", "t": "paused", "Z": "stopped", "X": "stopped"}.get(state, "running")
+    fields = stat.rsplit(")", 1)[1].split()
+    if started is not None and int(fields[19]) != started:
+        return "stopped"
+    return {"T": "paused", "t": "paused", "Z": "stopped", "X": "stopped"}.get(fields[0], "running")
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def entry_state(entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return "stopped"
+    return process_state(int(entry["pid"]), entry.get("started"))
 
 
 class EmbeddedEngine:
+    name = "embedded"
+
     def __init__(self, topology: Topology, state_dir: Path) -> None:
         self.topology = topology
         self.state_dir = state_dir
         self.state_file = state_dir / "state.json"
-        self.timeline = JsonLog("lab", "", _append(state_dir / "lab.jsonl"))
+        self.timeline_path = state_dir / "lab.jsonl"
+        self._timeline: JsonLog | None = None
+
+    @property
+    def timeline(self) -> JsonLog:
+        if self._timeline is None:
+            self._timeline = JsonLog("lab", "", _append(self.timeline_path))
+        return self._timeline
 
     # -- persisted state ------------------------------------------------------------------
 
@@ -71,18 +107,28 @@ class EmbeddedEngine:
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_file)
 
+    def _update(self, name: str, **fields: Any) -> None:
+        state = self.load()
+        state["services"].setdefault(name, {}).update(fields)
+        self.save(state)
+
     def running(self) -> dict[str, int]:
         """Services whose process is alive (running or paused), by name."""
-        services = self.load()["services"]
         return {
             name: int(entry["pid"])
-            for name, entry in services.items()
-            if process_state(int(entry["pid"])) != "stopped"
+            for name, entry in self.load()["services"].items()
+            if entry_state(entry) != "stopped"
         }
+
+    def service_state(self, name: str) -> str:
+        return entry_state(self.load()["services"].get(name))
+
+    def time_scale(self) -> float:
+        return float(self.load().get("time_scale", 1.0))
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def up(self, time_scale: float, progress: Callable[[str], None]) -> None:
+    def up(self, time_scale: float, progress: Progress) -> None:
         alive = self.running()
         if alive:
             raise LabError(
@@ -91,48 +137,92 @@ class EmbeddedEngine:
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.save({"services": {}, "time_scale": time_scale, "file": str(self.topology.path)})
+        self.timeline.event("lab.up", file=str(self.topology.path), time_scale=time_scale)
         try:
-            for name in self.topology.start_order():
-                self.start(name, progress)
-        except LabError:
-            self.down(lambda line: None)
+            for wave in self.topology.start_waves():
+                self.start_many(wave, progress)
+        except (LabError, KeyboardInterrupt):
+            progress("stopping what was started")
+            self.down(progress)
             raise
 
-    def start(self, name: str, progress: Callable[[str], None]) -> ServiceProcess:
-        spec = self.topology.services[name]
-        state = self.load()
-        entry = state["services"].get(name)
-        if entry and process_state(int(entry["pid"])) != "stopped":
-            raise LabError(f"{name} is already running (pid {entry['pid']})")
-        log_path = self.state_dir / "logs" / f"{name}.log"
+    def start(self, name: str, progress: Progress, **context: Any) -> ServiceProcess:
+        return self.start_many([name], progress, **context)[0]
+
+    def start_many(
+        self, names: list[str], progress: Progress, **context: Any
+    ) -> list[ServiceProcess]:
+        """Start services together and wait until every one is ready (or one fails)."""
+        time_scale = self.time_scale()
+        started = []
+        for name in names:
+            state = self.service_state(name)
+            if state != "stopped":
+                raise LabError(f"{name} is already {state}; stop it first")
+        for name in names:
+            started.append(self._spawn(self.topology.services[name], time_scale))
+        pending = {name: (process, log, offset) for name, process, log, offset in started}
+        ready: list[ServiceProcess] = []
+        begun = time.monotonic()
+        deadline = begun + READY_TIMEOUT
+        while pending:
+            for name, (process, log, offset) in list(pending.items()):
+                endpoints = _ready_endpoints(log, offset)
+                if endpoints is not None:
+                    del pending[name]
+                    self._update(name, endpoints=endpoints)
+                    self.timeline.event("service.start", target=name, pid=process.pid, **context)
+                    shown = ", ".join(f"{key} {value}" for key, value in endpoints.items())
+                    took = time.monotonic() - begun
+                    progress(f"  {name:<10} ready   {shown}  ({took:.1f} s)")
+                    ready.append(ServiceProcess(name, process.pid, log, endpoints))
+                elif process.poll() is not None:
+                    raise LabError(
+                        f"{name} exited with code {process.returncode} before it was ready; "
+                        f"last log lines ({log}):\n{_tail(log, offset)}"
+                    )
+            if pending and time.monotonic() > deadline:
+                name, (process, log, offset) = next(iter(pending.items()))
+                process.kill()
+                raise LabError(
+                    f"{name} was not ready within {READY_TIMEOUT:.0f} s; last log lines ({log}):\n"
+                    f"{_tail(log, offset)}"
+                )
+            if pending:
+                time.sleep(0.05)
+        return ready
+
+    def _spawn(
+        self, spec: ServiceSpec, time_scale: float
+    ) -> tuple[str, subprocess.Popen[bytes], Path, int]:
+        log_path = self.state_dir / "logs" / f"{spec.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = self._argv(spec, float(state.get("time_scale", 1.0)))
         offset = log_path.stat().st_size if log_path.exists() else 0
+        env = {**os.environ, "DRLAB_COMPOSE_FILE": str(self.topology.path.resolve())}
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                argv,
+                self.argv(spec, time_scale),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                cwd=Path(__file__).resolve().parents[2],
+                cwd=ROOT,
+                env=env,
             )
-        endpoints = self._wait_ready(name, process, log_path, offset)
-        state = self.load()
-        state["services"][name] = {
-            "pid": process.pid,
-            "log": str(log_path),
-            "endpoints": endpoints,
-            "dc": spec.dc,
-            "kind": spec.kind,
-        }
-        self.save(state)
-        self.timeline.event("service.start", target=name, pid=process.pid)
-        shown = ", ".join(f"{key} {value}" for key, value in endpoints.items())
-        progress(f"  {name:<10} ready  {shown}")
-        return ServiceProcess(name, process.pid, log_path, endpoints)
+        # Recorded before it is ready: a runner that dies now still leaves the pid to 'down'.
+        self._update(
+            spec.name,
+            pid=process.pid,
+            started=start_time(process.pid),
+            log=str(log_path),
+            endpoints={},
+            dc=spec.dc,
+            kind=spec.kind,
+        )
+        return spec.name, process, log_path, offset
 
-    def _argv(self, spec: ServiceSpec, time_scale: float) -> list[str]:
+    @staticmethod
+    def argv(spec: ServiceSpec, time_scale: float) -> list[str]:
         command = list(spec.command)
         if command[0] in ("python", "python3"):
             command[0] = sys.executable
@@ -140,65 +230,61 @@ class EmbeddedEngine:
             command += ["--time-scale", str(time_scale)]
         return command
 
-    def _wait_ready(
-        self, name: str, process: subprocess.Popen[bytes], log_path: Path, offset: int
-    ) -> dict[str, str]:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            for record in _records(log_path, offset):
-                if record.get("event") == "ready":
-                    endpoints = record.get("endpoints") or {}
-                    return {str(k): str(v) for k, v in endpoints.items()}
-            if process.poll() is not None:
-                raise LabError(
-                    f"{name} exited with code {process.returncode} before it was ready; "
-                    f"last log lines:\n{_tail(log_path, offset)}"
-                )
-            time.sleep(0.05)
-        process.kill()
-        raise LabError(
-            f"{name} was not ready within {READY_TIMEOUT:.0f} s; last log lines:\n"
-            f"{_tail(log_path, offset)}"
-        )
-
-    def signal(self, name: str, sig: signal.Signals, event: str) -> int:
+    def signal(self, name: str, sig: signal.Signals, event: str, **context: Any) -> int:
         entry = self.load()["services"].get(name)
-        if entry is None or process_state(int(entry["pid"])) == "stopped":
+        if entry_state(entry) == "stopped":
             raise LabError(f"{name} is not running")
+        assert entry is not None
         pid = int(entry["pid"])
         os.kill(pid, sig)
-        self.timeline.event(event, target=name, pid=pid, signal=sig.name)
+        self.timeline.event(event, target=name, pid=pid, signal=sig.name, **context)
         return pid
 
-    def stop(self, name: str) -> None:
-        entry = self.load()["services"].get(name)
-        if entry is None:
-            raise LabError(f"{name} is not running")
-        pid = int(entry["pid"])
-        if process_state(pid) == "paused":
-            os.kill(pid, signal.SIGCONT)
-        if process_state(pid) != "stopped":
-            os.kill(pid, signal.SIGTERM)
-            if not _wait_gone(pid, STOP_GRACE):
-                os.kill(pid, signal.SIGKILL)
-                _wait_gone(pid, STOP_GRACE)
-        self.timeline.event("service.stop", target=name, pid=pid)
+    def stop(self, name: str, **context: Any) -> None:
+        self.stop_many([name], **context)
 
-    def down(self, progress: Callable[[str], None]) -> None:
-        state = self.load()
-        for name in reversed(list(state["services"])):
-            pid = int(state["services"][name]["pid"])
-            if process_state(pid) != "stopped":
+    def stop_many(self, names: list[str], **context: Any) -> None:
+        """SIGTERM together (a paused process is continued first), SIGKILL what outlives grace."""
+        services = self.load()["services"]
+        entries = {n: services[n] for n in names if entry_state(services.get(n)) != "stopped"}
+        if len(names) == 1 and not entries:
+            raise LabError(f"{names[0]} is not running")
+        for entry in entries.values():
+            pid = int(entry["pid"])
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + STOP_GRACE
+        for name, entry in entries.items():
+            pid = int(entry["pid"])
+            if not _wait_gone(pid, entry.get("started"), deadline - time.monotonic()):
                 with contextlib.suppress(ProcessLookupError):
-                    self.stop(name)
-                progress(f"  {name:<10} stopped")
+                    os.killpg(pid, signal.SIGKILL)
+                _wait_gone(pid, entry.get("started"), STOP_GRACE)
+            self.timeline.event("service.stop", target=name, pid=pid, **context)
+
+    def down(self, progress: Progress) -> None:
+        state = self.load()
+        known = state["services"]
+        waves = [w for w in self.topology.start_waves() if any(n in known for n in w)]
+        # Services no longer in the file, but started by this state, are stopped first.
+        strays = [name for name in known if name not in self.topology.services]
+        for wave in [strays, *reversed(waves)]:
+            alive = [name for name in wave if entry_state(known.get(name)) != "stopped"]
+            if alive:
+                self.stop_many(alive)
+                for name in alive:
+                    progress(f"  {name:<10} stopped")
+        if known:
+            self.timeline.event("lab.down")
         with contextlib.suppress(OSError):
             self.state_file.unlink()
 
     def logs(self, name: str | None) -> list[Path]:
-        services = self.load()["services"]
-        names = [name] if name else list(services)
-        return [Path(services[n]["log"]) for n in names if n in services]
+        if name is None:
+            return sorted((self.state_dir / "logs").glob("*.log"))
+        path = self.state_dir / "logs" / f"{name}.log"
+        return [path] if path.exists() else []
 
 
 def _append(path: Path) -> Any:
@@ -206,7 +292,8 @@ def _append(path: Path) -> Any:
     return path.open("a")
 
 
-def _records(path: Path, offset: int) -> Iterator[dict[str, Any]]:
+def records(path: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file from ``offset``; other lines are skipped."""
     try:
         with path.open("rb") as log:
             log.seek(offset)
@@ -220,6 +307,14 @@ def _records(path: Path, offset: int) -> Iterator[dict[str, Any]]:
                 yield record
 
 
+def _ready_endpoints(path: Path, offset: int) -> dict[str, str] | None:
+    for record in records(path, offset):
+        if record.get("event") == "ready":
+            endpoints = record.get("endpoints") or {}
+            return {str(k): str(v) for k, v in endpoints.items()}
+    return None
+
+
 def _tail(path: Path, offset: int, count: int = 20) -> str:
     try:
         with path.open("rb") as log:
@@ -230,12 +325,13 @@ def _tail(path: Path, offset: int, count: int = 20) -> str:
     return "\n".join(lines[-count:]) or "(empty log)"
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_gone(pid: int, started: int | None, timeout: float) -> bool:
+    deadline = time.monotonic() + max(timeout, 0.0)
+    while True:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        if process_state(pid) == "stopped":
+        if process_state(pid, started) == "stopped":
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.02)
-    return False

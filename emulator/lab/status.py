@@ -1,8 +1,11 @@
 """``drlab status --json``: the lab's machine-readable map (DESIGN §4).
 
-For each service its name, DC, kind, state, pid and endpoints; for each DN its owner as the
-cluster reports it (asked of every running SIP node's control endpoint: when nodes disagree, as
-during a partition, every view is listed).
+For each service its name, DC, kind, state, pid and endpoints; for each link of the topology its
+name, the two services it joins, its listen and upstream addresses, and — asked of the relay's
+API — its state (``up``/``cut``/``blackhole``, ``unknown`` while the relay is not answering),
+seconds until a TTL heals it, and its toxics; for each DN its owner as the cluster reports it
+(asked of every running SIP node's control endpoint: when nodes disagree, as during a partition,
+every view is listed).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import json
 import urllib.request
 from typing import Any
 
-from emulator.lab.embedded import EmbeddedEngine, process_state
+from emulator.lab.embedded import EmbeddedEngine, entry_state
+
+DEFAULT_API = "127.0.0.1:8474"
 
 
 def fetch_json(url: str, timeout: float = 1.0) -> Any:
@@ -19,29 +24,83 @@ def fetch_json(url: str, timeout: float = 1.0) -> Any:
         return json.loads(response.read())
 
 
+def relay_api(engine: EmbeddedEngine) -> str:
+    """host:port of the relay's API, as the topology's links service is told to bind it."""
+    for spec in engine.topology.of_kind("links"):
+        api = spec.option("--api")
+        if api:
+            return api
+    return DEFAULT_API
+
+
+def relay_proxies(engine: EmbeddedEngine) -> dict[str, Any] | None:
+    """The relay's ``GET /proxies``, or None when it does not answer."""
+    try:
+        proxies = fetch_json(f"http://{relay_api(engine)}/proxies")
+    except (OSError, ValueError):
+        return None
+    return proxies if isinstance(proxies, dict) else None
+
+
 def lab_status(engine: EmbeddedEngine) -> dict[str, Any]:
     state = engine.load()
     services = []
     for name, spec in engine.topology.services.items():
         entry = state["services"].get(name)
-        pid = int(entry["pid"]) if entry else None
+        service_state = entry_state(entry)
         services.append(
             {
                 "name": name,
                 "dc": spec.dc,
                 "kind": spec.kind,
-                "state": process_state(pid) if pid else "stopped",
-                "pid": pid,
-                "endpoints": entry["endpoints"] if entry else {},
+                "state": service_state,
+                "pid": int(entry["pid"]) if entry and service_state != "stopped" else None,
+                "endpoints": entry.get("endpoints", {}) if entry else {},
             }
         )
     return {
-        "engine": "embedded",
+        "engine": engine.name,
+        "file": str(engine.topology.path),
         "time_scale": state.get("time_scale", 1.0),
         "services": services,
-        "links": [],
+        "links": _links(engine),
         "dns": _dn_owners(services),
     }
+
+
+def _links(engine: EmbeddedEngine) -> list[dict[str, Any]]:
+    proxies = relay_proxies(engine) or {}
+    links = []
+    for link in engine.topology.links.values():
+        proxy = proxies.get(link.name, {})
+        links.append(
+            {
+                "name": link.name,
+                "services": [link.source, link.target],
+                "protocol": link.protocol,
+                "listen": str(link.listen),
+                "upstream": str(link.upstream),
+                "state": proxy.get("state", "unknown"),
+                "heal_in": proxy.get("heal_in"),
+                "toxics": proxy.get("toxics", []),
+            }
+        )
+    # Links created through the API (e.g. by a Toxiproxy client) are part of the lab too.
+    for name, proxy in sorted(proxies.items()):
+        if name not in engine.topology.links:
+            links.append(
+                {
+                    "name": name,
+                    "services": [],
+                    "protocol": proxy.get("protocol", "tcp"),
+                    "listen": proxy.get("listen"),
+                    "upstream": proxy.get("upstream"),
+                    "state": proxy.get("state", "unknown"),
+                    "heal_in": proxy.get("heal_in"),
+                    "toxics": proxy.get("toxics", []),
+                }
+            )
+    return links
 
 
 def _dn_owners(services: list[dict[str, Any]]) -> dict[str, Any]:
@@ -64,3 +123,38 @@ def _dn_owners(services: list[dict[str, Any]]) -> dict[str, Any]:
         if len(distinct) > 1:
             dns[dn]["views"] = by_node
     return dns
+
+
+def health_problems(engine: EmbeddedEngine) -> list[str]:
+    """What keeps the lab from being healthy: a service not running, a link not up, a SIP node
+    missing a TC peer, a GWS node without its T-Lib link. An empty list is a healthy lab."""
+    report = lab_status(engine)
+    problems = [
+        f"{service['name']} is {service['state']}"
+        for service in report["services"]
+        if service["state"] != "running"
+    ]
+    problems += [
+        f"link {link['name']} is {link['state']}"
+        for link in report["links"]
+        if link["services"] and link["state"] != "up"
+    ]
+    for service in report["services"]:
+        endpoints = service["endpoints"]
+        if service["state"] != "running":
+            continue
+        if service["kind"] == "sipcluster" and "control" in endpoints:
+            try:
+                peers = fetch_json(f"http://{endpoints['control']}/state").get("peers", {})
+            except (OSError, ValueError) as exc:
+                problems.append(f"{service['name']} control endpoint: {exc}")
+                continue
+            down = sorted(name for name, peer in peers.items() if peer.get("state") != "up")
+            if down:
+                problems.append(f"{service['name']} has no TC link to {', '.join(down)}")
+        elif service["kind"] == "gws" and "http" in endpoints:
+            try:
+                fetch_json(f"http://{endpoints['http']}/health")
+            except (OSError, ValueError) as exc:
+                problems.append(f"{service['name']} is not healthy: {exc}")
+    return problems

@@ -1,0 +1,265 @@
+"""``drlab chaos``: reproducible fault sequences drawn from a seed (DESIGN §3).
+
+``plan_chaos`` is pure: the topology, the seed, the number of faults and the duration give the
+same list of faults every time (``random.Random(seed)``, names drawn from sorted lists). A fault
+is a kind (kill + restart, pause + resume, cut reset + heal, cut blackhole + heal, DC partition +
+heal, toxic + removal), a target, when it starts and how long it holds, in lab seconds — scaled
+by the lab's time scale like every timer. Two faults never hold the same service or link at the
+same time (a partition holds every link it cuts), so each revert undoes exactly its own fault.
+
+``run_chaos`` applies and reverts them on schedule through ``LabFaults`` (each one on the
+timeline, tagged ``source=chaos seed N``) and, whatever happens — a failed step, Ctrl-C — ends by
+bringing the lab back: every service running, every link healed, every chaos toxic removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from emulator.lab.embedded import LabError, Progress, entry_state
+from emulator.lab.faults import LabFaults
+from emulator.lab.status import health_problems
+from emulator.lab.topology import Topology
+
+
+class FaultKind(StrEnum):
+    KILL = "kill"
+    PAUSE = "pause"
+    CUT = "cut"
+    BLACKHOLE = "blackhole"
+    PARTITION = "partition"
+    TOXIC = "toxic"
+
+
+# How often each kind is drawn.
+WEIGHTS: dict[FaultKind, int] = {
+    FaultKind.KILL: 2,
+    FaultKind.PAUSE: 2,
+    FaultKind.CUT: 3,
+    FaultKind.BLACKHOLE: 2,
+    FaultKind.PARTITION: 1,
+    FaultKind.TOXIC: 2,
+}
+HOLD_SHARE = (0.05, 0.25)  # a fault holds this share of the duration
+PLACEMENT_TRIES = 50
+TOXIC_PREFIX = "chaos"
+
+
+@dataclass(frozen=True)
+class ChaosFault:
+    index: int
+    kind: FaultKind
+    target: str  # a service, a link, or "DC1 DC2" for a partition
+    at: float
+    hold: float
+    toxic_type: str | None = None
+    stream: str | None = None
+    attributes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def toxic_name(self) -> str:
+        return f"{TOXIC_PREFIX}{self.index}"
+
+    def describe(self) -> str:
+        what = {
+            FaultKind.KILL: f"kill {self.target}, start it again",
+            FaultKind.PAUSE: f"pause {self.target}, resume it",
+            FaultKind.CUT: f"cut {self.target} (reset), heal it",
+            FaultKind.BLACKHOLE: f"cut {self.target} (blackhole), heal it",
+            FaultKind.PARTITION: f"partition {self.target}, heal it",
+            FaultKind.TOXIC: f"toxic {self.toxic_type} on {self.target} ({self.stream} "
+            + " ".join(f"{k}={v}" for k, v in self.attributes)
+            + "), remove it",
+        }[self.kind]
+        return f"#{self.index:<3} at {self.at:7.1f} s  for {self.hold:6.1f} s  {what}"
+
+    def step(self, applying: bool) -> str:
+        """One line for the moment the fault is applied or reverted."""
+        if self.kind is FaultKind.TOXIC:
+            action = f"add toxic {self.toxic_name}" if applying else f"remove {self.toxic_name}"
+            return f"#{self.index} {action} ({self.toxic_type}) on {self.target}"
+        verbs = {
+            FaultKind.KILL: ("kill", "start"),
+            FaultKind.PAUSE: ("pause", "resume"),
+            FaultKind.CUT: ("cut (reset)", "heal"),
+            FaultKind.BLACKHOLE: ("cut (blackhole)", "heal"),
+            FaultKind.PARTITION: ("partition", "heal partition"),
+        }[self.kind]
+        return f"#{self.index} {verbs[0] if applying else verbs[1]} {self.target}"
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "index": self.index,
+            "kind": str(self.kind),
+            "target": self.target,
+            "at": self.at,
+            "hold": self.hold,
+        }
+        if self.toxic_type:
+            record.update(
+                toxic=self.toxic_type, stream=self.stream, attributes=dict(self.attributes)
+            )
+        return record
+
+
+def _holds(topology: Topology, kind: FaultKind, target: str) -> set[str]:
+    """What a fault occupies while it holds: its service, its link, or a partition's links."""
+    if kind is FaultKind.PARTITION:
+        dc_a, dc_b = target.split()
+        return set(topology.crossing(dc_a, dc_b))
+    return {target}
+
+
+def plan_chaos(topology: Topology, seed: int, faults: int, duration: float) -> list[ChaosFault]:
+    rng = random.Random(seed)
+    services = sorted(s.name for s in topology.services.values() if s.kind != "links")
+    links = sorted(topology.links)
+    dcs = topology.dcs()
+    pairs = [f"{a} {b}" for i, a in enumerate(dcs) for b in dcs[i + 1 :]]
+    targets: dict[FaultKind, list[str]] = {
+        FaultKind.KILL: services,
+        FaultKind.PAUSE: services,
+        FaultKind.CUT: links,
+        FaultKind.BLACKHOLE: links,
+        FaultKind.PARTITION: pairs,
+        FaultKind.TOXIC: links,
+    }
+    kinds = [kind for kind in WEIGHTS if targets[kind]]
+    if not kinds:
+        raise LabError("the topology has nothing chaos can break (no services, no links)")
+    weights = [WEIGHTS[kind] for kind in kinds]
+    busy: list[tuple[float, float, set[str]]] = []
+    plan: list[ChaosFault] = []
+    for index in range(1, faults + 1):
+        for _ in range(PLACEMENT_TRIES):
+            kind = rng.choices(kinds, weights)[0]
+            target = rng.choice(targets[kind])
+            hold = round(rng.uniform(*HOLD_SHARE) * duration, 1)
+            at = round(rng.uniform(0.0, duration - hold), 1)
+            held = _holds(topology, kind, target)
+            if not any(at < end and start < at + hold and held & h for start, end, h in busy):
+                break
+        else:  # a crowded plan: this fault waits until everything before it is reverted
+            at = round(max(end for _, end, _ in busy), 1)
+        busy.append((at, at + hold, held))
+        toxic = _draw_toxic(rng) if kind is FaultKind.TOXIC else (None, None, ())
+        plan.append(ChaosFault(index, kind, target, at, hold, *toxic))
+    ordered = sorted(plan, key=lambda fault: (fault.at, fault.index))
+    return [dataclasses.replace(fault, index=i) for i, fault in enumerate(ordered, 1)]
+
+
+def _draw_toxic(rng: random.Random) -> tuple[str, str, tuple[tuple[str, int], ...]]:
+    toxic_type = rng.choice(["latency", "bandwidth", "slicer", "timeout", "reset_peer"])
+    stream = rng.choice(["downstream", "upstream"])
+    if toxic_type == "latency":
+        latency = rng.randrange(50, 501, 50)
+        attributes = {"latency": latency, "jitter": rng.randrange(0, latency // 2 + 1, 10)}
+    elif toxic_type == "bandwidth":
+        attributes = {"rate": rng.choice([10, 50, 100, 1000])}
+    elif toxic_type == "slicer":
+        size = rng.randrange(16, 513, 16)
+        attributes = {"average_size": size, "size_variation": size // 2, "delay": 100}
+    else:
+        attributes = {"timeout": rng.randrange(0, 2001, 250)}
+    return toxic_type, stream, tuple(attributes.items())
+
+
+# -- running a plan -----------------------------------------------------------------------
+
+
+def apply_fault(faults: LabFaults, fault: ChaosFault, progress: Progress) -> None:
+    if fault.kind is FaultKind.KILL:
+        faults.kill(fault.target)
+    elif fault.kind is FaultKind.PAUSE:
+        faults.pause(fault.target)
+    elif fault.kind in (FaultKind.CUT, FaultKind.BLACKHOLE):
+        faults.cut([fault.target], mode="reset" if fault.kind is FaultKind.CUT else "blackhole")
+    elif fault.kind is FaultKind.PARTITION:
+        dc_a, dc_b = fault.target.split()
+        faults.partition(dc_a, dc_b)
+    else:
+        assert fault.toxic_type is not None and fault.stream is not None
+        faults.add_toxic(
+            fault.target,
+            fault.toxic_type,
+            dict(fault.attributes),
+            name=fault.toxic_name,
+            stream=fault.stream,
+        )
+
+
+def revert_fault(faults: LabFaults, fault: ChaosFault, progress: Progress) -> None:
+    if fault.kind is FaultKind.KILL:
+        faults.start(fault.target, progress)
+    elif fault.kind is FaultKind.PAUSE:
+        faults.resume(fault.target)
+    elif fault.kind in (FaultKind.CUT, FaultKind.BLACKHOLE):
+        faults.heal([fault.target])
+    elif fault.kind is FaultKind.PARTITION:
+        faults.heal(faults.topology.crossing(*fault.target.split()))
+    else:
+        faults.remove_toxic(fault.target, fault.toxic_name)
+
+
+def run_chaos(
+    faults: LabFaults,
+    plan: list[ChaosFault],
+    progress: Progress,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Apply and revert every fault on schedule, then restore the lab; returns failed steps."""
+    scale = faults.engine.time_scale()
+    steps = sorted(
+        [(f.at, 1, f, True) for f in plan] + [(f.at + f.hold, 0, f, False) for f in plan],
+        key=lambda step: (step[0], step[1], step[2].index),
+    )
+    failures = 0
+    begun = time.monotonic()
+    try:
+        for at, _, fault, applying in steps:
+            sleep(max(0.0, begun + at * scale - time.monotonic()))
+            stamp = f"[{time.monotonic() - begun:6.2f} s] {fault.step(applying)}"
+            try:
+                (apply_fault if applying else revert_fault)(faults, fault, progress)
+            except LabError as exc:
+                failures += 1
+                progress(f"{stamp} FAILED: {exc}")
+                continue
+            progress(stamp)
+    finally:
+        restore(faults, plan, progress)
+    return failures
+
+
+def restore(faults: LabFaults, plan: list[ChaosFault], progress: Progress) -> None:
+    """Every service running, every link healed, every toxic of this plan removed."""
+    engine = faults.engine
+    services = engine.load()["services"]
+    for wave in engine.topology.start_waves():
+        for name in wave:
+            if entry_state(services.get(name)) == "paused":
+                faults.resume(name)
+        stopped = [n for n in wave if entry_state(services.get(n)) == "stopped"]
+        if stopped:
+            engine.start_many(stopped, progress, **faults.context)
+    faults.heal(None)
+    for link, proxy in faults.links().items():
+        for toxic in proxy.toxics:
+            if toxic.name in {fault.toxic_name for fault in plan if fault.target == link}:
+                faults.remove_toxic(link, toxic.name)
+
+
+def wait_healthy(faults: LabFaults, timeout: float) -> list[str]:
+    """Poll until the lab is healthy; returns what is still wrong at the deadline (or [])."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = health_problems(faults.engine)
+        if not problems or time.monotonic() > deadline:
+            return problems
+        time.sleep(0.1)

@@ -1,0 +1,211 @@
+"""The lab's faults (DESIGN §3) as one API for the CLI and for chaos: each one is logged first.
+
+Service faults (kill, stop, start, pause, resume) are the engine's; link faults (cut, blackhole,
+heal, partition, toxics) are requests to the relay's API through ``LinksClient``. Every fault and
+heal is a ``fault.*`` entry on the lab's timeline (``lab.jsonl``) with its target and options;
+the relay logs the effect (``link.cut``, ``link.heal`` — also when a TTL heals by itself).
+
+Names are checked before anything is sent: an unknown service, link, DC or toxic type raises
+``UnknownName`` listing the valid ones, an invalid toxic raises ``FaultRefused`` with the relay's
+own validation message (the same code the relay runs), so nothing is half-applied. TTLs are lab
+seconds: the relay multiplies them by the lab's time scale, like every other timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from emulator.lab.embedded import EmbeddedEngine, LabError, Progress
+from emulator.lab.status import relay_api, relay_proxies
+from emulator.links.client import LinksClient, ProxyInfo
+from emulator.links.errors import LinksError, Unavailable
+from emulator.links.toxics import ToxicSpec, ToxicType, parse_toxic
+
+T = TypeVar("T")
+
+CUT_MODES = ("reset", "blackhole")
+STREAMS = ("downstream", "upstream")
+TOXIC_TYPES = tuple(toxic.value for toxic in ToxicType)
+
+
+class UnknownName(LabError):
+    """A service, link, DC or toxic that the lab does not have (a usage error: exit 2)."""
+
+    def __init__(self, kind: str, name: str, valid: Sequence[str], where: str = "") -> None:
+        shown = ", ".join(valid) or "none"
+        super().__init__(f"unknown {kind} {name!r}{where}; valid {kind}s{where}: {shown}")
+
+
+class FaultRefused(LabError):
+    """The fault is malformed (bad toxic attribute, same DC twice...): a usage error, exit 2."""
+
+
+class LabFaults:
+    def __init__(self, engine: EmbeddedEngine, source: str | None = None) -> None:
+        self.engine = engine
+        self.topology = engine.topology
+        self.api = relay_api(engine)
+        # Who asked (``chaos seed 7``), written on every timeline entry of this instance.
+        self.context: dict[str, Any] = {"source": source} if source else {}
+
+    # -- names ----------------------------------------------------------------------------
+
+    def check_service(self, name: str) -> str:
+        if name not in self.topology.services:
+            raise UnknownName("service", name, self.topology.names())
+        return name
+
+    def link_names(self) -> list[str]:
+        """The topology's links, then any the relay has besides (created through its API)."""
+        names = list(self.topology.links)
+        extra = sorted(set(relay_proxies(self.engine) or {}) - set(names))
+        return names + extra
+
+    def check_link(self, name: str) -> str:
+        if name in self.topology.links:
+            return name
+        valid = self.link_names()
+        if name not in valid:
+            raise UnknownName("link", name, valid)
+        return name
+
+    def check_dc(self, name: str) -> str:
+        if name not in self.topology.dcs():
+            raise UnknownName("DC", name, self.topology.dcs())
+        return name
+
+    # -- service faults -------------------------------------------------------------------
+
+    def kill(self, service: str) -> int:
+        return self._signal(service, signal.SIGKILL, "service.kill")
+
+    def pause(self, service: str) -> int:
+        return self._signal(service, signal.SIGSTOP, "service.pause")
+
+    def resume(self, service: str) -> int:
+        return self._signal(service, signal.SIGCONT, "service.resume")
+
+    def _signal(self, service: str, sig: signal.Signals, event: str) -> int:
+        return self.engine.signal(self.check_service(service), sig, event, **self.context)
+
+    def stop(self, service: str) -> None:
+        self.engine.stop(self.check_service(service), **self.context)
+
+    def start(self, service: str, progress: Progress) -> None:
+        self.engine.start(self.check_service(service), progress, **self.context)
+
+    # -- link faults ----------------------------------------------------------------------
+
+    def cut(self, links: Sequence[str], mode: str = "reset", ttl: float | None = None) -> None:
+        """Cut links at one instant (``POST /cut``): reset or black-hole, healed after ``ttl``."""
+        names = [self.check_link(name) for name in links]
+        if mode not in CUT_MODES:
+            raise UnknownName("mode", mode, CUT_MODES)
+        _check_ttl(ttl)
+        self.engine.timeline.event("fault.cut", links=names, mode=mode, ttl=ttl, **self.context)
+        self._relay(lambda client: client.cut_many(names, mode=mode, ttl=ttl))
+
+    def heal(self, links: Sequence[str] | None) -> None:
+        """Heal the given links, or every link (``None``); toxics stay."""
+        if links is None:
+            self.engine.timeline.event("fault.heal", links="all", **self.context)
+            self._relay(lambda client: client.heal_all())
+            return
+        names = [self.check_link(name) for name in links]
+        self.engine.timeline.event("fault.heal", links=names, **self.context)
+        self._relay(lambda client: client.heal_many(names))
+
+    def partition(
+        self, dc_a: str, dc_b: str, ttl: float | None = None, mode: str = "reset"
+    ) -> list[str]:
+        """Cut every link whose two ends are in ``dc_a`` and ``dc_b``, at one instant."""
+        if mode not in CUT_MODES:
+            raise UnknownName("mode", mode, CUT_MODES)
+        self.check_dc(dc_a)
+        self.check_dc(dc_b)
+        if dc_a == dc_b:
+            raise FaultRefused(f"a partition needs two different DCs, got {dc_a} twice")
+        _check_ttl(ttl)
+        names = self.topology.crossing(dc_a, dc_b)
+        if not names:
+            raise FaultRefused(f"no link crosses {dc_a} and {dc_b}")
+        self.engine.timeline.event(
+            "fault.partition", dcs=[dc_a, dc_b], links=names, mode=mode, ttl=ttl, **self.context
+        )
+        self._relay(lambda client: client.cut_many(names, mode=mode, ttl=ttl))
+        return names
+
+    def add_toxic(
+        self,
+        link: str,
+        toxic_type: str,
+        attributes: Mapping[str, int],
+        *,
+        name: str | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        ttl: float | None = None,
+    ) -> ToxicSpec:
+        self.check_link(link)
+        if toxic_type not in TOXIC_TYPES:
+            raise UnknownName("toxic type", toxic_type, TOXIC_TYPES)
+        _check_ttl(ttl)
+        body: dict[str, Any] = {
+            "type": toxic_type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": dict(attributes),
+        }
+        if name is not None:
+            body["name"] = name
+        try:
+            spec = parse_toxic(body)
+        except LinksError as exc:
+            raise FaultRefused(exc.message) from None
+        self.engine.timeline.event(
+            "fault.toxic_add", link=link, toxic=spec.to_json(), ttl=ttl, **self.context
+        )
+        return self._relay(
+            lambda client: client.add_toxic(
+                link,
+                toxic_type,
+                attributes,
+                toxic_name=spec.name,
+                stream=stream,
+                toxicity=toxicity,
+                ttl=ttl,
+            )
+        )
+
+    def remove_toxic(self, link: str, name: str) -> None:
+        self.check_link(link)
+        present = [toxic.name for toxic in self._relay(lambda client: client.toxics(link))]
+        if name not in present:
+            raise UnknownName("toxic", name, present, where=f" on {link}")
+        self.engine.timeline.event("fault.toxic_rm", link=link, toxic=name, **self.context)
+        self._relay(lambda client: client.remove_toxic(link, name))
+
+    def links(self) -> dict[str, ProxyInfo]:
+        return self._relay(lambda client: client.list())
+
+    def _relay(self, operation: Callable[[LinksClient], Awaitable[T]]) -> T:
+        async def run() -> T:
+            async with LinksClient(self.api, timeout=5.0) as client:
+                return await operation(client)
+
+        try:
+            return asyncio.run(run())
+        except Unavailable:
+            raise LabError(
+                f"the relay is not answering at {self.api}; is the lab up? ('drlab status')"
+            ) from None
+        except LinksError as exc:
+            raise FaultRefused(f"the relay refused: {exc.message}") from None
+
+
+def _check_ttl(ttl: float | None) -> None:
+    if ttl is not None and not ttl > 0:
+        raise FaultRefused(f"a TTL must be a positive number of seconds, got {ttl}")
