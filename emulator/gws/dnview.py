@@ -79,5 +79,10 @@ class DnView:
         return self.agent_state
 
     @property
+    def dn_status(self) -> str:
+        """``dn.dnStatus``: the DN is out of service while GWS cannot reach its SIP node either."""
+        return "InService" if self.in_service and self.link_up else "OutOfService"
+
+    @property
     def logged_in(self) -> bool:
         return self.agent_state is not WorkspaceAgentState.LOGGED_OUT

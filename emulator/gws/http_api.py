@@ -179,8 +179,8 @@ class WorkspaceApi:
         holder = self.node.config.users.user_of_dn(dn)
         if holder is not None and holder.username != session.user.username:
             raise Conflict(f"DN {dn} belongs to user {holder.username!r}")
-        self.node.activate_channels(session, agent_id, dn)
-        return web.json_response(status_body(1, f"activating voice channel on DN {dn}"))
+        reference_id = self.node.activate_channels(session, agent_id, dn)
+        return self.accepted(f"RequestAgentLogin of {agent_id} on DN {dn}", reference_id)
 
     async def current_session(self, request: web.Request) -> web.Response:
         session = self.session_of(request)
@@ -204,6 +204,9 @@ class WorkspaceApi:
 
     @staticmethod
     def accepted(what: str, reference_id: int) -> web.Response:
+        """Status 1: the T-Lib request is sent; its outcome (or an ``EventError`` whose
+        ``data.referenceId`` is this ReferenceID) arrives on ``/workspace/v3/voice``. The
+        Workspace API's ``ApiSuccessResponse`` has only ``status``, so the id is in its text."""
         return web.json_response(status_body(1, f"{what} sent (ReferenceID {reference_id})"))
 
     async def voice_login(self, request: web.Request) -> web.Response:

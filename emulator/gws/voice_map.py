@@ -47,7 +47,7 @@ def dn_state_changed(dn: DnView, **extra: Any) -> Message:
             "agentState": str(state),
             "agentWorkMode": dn.agent_work_mode,
             "capabilities": list(DN_CAPABILITIES[state]),
-            "dnStatus": "InService" if dn.in_service else "OutOfService",
+            "dnStatus": dn.dn_status,
         },
     }
     message.update({key: value for key, value in extra.items() if value is not None})
@@ -275,8 +275,16 @@ def apply_event(dn: DnView, event: Event) -> tuple[list[Message], bool]:
 
 
 def link_lost(dn: DnView, sip_name: str, reason: str) -> list[Message]:
-    """GWS lost its T-Lib link: the voice channel is out of service for every session."""
+    """GWS lost its T-Lib link: the voice channel is out of service for every session.
+
+    The SIP node logs the agent out when GWS's connection goes away (logout-on-disconnect), so
+    the agent GWS knew is gone: no agent id or work mode is reported until ``EventRegistered``
+    on the restored link tells the truth.
+    """
     dn.link_up = False
+    dn.agent_state = WorkspaceAgentState.LOGGED_OUT
+    dn.agent_id = ""
+    dn.agent_work_mode = "Unknown"
     text = (
         f"Connection to SIP Server {sip_name} is lost ({reason}); voice channel is out of service"
     )

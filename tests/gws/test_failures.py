@@ -84,6 +84,8 @@ async def test_tlib_link_loss_reports_out_of_service_503_and_unhealthy_then_reco
     lab.relay.cut("reset")
     oos = await desk.expect_voice("DnStateChanged", agentState="OutOfService")
     assert oos["data"]["reason"] == "SIPServerConnectionLost"
+    dn = oos["data"]["dn"]
+    assert (dn["dnStatus"], dn["agentId"], dn["agentWorkMode"]) == ("OutOfService", "", "Unknown")
     assert "SIP Server sip1" in oos["data"]["message"]
     lost = await desk.expect_voice("EventError", errorCode=1800)
     assert "Connection to SIP Server sip1 is lost" in lost["data"]["error"]["errorMessage"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.gws.conftest import eventually
@@ -124,9 +125,16 @@ async def test_new_desktop_sees_existing_call_and_login_is_rejected_during_it(
     second = await lab.logged_on("agent1")
     recovered = await second.expect_voice("CallStateChanged", id=conn_id, state="Established")
     assert recovered["data"]["notificationType"] == "CallRecovered"
-    await second.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
+    status, body = await second.call(
+        "POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}}
+    )
+    assert (status, body["status"]["code"]) == (200, 1)
+    match = re.search(r"\(ReferenceID (\d+)\)", body["status"]["message"])
+    assert match, body
     error = await second.expect_voice("EventError", errorCode=245)
     assert conn_id in error["data"]["error"]["errorMessage"]
+    # The desktop ties the refusal to its activate-channels request.
+    assert error["data"]["referenceId"] == int(match.group(1))
     # Call control still works without being logged in (SCENARIOS S1.7).
     status, _ = await second.call("POST", f"/workspace/v3/voice/calls/{conn_id}/hold")
     assert status == 200

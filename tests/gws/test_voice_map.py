@@ -139,10 +139,15 @@ def test_event_error_becomes_workspace_event_error() -> None:
 
 
 def test_link_loss_puts_the_dn_out_of_service_and_says_why() -> None:
-    dn = DnView("7001", agent_state=WorkspaceAgentState.READY)
+    dn = DnView(
+        "7001", agent_id="agent1", agent_state=WorkspaceAgentState.READY, agent_work_mode="ManualIn"
+    )
     dn.calls["c1"] = CallView("c1", WorkspaceCallState.ESTABLISHED, "+1", "Inbound", "")
     state, error = voice_map.link_lost(dn, "sip1", "connection closed by peer")
     assert state["dn"]["agentState"] == "OutOfService"
+    assert state["dn"]["dnStatus"] == "OutOfService"
+    # The SIP node has logged the agent out (logout-on-disconnect): nothing stale is reported.
+    assert (state["dn"]["agentId"], state["dn"]["agentWorkMode"]) == ("", "Unknown")
     assert state["reason"] == "SIPServerConnectionLost"
     assert error["error"]["errorCode"] == voice_map.GwsErrorCode.SIP_SERVER_CONNECTION_LOST
     assert "sip1" in error["error"]["errorMessage"]
