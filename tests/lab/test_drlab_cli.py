@@ -1,18 +1,18 @@
-"""``drlab up -d``, ``status --json`` and ``down`` with the real compose.yaml."""
+"""``drlab`` misuse, without a running lab: exit 2 with the valid names, nothing applied.
+
+The commands on a running lab are in ``test_lab.py``.
+"""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from emulator.lab.embedded import process_state
-
 ROOT = Path(__file__).resolve().parents[2]
+LINKS = "gws1-sip1, gws2-sip1, gws3-sip3, gws4-sip3, proxy-dc1-gws1"
 
 
 def drlab(state_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -26,34 +26,65 @@ def drlab(state_dir: Path, *args: str, timeout: float = 60) -> subprocess.Comple
 
 
 @pytest.fixture
-def state_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "lab"
-    drlab(tmp_path / "lab", "down")
-
-
-def test_up_status_down_leaves_no_process(state_dir: Path) -> None:
-    started = drlab(state_dir, "up", "-d", "--time-scale", "0.1")
-    assert started.returncode == 0, started.stderr + started.stdout
-    assert "lab is up" in started.stdout
-    report = json.loads(drlab(state_dir, "status", "--json").stdout)
-    services = {service["name"]: service for service in report["services"]}
-    assert {"sip1", "sip2", "sip3", "sip4"} <= set(services)
-    for name in ("sip1", "sip2", "sip3", "sip4"):
-        assert services[name]["state"] == "running"
-        assert services[name]["kind"] == "sipcluster"
-        assert set(services[name]["endpoints"]) >= {"tlib", "tc", "control"}
-    assert services["sip3"]["dc"] == "DC2"
-    pids = [service["pid"] for service in services.values() if service["pid"]]
-    stopped = drlab(state_dir, "down")
-    assert stopped.returncode == 0
-    assert all(process_state(pid) == "stopped" for pid in pids)
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "lab"
 
 
 def test_unknown_service_is_a_usage_error_listing_valid_ones(state_dir: Path) -> None:
     result = drlab(state_dir, "kill", "sip9")
     assert result.returncode == 2
     assert "unknown service 'sip9'" in result.stderr
-    assert "sip1, sip2, sip3, sip4" in result.stderr
+    assert "links, sip1, sip2, sip3, sip4, gws1, gws2, gws3, gws4, proxy-dc1, proxy-dc2" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cut", "gws9-sip1"], f"unknown link 'gws9-sip1'; valid links: {LINKS}"),
+        (["heal", "sip1-sip9"], "unknown link 'sip1-sip9'; valid links: gws1-sip1"),
+        (["cut", "gws1-sip1", "--mode", "drop"], "'drop' is not one of 'reset', 'blackhole'"),
+        (["cut", "gws1-sip1", "--ttl", "-1"], "Invalid value for '--ttl': -1.0 is not in the"),
+        (["cut", "gws1-sip1", "--ttl", "0"], "Invalid value for '--ttl'"),
+        (["heal"], "give the links to heal, or --all"),
+        (["partition", "DC1", "DC9"], "unknown DC 'DC9'; valid DCs: DC1, DC2"),
+        (["partition", "DC1", "DC1"], "a partition needs two different DCs"),
+        (["partition", "DC1", "DC2", "--ttl", "-3"], "Invalid value for '--ttl'"),
+        (
+            ["toxic", "add", "gws1-sip1", "--type", "latency", "--attr", "latncy=100"],
+            "unknown attribute 'latncy' for a latency toxic (valid: latency, jitter)",
+        ),
+        (
+            ["toxic", "add", "gws1-sip1", "--type", "latency", "--attr", "latency=-5"],
+            "attribute 'latency' of a latency toxic must be >= 0, got -5",
+        ),
+        (
+            ["toxic", "add", "gws1-sip1", "--type", "latency", "--attr", "latency=fast"],
+            "'latency=fast' is not NAME=INTEGER",
+        ),
+        (
+            ["toxic", "add", "gws1-sip1", "--type", "latency"],
+            "missing required field: attribute 'latency' of a latency toxic",
+        ),
+        (["toxic", "add", "gws1-sip1", "--type", "lag"], "'lag' is not one of 'latency'"),
+        (
+            ["toxic", "add", "nope", "--type", "latency", "--attr", "latency=1"],
+            "unknown link 'nope'",
+        ),
+        (["toxic", "add", "gws1-sip1", "--type", "bandwidth", "--attr", "rate=0"], "at least 1"),
+        (["timeline", "--service", "sip7"], "unknown service 'sip7'"),
+        (["logs", "sip7"], "unknown service 'sip7'"),
+        (["chaos", "--seed", "1", "--faults", "0"], "0 is not in the range 1<=x<=1000"),
+        (["chaos", "--seed", "1", "--faults", "3", "--duration", "-5"], "--duration"),
+    ],
+)
+def test_bad_input_exits_2_with_a_precise_message(
+    state_dir: Path, args: list[str], message: str
+) -> None:
+    result = drlab(state_dir, *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split()), result.stderr
 
 
 def test_bad_time_scale_is_a_usage_error(state_dir: Path) -> None:
@@ -68,3 +99,23 @@ def test_a_broken_topology_file_is_named_in_the_error(state_dir: Path, tmp_path:
     result = drlab(state_dir, "--file", str(broken), "status")
     assert result.returncode == 2
     assert "service sip1: 'command' must be a non-empty list of strings" in result.stderr
+
+
+def test_chaos_dry_run_prints_the_sequence_without_a_lab(state_dir: Path) -> None:
+    first = drlab(state_dir, "chaos", "--seed", "7", "--faults", "5", "--dry-run")
+    again = drlab(state_dir, "chaos", "--seed", "7", "--faults", "5", "--dry-run")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout
+    assert first.stdout.count("\n  #") == 5
+
+
+def test_chaos_without_a_running_lab_says_so(state_dir: Path) -> None:
+    result = drlab(state_dir, "chaos", "--seed", "7", "--faults", "2")
+    assert result.returncode == 1
+    assert "the lab is not running; 'drlab up -d' first" in result.stderr
+
+
+def test_drlab_wwe_is_the_wwe_desktop(state_dir: Path) -> None:
+    result = drlab(state_dir, "wwe", "--help")
+    assert result.returncode == 0
+    assert "login" in result.stdout
