@@ -5,11 +5,15 @@ The commands on a running lab are in ``test_lab.py``.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from emulator.lab.embedded import process_state
 
 ROOT = Path(__file__).resolve().parents[2]
 LINKS = "gws1-sip1, gws2-sip1, gws3-sip3, gws4-sip3, proxy-dc1-gws1"
@@ -119,3 +123,35 @@ def test_drlab_wwe_is_the_wwe_desktop(state_dir: Path) -> None:
     result = drlab(state_dir, "wwe", "--help")
     assert result.returncode == 0
     assert "login" in result.stdout
+
+
+READY = (
+    "import json, time; print(json.dumps({'event': 'ready', 'endpoints': {}}), flush=True); "
+    "time.sleep(60)"
+)
+FAILING = {
+    "services": {
+        "first": {"command": ["python", "-c", READY], "labels": {"drlab.kind": "test"}},
+        "broken": {
+            "command": ["python", "-c", "print('cannot bind 127.0.0.1:1: denied'); exit(3)"],
+            "labels": {"drlab.kind": "test"},
+            "depends_on": ["first"],
+        },
+    }
+}
+
+
+def test_a_service_that_fails_to_start_is_reported_with_its_log_and_the_rest_stopped(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(yaml.safe_dump(FAILING))
+    result = drlab(state_dir, "--file", str(compose), "up", "-d")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "first      ready" in result.stdout
+    assert "broken exited with code 3 before it was ready; last log lines" in result.stderr
+    assert "cannot bind 127.0.0.1:1: denied" in result.stderr
+    timeline = [json.loads(line) for line in (state_dir / "lab.jsonl").read_text().splitlines()]
+    first = next(e for e in timeline if e["event"] == "service.start" and e["target"] == "first")
+    assert process_state(first["pid"]) == "stopped"
+    assert [e["event"] for e in timeline][-2:] == ["service.stop", "lab.down"]

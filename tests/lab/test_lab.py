@@ -180,6 +180,7 @@ async def test_a_reset_gws_tlib_link_logs_the_agent_out_at_once(healthy_lab: Lab
     wwe, node = await log_agent1_on(lab)
     try:
         assert agent_state(lab) in ("NotReady", "Ready")
+        assert (await asyncio.to_thread(lab.status))["dns"]["7001"]["owner"] == "sip1"
         began = time.time()
         await lab.arun("cut", f"{node}-sip1")
         await asyncio.to_thread(
