@@ -108,6 +108,7 @@ class BayeuxEndpoint:
         )
         self._wakers: dict[str, set[asyncio.Event]] = {}
         self._sockets: set[_Socket] = set()
+        self._socket_of: dict[str, _Socket] = {}  # the WebSocket each client speaks over
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- application API ---------------------------------------------------------------------
@@ -352,22 +353,44 @@ class BayeuxEndpoint:
             now = self._now()
             for hold in socket.holds.values():
                 self.core.abandon(hold, now)
-            for client_id in socket.clients:
-                self._unregister(client_id, socket.wake)
+            for client_id in list(socket.clients):
+                self._release_socket(socket, client_id)
         return ws
 
     async def _ws_receive(self, socket: _Socket, text: str, credentials: Credentials) -> None:
         exchange = self.core.receive(text, now=self._now(), credentials=credentials)
         for client_id in exchange.client_ids:
-            if client_id not in socket.clients:
-                socket.clients.add(client_id)
-                self._register(client_id, socket.wake)
+            self._claim(socket, client_id)
         if exchange.replies:
             await self._ws_send(socket, exchange.replies)
         if exchange.hold is not None:
             socket.holds[exchange.hold.client_id] = exchange.hold
         self._settle(exchange, credentials.remote)
         socket.wake.set()
+
+    def _claim(self, socket: _Socket, client_id: str) -> None:
+        """Events of ``client_id`` go out on ``socket`` from now on.
+
+        A client that comes back on a new WebSocket (its old one timed out on a black-holed
+        path, which the server cannot see) leaves the old socket, so the old socket's sender
+        cannot take its events and write them into the void.
+        """
+        previous = self._socket_of.get(client_id)
+        if previous is socket:
+            return
+        if previous is not None:
+            previous.clients.discard(client_id)
+            previous.holds.pop(client_id, None)  # superseded by the connect on the new socket
+            self._unregister(client_id, previous.wake)
+        self._socket_of[client_id] = socket
+        socket.clients.add(client_id)
+        self._register(client_id, socket.wake)
+
+    def _release_socket(self, socket: _Socket, client_id: str) -> None:
+        socket.clients.discard(client_id)
+        self._unregister(client_id, socket.wake)
+        if self._socket_of.get(client_id) is socket:
+            del self._socket_of[client_id]
 
     async def _ws_send(self, socket: _Socket, messages: Sequence[Message]) -> None:
         if not messages or socket.ws.closed:
@@ -389,8 +412,7 @@ class BayeuxEndpoint:
                     outgoing.extend(self.core.release(hold, now))
                     del socket.holds[client_id]
             for client_id in [c for c in socket.clients if not self.core.has_client(c)]:
-                socket.clients.discard(client_id)
-                self._unregister(client_id, socket.wake)
+                self._release_socket(socket, client_id)
             await self._ws_send(socket, outgoing)
             deadlines = [hold.deadline for hold in socket.holds.values()]
             timeout = max(0.0, min(deadlines) - self._now()) if deadlines else None

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -82,7 +84,29 @@ class LongPollingTransport:
         return None
 
 
+@dataclass(eq=False)
+class _Socket:
+    """One open WebSocket, its reader task and the replies still awaited on it."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    pending: dict[str, asyncio.Future[Message]] = field(default_factory=dict)
+
+    def fail_pending(self, reason: str) -> None:
+        pending, self.pending = self.pending, {}
+        for waiter in pending.values():
+            if not waiter.done():
+                waiter.set_exception(TransportError(reason))
+
+
 class WebSocketTransport:
+    """CometD's ``websocket`` transport: one socket at a time, replies matched by message id.
+
+    A reply that does not come in time means the path may be dead — a black-holed socket never
+    errors by itself — so, like the CometD JS client ("Message Timeout"), the socket is dropped
+    at once and the next exchange opens a new one. Closing the dropped socket (a close frame,
+    at most ``close_timeout`` for the answer, then an abort) runs in a task this transport owns.
+    """
+
     name = WEBSOCKET
 
     def __init__(
@@ -93,22 +117,28 @@ class WebSocketTransport:
         headers: Mapping[str, str],
         on_unsolicited: Callable[[list[Message]], None],
         on_closed: Callable[[str], None],
+        close_timeout: float = 1.0,
     ) -> None:
         self._session = session
         self._url = "ws" + url[4:] if url.startswith("http") else url
         self._headers = dict(headers)
         self._on_unsolicited = on_unsolicited
         self._on_closed = on_closed
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[str, asyncio.Future[Message]] = {}
+        self._close_timeout = close_timeout
+        self._socket: _Socket | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # readers and closers
         self._open_lock = asyncio.Lock()
         self._send_lock = asyncio.Lock()
 
-    async def _open(self, timeout: float) -> aiohttp.ClientWebSocketResponse:
+    def _own(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _open(self, timeout: float) -> _Socket:
         async with self._open_lock:
-            if self._ws is not None and not self._ws.closed:
-                return self._ws
+            if self._socket is not None and not self._socket.ws.closed:
+                return self._socket
             try:
                 async with asyncio.timeout(timeout):
                     ws = await self._session.ws_connect(
@@ -124,11 +154,12 @@ class WebSocketTransport:
                 raise TransportError(f"WebSocket not open within {timeout:.3g} s") from None
             except (aiohttp.ClientError, OSError) as exc:
                 raise TransportError(f"{type(exc).__name__}: {exc}") from None
-            self._ws = ws
-            self._reader = asyncio.create_task(self._read(ws), name="bayeux-ws-reader")
-            return ws
+            socket = self._socket = _Socket(ws)
+            self._own(self._read(socket), "bayeux-ws-reader")
+            return socket
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _read(self, socket: _Socket) -> None:
+        ws = socket.ws
         reason = "WebSocket closed"
         try:
             async for frame in ws:
@@ -141,7 +172,7 @@ class WebSocketTransport:
                     break
                 unsolicited: list[Message] = []
                 for message in messages:
-                    waiter = self._pending.pop(str(message.id), None) if message.is_reply else None
+                    waiter = socket.pending.pop(str(message.id), None) if message.is_reply else None
                     if waiter is not None and not waiter.done():
                         waiter.set_result(message)
                     else:
@@ -153,51 +184,56 @@ class WebSocketTransport:
         except (aiohttp.ClientError, OSError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
         finally:
-            self._fail_pending(reason)
-            if self._ws is ws:
-                self._ws = None
-            self._on_closed(reason)
+            socket.fail_pending(reason)
+            if self._socket is socket:
+                self._socket = None
+                self._on_closed(reason)
 
-    def _fail_pending(self, reason: str) -> None:
-        pending, self._pending = self._pending, {}
-        for waiter in pending.values():
-            if not waiter.done():
-                waiter.set_exception(TransportError(reason))
+    def _drop(self, socket: _Socket, reason: str) -> None:
+        """Stop using ``socket`` now; close it in the background."""
+        if self._socket is socket:
+            self._socket = None
+        socket.fail_pending(reason)
+        self._own(self._close_quietly(socket.ws), "bayeux-ws-closer")
+
+    async def _close_quietly(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        # A timeout while waiting for the close answer makes aiohttp abort the connection.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._close_timeout):
+                await ws.close(code=aiohttp.WSCloseCode.OK, message=b"Message Timeout")
 
     async def exchange(self, messages: Sequence[Message], *, timeout: float) -> list[Message]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        ws = await self._open(timeout)
+        socket = await self._open(timeout)
         waiters = {str(message.id): loop.create_future() for message in messages}
-        for key, waiter in waiters.items():
-            self._pending[key] = waiter
+        socket.pending.update(waiters)
         try:
             async with self._send_lock:
-                await ws.send_str(encode_messages(messages))
+                await socket.ws.send_str(encode_messages(messages))
             async with asyncio.timeout_at(deadline):
                 return list(await asyncio.gather(*waiters.values()))
         except TimeoutError:
-            raise TransportError(f"no reply within {timeout:.3g} s") from None
+            reason = f"no reply within {timeout:.3g} s"
+            self._drop(socket, f"{reason}: WebSocket dropped")
+            raise TransportError(reason) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from None
         finally:
             for key, waiter in waiters.items():
-                if self._pending.get(key) is waiter:
-                    del self._pending[key]
+                if socket.pending.get(key) is waiter:
+                    del socket.pending[key]
                 if not waiter.done():
                     waiter.cancel()
                 elif not waiter.cancelled():
                     waiter.exception()  # consumed so asyncio does not log it as never retrieved
 
     async def close(self) -> None:
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
-        if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            self._own(self._close_quietly(socket.ws), "bayeux-ws-closer")
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 ClientTransport = LongPollingTransport | WebSocketTransport

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -58,3 +59,58 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
 
 
 FAST = ServerConfig(timeout=2.0, interval=0.0, max_interval=1.0)
+
+
+class Path:
+    """A TCP path to the server whose current connections can be black-holed.
+
+    A black-holed connection stays open and swallows every byte both ways, forever (as after a
+    NIC failure or a lost NAT entry); connections opened afterwards pass normally.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.listen_port = 0
+        self.accepted = 0
+        self.closed_by_client = 0
+        self._dead: set[asyncio.StreamWriter] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Path:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.listen_port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def black_hole_current(self) -> None:
+        self._dead.update(self._writers)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.accepted += 1
+        self._writers += [writer, up_writer]
+        for src, dst, from_client in ((reader, up_writer, True), (up_reader, writer, False)):
+            task = asyncio.create_task(self._pump(src, dst, from_client))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pump(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, from_client: bool
+    ) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await src.read(65536):
+                if dst not in self._dead:
+                    dst.write(data)
+        if from_client:
+            self.closed_by_client += 1
+        dst.transport.abort()

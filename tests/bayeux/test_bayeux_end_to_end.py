@@ -7,7 +7,7 @@ import dataclasses
 
 import aiohttp
 import pytest
-from bayeux_support import FAST, serve, wait_until
+from bayeux_support import FAST, PATH, Path, serve, wait_until
 
 from emulator.bayeux.client import BayeuxClient, HandshakeRefused, RequestFailed
 from emulator.bayeux.client_core import ClientState
@@ -25,14 +25,13 @@ TRANSPORTS = ["websocket", "long-polling"]
 
 
 def fast_client(url: str, transport: str, **options: object) -> BayeuxClient:
-    return BayeuxClient(
-        url,
-        connection_types=(transport,),
-        max_network_delay=2.0,
-        backoff_increment=0.05,
-        max_backoff=0.2,
-        **options,  # type: ignore[arg-type]
-    )
+    settings: dict[str, object] = {
+        "max_network_delay": 2.0,
+        "backoff_increment": 0.05,
+        "max_backoff": 0.2,
+        **options,
+    }
+    return BayeuxClient(url, connection_types=(transport,), **settings)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -189,3 +188,29 @@ async def test_many_clients_each_get_only_their_own_events() -> None:
         finally:
             for client in clients:
                 await client.close()
+
+
+async def test_websocket_that_stops_answering_is_dropped_and_a_new_one_recovers() -> None:
+    """A black-holed WebSocket never errors: the client must give up on it, not wait forever."""
+    config = ServerConfig(timeout=0.5, max_interval=5.0)
+    async with serve(config) as served, Path(served.port) as path:
+        url = f"http://127.0.0.1:{path.listen_port}{PATH}"
+        async with fast_client(url, "websocket", max_network_delay=0.5) as client:
+            received: list[Message] = []
+            client.events.on("message", received.append)
+            await client.handshake()
+            await client.subscribe("/workspace/v3/voice")
+            await client.wait_for_state(ClientState.CONNECTED, timeout=5)
+            client_id = client.client_id
+            assert client_id is not None and path.accepted == 1
+
+            path.black_hole_current()
+            # The held connect's reply never comes: the socket is dropped (closed by the client,
+            # aborted when the close frame is not answered either) and a new one is opened.
+            await wait_until(lambda: path.accepted == 2 and path.closed_by_client == 1)
+            await wait_until(lambda: len(served.endpoint.core.subscriptions(client_id)) == 1)
+            served.endpoint.publish(client_id, "/workspace/v3/voice", {"after": "black hole"})
+            await wait_until(lambda: bool(received), timeout=5)
+            assert client.client_id == client_id  # same client, only the socket changed
+            assert [m.data for m in received] == [{"after": "black hole"}]
+            assert client.state is ClientState.CONNECTED

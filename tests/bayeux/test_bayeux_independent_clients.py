@@ -7,6 +7,7 @@ CometD clients (and genesys-workspace-client-js) depend on, and the precise erro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -221,3 +222,40 @@ async def test_form_encoded_message_parameter_is_accepted() -> None:
         async with session.post(served.url, data={"message": json.dumps([HANDSHAKE])}) as response:
             replies = await response.json()
         assert replies[0]["successful"] is True
+
+
+async def test_client_that_moves_to_a_new_websocket_gets_its_events_there_only() -> None:
+    """The server cannot see that a socket is black-holed; a connect on a new one says so."""
+    async with serve(FAST) as served:
+        ws_url = served.url.replace("http", "ws", 1)
+        async with websockets.connect(ws_url) as old, websockets.connect(ws_url) as new:
+            await old.send(json.dumps([HANDSHAKE]))
+            (handshake,) = json.loads(await old.recv())
+            client_id = handshake["clientId"]
+            for ws, first_id in ((old, 2), (new, 4)):
+                # A connect to hold, and a subscribe whose reply shows the frame was processed.
+                batch = [
+                    {
+                        "channel": "/meta/connect",
+                        "id": str(first_id),
+                        "clientId": client_id,
+                        "connectionType": "websocket",
+                    },
+                    {
+                        "channel": "/meta/subscribe",
+                        "id": str(first_id + 1),
+                        "clientId": client_id,
+                        "subscription": "/workspace/v3/voice",
+                    },
+                ]
+                await ws.send(json.dumps(batch))
+                (subscribed,) = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert subscribed["id"] == str(first_id + 1) and subscribed["successful"]
+            for n in range(5):
+                served.endpoint.publish(client_id, "/workspace/v3/voice", {"n": n})
+                (event,) = json.loads(await asyncio.wait_for(new.recv(), 5))
+                assert event["data"] == {"n": n}
+            with contextlib.suppress(TimeoutError):
+                stray = await asyncio.wait_for(old.recv(), 0.3)
+                # At most its superseded connect is answered there, never an event.
+                assert all(m["channel"] == "/meta/connect" for m in json.loads(stray)), stray
