@@ -155,3 +155,18 @@ def test_a_service_that_fails_to_start_is_reported_with_its_log_and_the_rest_sto
     first = next(e for e in timeline if e["event"] == "service.start" and e["target"] == "first")
     assert process_state(first["pid"]) == "stopped"
     assert [e["event"] for e in timeline][-2:] == ["service.stop", "lab.down"]
+
+
+def test_the_relay_launcher_refuses_a_broken_topology_and_a_second_link_source(
+    tmp_path: Path,
+) -> None:
+    def linkrelay(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "emulator.lab.linkrelay", *args]
+        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+    missing = linkrelay("--file", str(tmp_path / "none.yaml"), "--api", "127.0.0.1:0")
+    assert missing.returncode == 2
+    assert "none.yaml: No such file or directory" in missing.stderr
+    twice = linkrelay("--api", "127.0.0.1:0", "--config", "links.json")
+    assert twice.returncode == 2
+    assert "the links come from the topology file; drop --config" in twice.stderr
