@@ -1,4 +1,9 @@
-"""``python -m emulator.sipcluster``: run one SIP Cluster node until SIGTERM/SIGINT."""
+"""``python -m emulator.sipcluster``: run one SIP Cluster node until SIGTERM/SIGINT.
+
+``--sip HOST:PORT`` adds the SIP side (registrar and B2BUA on UDP and TCP, RTP on ``--media``);
+``--phone-route``/``--phone-media``/``--pstn-route``/``--pstn-media`` give the relay links a lab
+routes phones through (see ``sip_config``).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ import click
 
 from emulator.common.addresses import Endpoint, parse_endpoint
 from emulator.common.timescale import TimeScale
+from emulator.sip.transaction import TimerConfig
 from emulator.sipcluster.config import DnRange, NodeConfig, Peer, Timers
 from emulator.sipcluster.service import NodeService
+from emulator.sipcluster.sip_config import SipConfig, parse_mapping
 
 
 def _endpoint(ctx: click.Context, param: click.Parameter, value: str) -> Endpoint:
@@ -36,6 +43,34 @@ def _peers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     return peers
 
 
+def _optional_endpoint(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> Endpoint | None:
+    return None if value is None else _endpoint(ctx, param, value)
+
+
+def _dn_endpoints(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Endpoint]:
+    mapping = {}
+    for value in values:
+        try:
+            dn, address = parse_mapping(value, what=f"--{param.name}")
+            mapping[dn] = parse_endpoint(address)
+        except ValueError as exc:
+            raise click.BadParameter(f"{exc} (e.g. 7002=127.0.12.25:5060)") from None
+    return mapping
+
+
+def _agent_numbers(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    try:
+        return dict(parse_mapping(value, what="--agent-number") for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (e.g. 7001=agent-7001)") from None
+
+
 @click.command()
 @click.option("--name", required=True, help="Node name, e.g. sip1.")
 @click.option("--dc", required=True, help="Data centre, e.g. DC1.")
@@ -58,6 +93,49 @@ def _peers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
 @click.option("--ownership-move-delay", type=float, default=30.0, show_default=True)
 @click.option("--after-call-work-period", type=float, default=10.0, show_default=True)
 @click.option("--logout-on-disconnect/--no-logout-on-disconnect", default=True, show_default=True)
+@click.option(
+    "--sip", callback=_optional_endpoint, help="SIP (UDP and TCP) listen host:port; off if unset."
+)
+@click.option(
+    "--media",
+    callback=_optional_endpoint,
+    help="Phone-facing RTP host:port, one port for all calls (default: the SIP host, port 0).",
+)
+@click.option(
+    "--phone-route",
+    "phone_routes",
+    multiple=True,
+    callback=_dn_endpoints,
+    help="DN=HOST:PORT: where this node sends INVITEs to that DN's softphone (a relay link).",
+)
+@click.option(
+    "--phone-media",
+    multiple=True,
+    callback=_dn_endpoints,
+    help="DN=HOST:PORT: the RTP address this node's SDP gives that DN's softphone.",
+)
+@click.option(
+    "--pstn-route", callback=_optional_endpoint, help="HOST:PORT of the PSTN gateway (agent calls)."
+)
+@click.option(
+    "--pstn-media", callback=_optional_endpoint, help="RTP address this node's SDP gives the PSTN."
+)
+@click.option(
+    "--agent-number",
+    "agent_numbers",
+    multiple=True,
+    callback=_agent_numbers,
+    help="DN=NUMBER of a PSTN agent's phone (default: agent-DN). Repeatable.",
+)
+@click.option("--ring-timeout", type=float, default=60.0, show_default=True, help="Seconds.")
+@click.option(
+    "--rtp-timeout",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Media seconds a leg may go silent before the call ends as lost (not scaled; 0: never).",
+)
+@click.option("--sip-tcp/--no-sip-tcp", default=True, show_default=True)
 def main(
     name: str,
     dc: str,
@@ -74,6 +152,16 @@ def main(
     ownership_move_delay: float,
     after_call_work_period: float,
     logout_on_disconnect: bool,
+    sip: Endpoint | None,
+    media: Endpoint | None,
+    phone_routes: dict[str, Endpoint],
+    phone_media: dict[str, Endpoint],
+    pstn_route: Endpoint | None,
+    pstn_media: Endpoint | None,
+    agent_numbers: dict[str, str],
+    ring_timeout: float,
+    rtp_timeout: float,
+    sip_tcp: bool,
 ) -> None:
     """Run one SIP Cluster node (T-Lib server, TC-layer peer, control endpoint)."""
     try:
@@ -89,6 +177,24 @@ def main(
         )
         if min(vars(timers).values()) <= 0:
             raise ValueError("every timer must be > 0")
+        sip_config = None
+        if sip is not None:
+            sip_config = SipConfig(
+                sip=sip,
+                media=media or Endpoint(sip.host, 0),
+                scale=scale,
+                timers=TimerConfig(),
+                tcp=sip_tcp,
+                phone_routes=phone_routes,
+                phone_media=phone_media,
+                pstn_route=pstn_route,
+                pstn_media=pstn_media,
+                agent_numbers=agent_numbers,
+                ring_timeout=ring_timeout,
+                rtp_timeout=rtp_timeout,
+            )
+        elif media or phone_routes or phone_media or pstn_route or pstn_media:
+            raise ValueError("--media, --phone-*, --pstn-* need --sip")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     config = NodeConfig(
@@ -101,6 +207,7 @@ def main(
         dns=dn_range,
         timers=timers.scaled(scale),
         logout_on_disconnect=logout_on_disconnect,
+        sip=sip_config,
     )
     asyncio.run(_run(config))
 

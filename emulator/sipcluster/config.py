@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from emulator.common.addresses import Endpoint
 from emulator.common.timescale import TimeScale
+from emulator.sipcluster.sip_config import SipConfig
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,4 @@ class NodeConfig:
     dns: DnRange = field(default_factory=lambda: DnRange(7000, 7999))
     timers: Timers = field(default_factory=Timers)  # already scaled
     logout_on_disconnect: bool = True
+    sip: SipConfig | None = None  # the SIP registrar/B2BUA side; None: T-Lib and TC-layer only

@@ -9,6 +9,7 @@ is sans-I/O: inputs are method calls, outputs go through ``Effects``.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from emulator.common.jsonlog import JsonLog
@@ -52,6 +53,14 @@ from emulator.tlib.messages import (
     error_event,
 )
 
+# A hook of the SIP side around a party's action: (call, party, action, requester).
+PartyHook = Callable[[Call, Party, PartyInput, Requester | None], None]
+
+
+def _no_hook(*args: object) -> None:
+    return None
+
+
 _ACTIONS: dict[type[TLibCallRequest], PartyInput] = {
     RequestAnswerCall: PartyInput.ANSWER,
     RequestHoldCall: PartyInput.HOLD,
@@ -74,6 +83,13 @@ class ClusterNode:
         self.dn_service: dict[str, DNStatus] = {}
         self.agent_seen: dict[str, str] = {}  # DN -> agent logged in, as events showed it
         self.new_conn_id = ConnIdFactory(config.name)
+        # Where each softphone DN last registered, as the whole cluster learns it.
+        self.phones: dict[str, PhoneRegistration] = {}
+        # Hooks of the SIP side (``sip_side``); no-ops on a node without SIP. ``before`` may
+        # refuse an action by raising ``RequestRejected``; ``after`` sees every applied action.
+        self.before_party_action: PartyHook = _no_hook
+        self.after_party_action: PartyHook = _no_hook
+        self.on_phone_registration: Callable[[PhoneRegistration], None] = _no_hook
         self.owner = OwnerRole(config, effects, log, self.reachable, self.deliver_local)
         self.owner.on_move = self._hand_over
         self.owner.on_call_request = self._forward_call_request
@@ -318,23 +334,35 @@ class ClusterNode:
         for peer in sorted(self.peers_up):
             self.effects.to_peer(peer, message)
 
-    def phone_registered(self, dn: str, registered: bool) -> None:
+    def phone_registered(self, dn: str, registered: bool, contact: str = "") -> None:
         """SIP hook: a softphone for ``dn`` (un)registered at this node.
 
         "Softphone detects the failure when attempting to refresh the registration and
         registers at SIP Server 3 @ DC2" — ownership of a softphone DN follows its REGISTER.
+        Every reachable node hears of it (so a call node knows where to ring the phone); the
+        DN's owner acts on it.
         """
-        self.log.event("phone.registration", DN=dn, registered=registered)
+        self.log.event("phone.registration", DN=dn, registered=registered, contact=contact or None)
+        registration = PhoneRegistration(dn, self.name, registered, contact)
+        self._note_phone(registration)
         record = self.view.get(dn)
         if record is None or not self.reachable(record.owner):
             if registered:
                 self.claim(dn, PhoneType.SOFTPHONE)
                 self.owner.owned[dn].phone_node = self.name
-            return
-        if record.owner == self.name:
+        elif record.owner == self.name:
             self.phone_registration_at_owner(dn, self.name, registered)
-        else:
-            self.effects.to_peer(record.owner, PhoneRegistration(dn, self.name, registered))
+        self._broadcast(registration)
+
+    def _note_phone(self, registration: PhoneRegistration) -> None:
+        known = self.phones.get(registration.dn)
+        if registration.registered:
+            if not registration.contact and known is not None and known.node == registration.node:
+                registration = known  # a hand-over repeats where the phone is, not its contact
+            self.phones[registration.dn] = registration
+        elif known is not None and known.node == registration.node:
+            del self.phones[registration.dn]
+        self.on_phone_registration(registration)
 
     def phone_registration_at_owner(self, dn: str, node: str, registered: bool) -> None:
         owned = self.owner.owned.get(dn)
@@ -396,6 +424,7 @@ class ClusterNode:
             raise RequestRejected(
                 ErrorCode.INVALID_CONN_ID, f"no call {conn_id} with party {address} on {self.name}"
             )
+        self.before_party_action(call, party, action, requester)
         try:
             changes = apply(call, party, action)
         except TransitionError as exc:
@@ -407,6 +436,7 @@ class ClusterNode:
             del self.calls[conn_id]
         for changed, name in changes:
             self._publish(call, changed, name, requester if changed is party else None)
+        self.after_party_action(call, party, action, requester)
 
     def _publish(
         self, call: Call, party: Party, name: EventName, requester: Requester | None
@@ -563,8 +593,10 @@ class ClusterNode:
             event = decode(dict(message.event))
             if isinstance(event, Event):
                 self._to_dn_owner(message.dn, event, message.party, message.requester)
-        elif isinstance(message, PhoneRegistration) and self.owner_of(message.dn) == self.name:
-            self.phone_registration_at_owner(message.dn, message.node, message.registered)
+        elif isinstance(message, PhoneRegistration):
+            self._note_phone(message)
+            if self.owner_of(message.dn) == self.name:
+                self.phone_registration_at_owner(message.dn, message.node, message.registered)
 
     def _desk_request(self, message: DeskRequest) -> None:
         request = decode(dict(message.request))
@@ -631,6 +663,10 @@ class ClusterNode:
             "peers": {
                 peer.name: {"dc": peer.dc, "state": "up" if peer.name in self.peers_up else "down"}
                 for peer in self.config.peers
+            },
+            "phones": {
+                dn: {"node": reg.node, "contact": reg.contact or None}
+                for dn, reg in sorted(self.phones.items())
             },
         }
 

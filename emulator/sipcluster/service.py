@@ -20,6 +20,7 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.sipcluster.config import NodeConfig, Peer
 from emulator.sipcluster.node import ClusterNode
+from emulator.sipcluster.sip_side import SipSide
 from emulator.sipcluster.states import PartyInput
 from emulator.sipcluster.tc_messages import Hello, TcMessage, decode_tc, encode_tc
 from emulator.tlib.aio import FramedStream, StreamClosed, TLibStream
@@ -46,6 +47,8 @@ class NodeService:
         self._servers: list[asyncio.Server] = []
         self._runner: web.AppRunner | None = None
         self.endpoints: dict[str, str] = {}
+        # The SIP registrar/B2BUA and media port, when configured (``sip_side``).
+        self.sip: SipSide | None = None
 
     # -- Effects --------------------------------------------------------------------------
 
@@ -94,6 +97,10 @@ class NodeService:
             "tc": _bound(tc, self.config.tc),
             "control": str(Endpoint(self.config.control.host, control_port)),
         }
+        if self.config.sip is not None:
+            self.sip = SipSide(self.node, self.config.sip, self.log)
+            await self.sip.start()
+            self.endpoints.update(self.sip.endpoints)
         for peer in self.config.peers:
             if self.config.name < peer.name:
                 self._spawn(self._dial_peer(peer))
@@ -104,6 +111,8 @@ class NodeService:
         self._stopping = True
         for server in self._servers:
             server.close()
+        if self.sip is not None:
+            await self.sip.stop()  # calls end with a BYE while the TC-layer still carries events
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -307,7 +316,10 @@ class NodeService:
         return web.json_response({"status": "ok", "node": self.config.name})
 
     async def _state(self, request: web.Request) -> web.Response:
-        return web.json_response(self.node.state())
+        state = self.node.state()
+        if self.sip is not None:
+            state["sip"] = self.sip.state()
+        return web.json_response(state)
 
     async def _create_call(self, request: web.Request) -> web.Response:
         body = await _json_body(request)

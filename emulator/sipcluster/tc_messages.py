@@ -115,10 +115,16 @@ class CallEvent:
 
 @dataclass(frozen=True)
 class PhoneRegistration:
+    """A softphone (un)registered at ``node``; every node learns it, the DN's owner acts on it.
+
+    ``contact`` is the phone's Contact URI from its REGISTER: where a call node that has no
+    configured route to the phone sends its INVITE (``sip_side``)."""
+
     NAME: ClassVar[str] = "TcPhoneRegistration"
     dn: str
     node: str
     registered: bool
+    contact: str = ""
 
 
 TcMessage = (
