@@ -127,7 +127,9 @@ class StickyProxy:
         self._health_task = asyncio.create_task(self.checker.run(), name="proxy-health")
 
     async def stop(self) -> None:
-        """Stop accepting, stop checking, close client connections, cancel what is left."""
+        """Stop accepting, stop checking, close client connections, give the handlers
+        ``shutdown_grace`` to finish (an idle or upgraded connection ends at once, a request
+        waiting for its upstream does not), then cancel the rest."""
         self._closing = True
         if self._server is not None:
             self._server.close()
@@ -164,9 +166,17 @@ class StickyProxy:
     # --- client connections ------------------------------------------------------------------
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+        # asyncio (3.11) logs "Exception in callback ... CancelledError" when the task it runs
+        # this handler in ends cancelled, so the connection is served by a task the proxy owns
+        # and cancels at shutdown; this one only waits for it and always ends normally.
+        task = asyncio.create_task(self._serve_client(reader, writer), name="proxy-client")
         self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+        await asyncio.wait((task,))
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self._writers.add(writer)
         peer = writer.get_extra_info("peername")
         client_ip = str(peer[0]) if peer else "unknown"
@@ -194,7 +204,6 @@ class StickyProxy:
                 conn.close()
             writer.close()
             self._writers.discard(writer)
-            self._handlers.discard(task)
 
     async def _reject(
         self, writer: asyncio.StreamWriter, client_ip: str, status: int, reason: str
