@@ -34,13 +34,16 @@ NOTIFICATIONS_PATH = "/workspace/v3/notifications"
 class WorkspaceNotifications:
     """Implements the node's ``Publisher`` on a ``BayeuxEndpoint``."""
 
-    def __init__(self, node: GwsNode, *, timeout: float, max_interval: float) -> None:
+    def __init__(
+        self, node: GwsNode, *, timeout: float, max_interval: float, max_payload: int
+    ) -> None:
         self.node = node
         self.max_interval = max_interval
         self.endpoint = BayeuxEndpoint(
             ServerConfig(timeout=timeout, max_interval=max_interval, channels=WORKSPACE_CHANNELS),
             authorize=self._authorize,
             log=node.log,
+            max_payload=max_payload,
         )
         self.endpoint.events.on("client_added", self._on_added)
         self.endpoint.events.on("client_removed", self._on_removed)

@@ -31,7 +31,10 @@ class GwsServer:
         self.node = GwsNode(config, log, self._loop.time)
         timers = config.timers
         self.notifications = WorkspaceNotifications(
-            self.node, timeout=timers.cometd_timeout, max_interval=timers.cometd_max_interval
+            self.node,
+            timeout=timers.cometd_timeout,
+            max_interval=timers.cometd_max_interval,
+            max_payload=config.max_body_bytes,
         )
         self.app = web.Application(
             client_max_size=config.max_body_bytes,

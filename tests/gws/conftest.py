@@ -138,7 +138,7 @@ class Desktop:
         for message in messages:
             self._ids += 1
             message.setdefault("id", str(self._ids))
-            if self.client_id and message["channel"] != "/meta/handshake":
+            if self.client_id and message.get("channel") != "/meta/handshake":
                 message.setdefault("clientId", self.client_id)
         async with self.http.post(
             f"{self.base_url}/workspace/v3/notifications{suffix}", json=list(messages)

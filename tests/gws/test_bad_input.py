@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -9,6 +10,8 @@ import aiohttp
 
 from emulator.gws.auth import TokenAuthority
 from emulator.gws.config import UserDirectory
+
+VOICE = "/workspace/v3/voice"
 
 
 async def test_token_request_errors_follow_rfc_6749(lab_factory: Any) -> None:
@@ -158,10 +161,52 @@ async def test_bad_bayeux_messages_are_answered_and_the_session_survives(
     )
     assert replies[0]["error"].startswith("402::")
     assert replies[0]["advice"]["reconnect"] == "handshake"
+    # Wrong Bayeux messages from a known client: each answered with the field that is wrong.
+    wrong: list[tuple[dict[str, Any], str]] = [
+        ({"data": {}}, "400::message has no channel"),
+        ({"channel": "/meta/connect"}, "Connect requires a connectionType"),
+        ({"channel": "/meta/subscribe"}, "subscription is required"),
+        ({"channel": "/meta/subscribe", "subscription": "no-slash"}, "Invalid channel name"),
+        ({"channel": "/meta/nonsense"}, "Unknown meta channel"),
+        ({"channel": VOICE, "data": {"messageType": "x"}}, "not allowed"),
+        ({"channel": "/meta/handshake", "version": "9.0"}, "Unsupported Bayeux version"),
+    ]
+    for message, error in wrong:
+        (reply,) = await desk.bayeux(message)
+        assert reply["successful"] is False and error in reply["error"], (message, reply)
     await desk.call("POST", "/workspace/v3/voice/ready")
     await desk.expect_voice("EventError")  # not logged in yet: the SIP node says so
     status, _ = await desk.call("GET", "/workspace/v3/current-session")
     assert status == 200
+
+
+async def test_oversized_cometd_payloads_are_refused_and_the_sessions_survive(
+    lab_factory: Any,
+) -> None:
+    lab = await lab_factory()
+    desk = await lab.logged_on("agent1")
+    other = await lab.logged_on("agent2")
+    huge = json.dumps([{"channel": "/meta/connect", "data": "x" * 200_000}])
+    async with desk.http.post(
+        f"{lab.base_url}/workspace/v3/notifications",
+        data=huge,
+        headers={"Content-Type": "application/json"},
+    ) as response:
+        assert response.status == 413
+        (reply,) = await response.json()
+        assert reply["error"].startswith("413::payload larger than")
+    url = f"ws://{lab.gws.http_endpoint}/workspace/v3/notifications"
+    async with desk.http.ws_connect(url) as ws:
+        await ws.send_str(huge)
+        closing = await ws.receive(timeout=5)
+        assert closing.type is aiohttp.WSMsgType.CLOSE
+        assert closing.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    for session, dn in ((desk, "7001"), (other, "7002")):
+        status, _ = await session.call(
+            "POST", "/workspace/v3/activate-channels", {"data": {"dn": dn}}
+        )
+        assert status == 200
+        await session.expect_voice("DnStateChanged", number=dn, agentState="LoggedIn")
 
 
 async def test_websocket_transport_delivers_voice_events(lab_factory: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import random
 
 import aiohttp
 import websockets
@@ -218,3 +219,23 @@ async def test_expect_100_continue_is_answered_by_the_proxy() -> None:
         finally:
             writer.close()
         assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"hello")
+
+
+async def test_random_garbage_heads_never_crash_the_proxy() -> None:
+    rng = random.Random(4)
+    pieces = [b"GET", b" ", b"/", b"HTTP/1.1", b"\r\n", b"\n", b"\r", b":", b"Host", b"\x00"]
+    pieces += [b"\xff\xfe", b"Content-Length: -1", b"Transfer-Encoding: x", b"\t", b"%%", b"a" * 9]
+    async with proxied() as lab:
+        endpoint = lab.proxy.endpoint
+        for _ in range(60):
+            request = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))) + b"\r\n\r\n"
+            reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
+            writer.write(request)
+            writer.write_eof()
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            # An HTTP answer (4xx with a reason for garbage), or a close after mere blank lines.
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 "), (request, answer)
+        assert len(lab.logs("proxy.bad_request")) > 30
+        async with new_session() as session:
+            assert (await whoami(session, lab.base))[0] in ("gws1", "gws2")
