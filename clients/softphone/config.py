@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from clients.phoneline.config import LineConfig
 from clients.softphone.registration import RegistrarEntry
 from emulator.common.addresses import Endpoint
 from emulator.common.timescale import TimeScale
@@ -46,15 +47,24 @@ class SoftphoneConfig:
             raise ValueError("expires must be >= 1 s")
         if not 0 < self.refresh_ratio < 1:
             raise ValueError("refresh ratio must be between 0 and 1")
-        if min(self.t1, self.rtp_timeout, self.gap_threshold, self.retry_interval) <= 0:
-            raise ValueError("t1, rtp timeout, gap threshold and retry interval must be > 0")
+        if min(self.t1, self.retry_interval) <= 0:
+            raise ValueError("t1 and retry interval must be > 0")
         if self.register_timeout is not None and self.register_timeout <= 0:
             raise ValueError("register timeout must be > 0")
-        if self.rtp_timeout <= self.gap_threshold:
-            # A call ended for silence must also read "not talking": the timeout exceeds the gap.
-            raise ValueError("rtp timeout must be longer than the gap threshold")
-        if self.answer_delay < 0 or self.max_calls < 1:
-            raise ValueError("answer delay must be >= 0 and max calls >= 1")
+        self.line()  # the line's own checks (media timeouts, answer delay, max calls)
+
+    def line(self) -> LineConfig:
+        return LineConfig(
+            user=self.dn,
+            nodes=self.registrars,
+            rtp_host=self.rtp_host,
+            scale=self.scale,
+            auto_answer=self.auto_answer,
+            answer_delay=self.answer_delay,
+            rtp_timeout=self.rtp_timeout,
+            gap_threshold=self.gap_threshold,
+            max_calls=self.max_calls,
+        )
 
     @property
     def register_deadline(self) -> float:

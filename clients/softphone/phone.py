@@ -13,9 +13,9 @@ from typing import Any
 
 from pyee.asyncio import AsyncIOEventEmitter
 
-from clients.softphone.calls import Call
+from clients.phoneline.calls import PhoneCall
+from clients.phoneline.line import Line
 from clients.softphone.config import SoftphoneConfig
-from clients.softphone.line import Line
 from clients.softphone.registering import Registering
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
@@ -65,7 +65,7 @@ class Softphone:
                 log=self.log,
             )
             await self._stack.enter_async_context(self._ua)
-            self._line = Line(config, self._ua, ticker, self.log, self.events.emit)
+            self._line = Line(config.line(), self._ua, ticker, self.log, self.events.emit)
             self._ua.on_request = self._line.on_request
             self._ua.on_ack_timeout = self._line.on_ack_timeout
             self._registering = Registering(config, self._ua, self.log, self.events.emit)
@@ -110,10 +110,20 @@ class Softphone:
             },
         }
 
-    def answer(self, key: str) -> Call:
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def reports(self) -> list[dict[str, Any]]:
+        return self.line.reports()
+
+    def find(self, key: str) -> PhoneCall:
+        return self.line.find(key)
+
+    def answer(self, key: str) -> PhoneCall:
         return self.line.answer(key)
 
-    def release(self, key: str) -> Call:
+    def release(self, key: str) -> PhoneCall:
         return self.line.release(key)
 
     def _on_error(self, error: BaseException) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from emulator.common.addresses import Endpoint, parse_endpoint
+from clients.phoneline.config import NodeEntry
 
 
 class RegState(enum.Enum):
@@ -49,18 +49,8 @@ class RegistrationStateError(Exception):
     """An event the registration table does not list for the current state (a local bug)."""
 
 
-@dataclass(frozen=True)
-class RegistrarEntry:
-    name: str
-    endpoint: Endpoint
-
-    @classmethod
-    def parse(cls, text: str) -> RegistrarEntry:
-        """``sip1=127.0.1.1:5060`` (the name is what logs and status report)."""
-        name, sep, address = text.partition("=")
-        if not sep or not name:
-            raise ValueError(f"registrar {text!r} is not NAME=HOST:PORT")
-        return cls(name, parse_endpoint(address))
+# A registrar is a node the phone registers at, named as every phone names nodes.
+RegistrarEntry = NodeEntry
 
 
 @dataclass(frozen=True)
