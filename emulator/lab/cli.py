@@ -46,15 +46,16 @@ from emulator.lab.status import lab_status
 )
 @click.option(
     "--engine",
-    type=click.Choice(["embedded"]),
+    type=click.Choice(["embedded", "compose"]),
     default="embedded",
     show_default=True,
-    help="embedded: local processes, no Docker.",
+    envvar="DRLAB_ENGINE",
+    help="embedded: local processes, no Docker; compose: Docker containers (same compose.yaml).",
 )
 @click.pass_context
 def main(ctx: click.Context, file: Path, state_dir: Path, engine: str) -> None:
     """drlab — a Genesys SIP Cluster + GWS + WWE disaster-recovery lab."""
-    ctx.obj = {"file": file, "state_dir": state_dir}
+    ctx.obj = {"file": file, "state_dir": state_dir, "engine": engine}
 
 
 @main.command()

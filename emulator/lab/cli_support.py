@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import click
 
+from emulator.lab.compose_engine import ComposeEngine
 from emulator.lab.embedded import EmbeddedEngine, LabError
 from emulator.lab.faults import FaultRefused, LabFaults, UnknownName
 from emulator.lab.topology import TopologyError, load_topology
@@ -26,7 +27,8 @@ def engine_of(ctx: click.Context) -> EmbeddedEngine:
         topology = load_topology(root.obj["file"])
     except TopologyError as exc:
         raise click.UsageError(str(exc)) from None
-    engine = EmbeddedEngine(topology, root.obj["state_dir"])
+    engine_class = ComposeEngine if root.obj.get("engine") == "compose" else EmbeddedEngine
+    engine = engine_class(topology, root.obj["state_dir"])
     root.meta["drlab.engine"] = engine
     return engine
 

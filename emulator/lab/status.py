@@ -47,7 +47,8 @@ def lab_status(engine: EmbeddedEngine) -> dict[str, Any]:
     services = []
     for name, spec in engine.topology.services.items():
         entry = state["services"].get(name)
-        service_state = entry_state(entry)
+        # The compose engine reads each container's state; the embedded one's is its pid's.
+        service_state = str(entry["state"]) if entry and "state" in entry else entry_state(entry)
         services.append(
             {
                 "name": name,
@@ -55,6 +56,7 @@ def lab_status(engine: EmbeddedEngine) -> dict[str, Any]:
                 "kind": spec.kind,
                 "state": service_state,
                 "pid": int(entry["pid"]) if entry and service_state != "stopped" else None,
+                "container": entry.get("container") if entry else None,
                 "endpoints": entry.get("endpoints", {}) if entry else {},
             }
         )

@@ -1,0 +1,319 @@
+"""The compose engine: every service of compose.yaml as a Docker container (DESIGN §4).
+
+``drlab --engine compose`` drives the same lab as ``docker compose up``: one image, host
+networking, each service on its loopback address. It keeps the embedded engine's interface and
+outputs (it is an ``EmbeddedEngine`` whose processes are containers), so faults, status, chaos
+and the timeline work unchanged:
+
+- ``up`` starts the services in the same waves of ``depends_on`` (``compose up -d --no-deps``
+  per wave) and waits for each container's JSON ``ready`` line; ``--time-scale`` reaches the
+  containers as ``DRLAB_TIME_SCALE`` (the image's entrypoint appends ``--time-scale``).
+- kill is ``docker kill`` (SIGKILL: the container exits 137), pause/resume are ``docker
+  pause``/``unpause`` (the cgroup freezer), stop is ``docker stop``, start is ``docker start``.
+- ``down`` stops the containers in reverse waves and removes every container of the project.
+- logs and the timeline read each container's output, copied into the state directory
+  (``STATE_DIR/compose/logs``), so they stay readable after ``down``.
+
+Before anything starts, ``up`` refuses with what to do — no Docker engine, the image missing, a
+lab already running in containers, a port already taken — and removes stopped containers left by
+an earlier run; a service that fails to come up stops the whole lab, so none is left half-started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emulator.lab.docker_cli import Container, Docker, DockerFailed
+from emulator.lab.embedded import EmbeddedEngine, LabError, Progress, ServiceProcess
+from emulator.lab.topology import Topology
+
+READY_TIMEOUT = 60.0
+STOP_GRACE = 5
+LOG_REFRESH = 1.0
+DEFAULT_IMAGE = "drlab:latest"
+BUILD_HINT = (
+    "build it: 'pip wheel -w .wheelhouse . && docker build -t {image} .' (on a drlab CI machine "
+    "add '--network host --build-arg BASE_IMAGE=drlab-base:bookworm')"
+)
+
+
+class ComposeEngine(EmbeddedEngine):
+    name = "compose"
+
+    def __init__(self, topology: Topology, state_dir: Path, docker: Docker | None = None) -> None:
+        super().__init__(topology, state_dir / "compose")
+        self.docker = docker or Docker(topology.path)
+        self._logs_read = 0.0
+
+    # -- state: what was saved at up, with each container's live state --------------------
+
+    def saved(self) -> dict[str, Any]:
+        return super().load()
+
+    def load(self) -> dict[str, Any]:
+        state = self.saved()
+        containers = self.docker.containers()
+        services = state.setdefault("services", {})
+        for name, container in containers.items():
+            entry = services.setdefault(name, {})
+            entry.update(
+                container=container.id[:12],
+                status=container.describe(),
+                state=container.state,
+                pid=container.pid,
+            )
+        for name, entry in services.items():
+            if name not in containers:
+                entry.update(container=None, status="absent", state="stopped", pid=0)
+        return state
+
+    def _save_entry(self, name: str, **fields: Any) -> None:
+        state = self.saved()
+        state.setdefault("services", {}).setdefault(name, {}).update(fields)
+        self.save(state)
+
+    def running(self) -> dict[str, int]:
+        return {
+            name: container.pid
+            for name, container in self.docker.containers().items()
+            if container.state != "stopped"
+        }
+
+    def service_state(self, name: str) -> str:
+        container = self.docker.containers().get(name)
+        return container.state if container else "stopped"
+
+    def time_scale(self) -> float:
+        return float(self.saved().get("time_scale", 1.0))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def up(self, time_scale: float, progress: Progress) -> None:
+        self.docker.check_engine()
+        self.docker.compose_command()
+        for image in sorted(self._images()):
+            if not self.docker.image_present(image):
+                raise LabError(f"the image {image} is missing; {BUILD_HINT.format(image=image)}")
+        containers = self.docker.containers()
+        alive = sorted(name for name, c in containers.items() if c.state != "stopped")
+        if alive:
+            raise LabError(
+                f"a lab is already running in containers ({', '.join(alive)}); "
+                f"run 'drlab --engine compose down' first"
+            )
+        if containers:
+            self.docker.run(["docker", "rm", "-f", *(c.id for c in containers.values())])
+            progress(f"removed {len(containers)} stopped containers left by an earlier run")
+        taken = self._taken_ports()
+        if taken:
+            raise LabError(
+                f"ports already in use: {', '.join(taken)}; stop what holds them (an embedded "
+                f"lab: 'drlab down'; other containers: 'docker ps') and try again"
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.save({"services": {}, "time_scale": time_scale, "file": str(self.topology.path)})
+        self.timeline.event("lab.up", file=str(self.topology.path), time_scale=time_scale)
+        try:
+            for wave in self.topology.start_waves():
+                self.start_many(wave, progress)
+        except (LabError, KeyboardInterrupt):
+            progress("stopping what was started")
+            self.down(progress)
+            raise
+
+    def start_many(
+        self, names: list[str], progress: Progress, **context: Any
+    ) -> list[ServiceProcess]:
+        """Start containers together (create them if absent) and wait until each is ready."""
+        containers = self.docker.containers()
+        for name in names:
+            container = containers.get(name)
+            if container and container.state != "stopped":
+                raise LabError(f"{name} is already {container.state}; stop it first")
+        existing = [containers[name].id for name in names if name in containers]
+        absent = [name for name in names if name not in containers]
+        if existing:
+            self.docker.run(["docker", "start", *existing])
+        if absent:
+            env = {"DRLAB_TIME_SCALE": f"{self.time_scale():g}"}
+            self.docker.compose(["up", "-d", "--no-build", "--no-deps", *absent], env)
+        return self._wait_ready(names, progress, context)
+
+    def _wait_ready(
+        self, names: list[str], progress: Progress, context: dict[str, Any]
+    ) -> list[ServiceProcess]:
+        begun = time.monotonic()
+        started = self.docker.containers()
+        missing = [name for name in names if name not in started]
+        if missing:
+            raise LabError(f"compose created no container for {', '.join(missing)}")
+        pending = {name: started[name] for name in names}
+        ready: list[ServiceProcess] = []
+        while pending:
+            live = self.docker.containers()
+            for name, container in list(pending.items()):
+                output = self.docker.logs(container.id, since=container.started_at)
+                endpoints = _ready_endpoints(output)
+                now = live.get(name)
+                if endpoints is not None:
+                    del pending[name]
+                    self._save_entry(name, container=container.id[:12], endpoints=endpoints)
+                    self.timeline.event(
+                        "service.start",
+                        target=name,
+                        pid=container.pid,
+                        container=container.id[:12],
+                        **context,
+                    )
+                    shown = ", ".join(f"{key} {value}" for key, value in endpoints.items())
+                    took = time.monotonic() - begun
+                    progress(f"  {name:<10} ready   {shown}  ({took:.1f} s)")
+                    log = self.state_dir / "logs" / f"{name}.log"
+                    ready.append(ServiceProcess(name, container.pid, log, endpoints))
+                elif now is None or now.state == "stopped":
+                    status = now.describe() if now else "removed"
+                    raise LabError(
+                        f"{name} stopped ({status}) before it was ready; last log lines "
+                        f"('docker logs {container.id[:12]}'):\n{_tail(output)}"
+                    )
+            if pending and time.monotonic() - begun > READY_TIMEOUT:
+                name, container = next(iter(pending.items()))
+                raise LabError(
+                    f"{name} was not ready within {READY_TIMEOUT:.0f} s; last log lines:\n"
+                    f"{_tail(self.docker.logs(container.id, since=container.started_at))}"
+                )
+            if pending:
+                time.sleep(0.2)
+        return ready
+
+    def signal(self, name: str, sig: signal.Signals, event: str, **context: Any) -> int:
+        """SIGKILL is ``docker kill``, SIGSTOP ``docker pause``, SIGCONT ``docker unpause``."""
+        container = self.docker.containers().get(name)
+        if container is None or container.state == "stopped":
+            raise LabError(f"{name} is not running")
+        if sig == signal.SIGSTOP:
+            if container.state != "paused":
+                self.docker.run(["docker", "pause", container.id])
+        elif sig == signal.SIGCONT:
+            if container.state == "paused":
+                self.docker.run(["docker", "unpause", container.id])
+        else:
+            if container.state == "paused" and sig != signal.SIGKILL:
+                self.docker.run(["docker", "unpause", container.id])
+            self.docker.run(["docker", "kill", "--signal", sig.name, container.id])
+        self.timeline.event(
+            event,
+            target=name,
+            pid=container.pid,
+            container=container.id[:12],
+            signal=sig.name,
+            **context,
+        )
+        return container.pid
+
+    def stop_many(self, names: list[str], **context: Any) -> None:
+        """``docker stop`` together (paused containers are resumed first so they can exit)."""
+        containers = self.docker.containers()
+        alive = {n: containers[n] for n in names if n in containers}
+        alive = {n: c for n, c in alive.items() if c.state != "stopped"}
+        if len(names) == 1 and not alive:
+            raise LabError(f"{names[0]} is not running")
+        if not alive:
+            return
+        paused = [c.id for c in alive.values() if c.state == "paused"]
+        if paused:
+            self.docker.run(["docker", "unpause", *paused])
+        ids = [c.id for c in alive.values()]
+        self.docker.run(["docker", "stop", "-t", str(STOP_GRACE), *ids])
+        for name, container in alive.items():
+            self.timeline.event(
+                "service.stop",
+                target=name,
+                pid=container.pid,
+                container=container.id[:12],
+                **context,
+            )
+
+    def down(self, progress: Progress) -> None:
+        """Stop in reverse waves, keep each container's log, remove every project container."""
+        containers = self.docker.containers()
+        self._copy_logs(containers)
+        strays = [name for name in containers if name not in self.topology.services]
+        for wave in [strays, *reversed(self.topology.start_waves())]:
+            alive = [n for n in wave if n in containers and containers[n].state != "stopped"]
+            if alive:
+                self.stop_many(alive)
+                for name in alive:
+                    progress(f"  {name:<10} stopped")
+        if containers:
+            with contextlib.suppress(DockerFailed):
+                self._copy_logs(self.docker.containers())
+            self.docker.run(["docker", "rm", "-f", *(c.id for c in containers.values())])
+            progress(f"  removed {len(containers)} containers")
+            self.timeline.event("lab.down")
+        with contextlib.suppress(OSError):
+            self.state_file.unlink()
+
+    def logs(self, name: str | None) -> list[Path]:
+        """Each container's output copied to the state directory (at most once a second)."""
+        if time.monotonic() - self._logs_read >= LOG_REFRESH:
+            with contextlib.suppress(LabError):
+                containers = self.docker.containers()
+                if name is not None:
+                    containers = {n: c for n, c in containers.items() if n == name}
+                self._copy_logs(containers)
+                self._logs_read = time.monotonic()
+        return super().logs(name)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _copy_logs(self, containers: dict[str, Container]) -> None:
+        for name, container in containers.items():
+            self.docker.save_logs(container.id, self.state_dir / "logs" / f"{name}.log")
+
+    def _images(self) -> set[str]:
+        document = yaml.safe_load(self.topology.path.read_text())
+        services = document.get("services", {})
+        return {str(body.get("image") or DEFAULT_IMAGE) for body in services.values()}
+
+    def _taken_ports(self) -> list[str]:
+        """Every TCP address a service or relay link binds that another process already has."""
+        wanted: dict[str, str] = {}
+        for spec in self.topology.services.values():
+            for endpoint in spec.listens():
+                wanted.setdefault(str(endpoint), spec.name)
+        for link in self.topology.links.values():
+            if link.protocol == "tcp":
+                wanted.setdefault(str(link.listen), f"link {link.name}")
+        taken = []
+        for address, owner in wanted.items():
+            host, _, port = address.rpartition(":")
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, int(port)))
+                except OSError:
+                    taken.append(f"{address} ({owner})")
+        return taken
+
+
+def _ready_endpoints(output: str) -> dict[str, str] | None:
+    for line in output.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("event") == "ready":
+                endpoints = record.get("endpoints") or {}
+                return {str(k): str(v) for k, v in endpoints.items()}
+    return None
+
+
+def _tail(output: str, count: int = 20) -> str:
+    return "\n".join(output.splitlines()[-count:]) or "(no output)"
