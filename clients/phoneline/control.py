@@ -10,7 +10,7 @@ body → 201 ``{"id": ..., "call": report}``, 400 naming what is wrong with the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -37,7 +37,7 @@ class ControlledPhone(Protocol):
 
 
 # Places a call from a ``POST /calls`` body; raises ValueError naming what is wrong with it.
-Placer = Callable[[dict[str, Any]], PhoneCall]
+Placer = Callable[[dict[str, Any]], Awaitable[PhoneCall]]
 
 PHONE: web.AppKey[ControlledPhone] = web.AppKey("phone")
 PLACER: web.AppKey[Placer] = web.AppKey("placer")
@@ -138,7 +138,7 @@ async def _place(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return _error(400, "body must be a JSON object")
     try:
-        call = request.app[PLACER](body)
+        call = await request.app[PLACER](body)
     except ValueError as error:
         return _error(400, str(error))
     return web.json_response({"id": call.id, "call": call.report()}, status=201)

@@ -296,7 +296,7 @@ class Line:
         call.apply(event, self._loop.time())
         self.finish(call)
         if event in (CallEvent.RELEASE, CallEvent.ACK_TIMEOUT, CallEvent.RTP_LOSS):
-            self.spawn(self._send_bye(call))
+            self.spawn(self.send_bye(call))
 
     def finish(self, call: PhoneCall) -> None:
         """An ended call: close its RTP, log and emit its report."""
@@ -322,7 +322,7 @@ class Line:
         assert isinstance(call, InboundCall)
         return call.invite.source
 
-    async def _send_bye(self, call: PhoneCall) -> None:
+    async def send_bye(self, call: PhoneCall) -> None:
         if call.dialog is None:
             return
         call.dialog, bye = call.dialog.request("BYE", via=self.ua.via())
@@ -341,6 +341,9 @@ class Line:
                     self.end(call, CallEvent.RTP_LOSS)
 
     # ---- helpers -----------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._loop.time()
 
     def next_label(self) -> str:
         return f"c{next(self._ids)}"

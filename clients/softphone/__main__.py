@@ -8,33 +8,16 @@ stdout and prints ``ready`` with ``endpoints`` (``http``, ``sip``) once listenin
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 
+from clients.phoneline.cli import endpoint_param, node_params, serve
 from clients.softphone.config import SoftphoneConfig
-from clients.softphone.control import ControlServer
 from clients.softphone.phone import Softphone
 from clients.softphone.registration import RegistrarEntry
 from emulator.common.addresses import Endpoint, parse_endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
-
-
-def _endpoint(ctx: click.Context, param: click.Parameter, value: str) -> Endpoint:
-    try:
-        return parse_endpoint(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _registrars(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-) -> tuple[RegistrarEntry, ...]:
-    try:
-        return tuple(RegistrarEntry.parse(value) for value in values)
-    except ValueError as exc:
-        raise click.BadParameter(f"{exc} (e.g. sip1=127.0.0.1:5060)") from None
 
 
 @click.command()
@@ -46,13 +29,13 @@ def _registrars(
     "registrars",
     multiple=True,
     required=True,
-    callback=_registrars,
+    callback=node_params,
     help="NAME=HOST:PORT, in failover order (DC1 nodes, then DC2 nodes). Repeatable.",
 )
-@click.option("--sip", default="127.0.0.1:0", callback=_endpoint, help="SIP UDP host:port.")
+@click.option("--sip", default="127.0.0.1:0", callback=endpoint_param, help="SIP UDP host:port.")
 @click.option("--rtp-host", default="127.0.0.1", show_default=True, help="RTP bind address.")
 @click.option(
-    "--control", default="127.0.0.1:0", callback=_endpoint, help="Control HTTP host:port."
+    "--control", default="127.0.0.1:0", callback=endpoint_param, help="Control HTTP host:port."
 )
 @click.option(
     "--time-scale", type=float, default=1.0, show_default=True, help="Multiplies every SIP timer."
@@ -128,28 +111,8 @@ def main(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    asyncio.run(_run(config, control))
-
-
-async def _run(config: SoftphoneConfig, control: Endpoint) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     log = JsonLog(config.name, config.dc)
-    try:
-        async with Softphone(config, log) as phone, ControlServer(phone, *control) as server:
-            log.event(
-                "ready",
-                DN=config.dn,
-                endpoints={"http": str(server.bound), "sip": str(phone.sip_bound)},
-            )
-            await stop.wait()
-            log.event("stopping")
-    except OSError as exc:
-        log.error("listen_failed", error=str(exc))
-        raise SystemExit(2) from None
-    log.event("stopped")
+    asyncio.run(serve(Softphone(config, log), control, log, DN=config.dn))
 
 
 if __name__ == "__main__":

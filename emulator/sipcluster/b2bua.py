@@ -86,7 +86,7 @@ class B2bua:
         self._ring_timers: dict[str, asyncio.TimerHandle] = {}
         self._applying = False
         self.stopping = False
-        self.counters = {"calls": 0, "answered": 0, "rejected": 0, "lost": 0}
+        self.counters = {"total": 0, "answered": 0, "rejected": 0, "lost": 0}
         node.before_party_action = self._before_party_action
         node.after_party_action = self._after_party_action
 
@@ -153,7 +153,7 @@ class B2bua:
         customer.announced_ssrc = announced_ssrc(request.body)
         self.calls[conn_id] = call
         self._legs[request.call_id] = (call, Side.CUSTOMER)
-        self.counters["calls"] += 1
+        self.counters["total"] += 1
         self.log.event(
             "sip.call.routing",
             ConnID=conn_id,

@@ -28,6 +28,7 @@ from emulator.sipcluster.sip_phones import PhoneDirectory
 METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER")
 WATCH_INTERVAL = 0.1
 BYE_GRACE = 1.0
+BIND_ATTEMPTS = 5
 
 
 class SipSide:
@@ -63,13 +64,7 @@ class SipSide:
     async def start(self) -> None:
         config = self.config
         try:
-            udp = await self._stack.enter_async_context(
-                UdpTransport(config.sip.host, config.sip.port, log=self.log)
-            )
-            self.transports.append(udp)
-            if config.tcp:
-                tcp = TcpTransport(config.sip.host, udp.bound.port, log=self.log)
-                self.transports.append(await self._stack.enter_async_context(tcp))
+            udp = await self._bind_transports()
             self._media = await self._stack.enter_async_context(
                 MediaPort(config.media.host, config.media.port)
             )
@@ -95,6 +90,29 @@ class SipSide:
             asyncio.create_task(self._expire_loop()),
             asyncio.create_task(self._watch_loop()),
         ]
+
+    async def _bind_transports(self) -> UdpTransport:
+        """UDP and TCP on one port number; with port 0, retried when TCP finds it taken."""
+        config = self.config
+        for attempt in range(BIND_ATTEMPTS):
+            udp = UdpTransport(config.sip.host, config.sip.port, log=self.log)
+            await udp.__aenter__()
+            if not config.tcp:
+                break
+            tcp = TcpTransport(config.sip.host, udp.bound.port, log=self.log)
+            try:
+                await tcp.__aenter__()
+            except OSError:
+                await udp.__aexit__(None, None, None)
+                if config.sip.port != 0 or attempt == BIND_ATTEMPTS - 1:
+                    raise
+                continue
+            self.transports.append(tcp)
+            self._stack.push_async_exit(tcp.__aexit__)
+            break
+        self.transports.insert(0, udp)
+        self._stack.push_async_exit(udp.__aexit__)
+        return udp
 
     async def stop(self) -> None:
         if self._b2bua is not None:
