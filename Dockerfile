@@ -2,12 +2,12 @@
 # binds its own loopback address). The command is the service's, from compose.yaml.
 #
 #   docker build -t drlab:latest .                      # anywhere: pip installs from PyPI
-#   pip wheel -w .wheelhouse . && \
+#   pip wheel -w .drlab/wheelhouse . && \
 #   docker build --network host --build-arg BASE_IMAGE=drlab-base:bookworm -t drlab:latest .
 #                                                       # offline: only the host-built wheels
 #
 # BASE_IMAGE needs python3 (3.11+) with the venv module. When the build context has a
-# `.wheelhouse/` with wheels, pip installs from it alone (--no-index): no package index is reached.
+# `.drlab/wheelhouse/` with wheels, pip installs from it alone (--no-index): no package index is reached.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
@@ -19,8 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 COPY . /src
 RUN python3 -m venv /opt/drlab \
- && if ls /src/.wheelhouse/drlab-*.whl >/dev/null 2>&1; then \
-        pip install --no-index --find-links /src/.wheelhouse drlab; \
+ && if ls /src/.drlab/wheelhouse/drlab-*.whl >/dev/null 2>&1; then \
+        pip install --no-index --find-links /src/.drlab/wheelhouse drlab; \
     else \
         pip install /src; \
     fi \

@@ -219,6 +219,7 @@ def timeline(
             faults.check_service(name)
         except LabError as exc:
             fail(exc)
+    engine.logs(None)  # the compose engine copies each container's output to the state dir
     view = Timeline(engine.state_dir, services or None, events, exclude)
 
     def emit(entry: dict[str, Any]) -> None:

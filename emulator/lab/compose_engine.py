@@ -40,8 +40,8 @@ STOP_GRACE = 5
 LOG_REFRESH = 1.0
 DEFAULT_IMAGE = "drlab:latest"
 BUILD_HINT = (
-    "build it: 'pip wheel -w .wheelhouse . && docker build -t {image} .' (on a drlab CI machine "
-    "add '--network host --build-arg BASE_IMAGE=drlab-base:bookworm')"
+    "build it: 'pip wheel -w .drlab/wheelhouse . && docker build -t {image} .' (on a drlab CI "
+    "machine add '--network host --build-arg BASE_IMAGE=drlab-base:bookworm')"
 )
 
 
@@ -114,9 +114,11 @@ class ComposeEngine(EmbeddedEngine):
             progress(f"removed {len(containers)} stopped containers left by an earlier run")
         taken = self._taken_ports()
         if taken:
+            more = f" and {len(taken) - 5} more" if len(taken) > 5 else ""
             raise LabError(
-                f"ports already in use: {', '.join(taken)}; stop what holds them (an embedded "
-                f"lab: 'drlab down'; other containers: 'docker ps') and try again"
+                f"{len(taken)} of the lab's ports are already in use: {', '.join(taken[:5])}"
+                f"{more}; stop what holds them (an embedded lab: 'drlab down'; other "
+                f"containers: 'docker ps') and try again"
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.save({"services": {}, "time_scale": time_scale, "file": str(self.topology.path)})
