@@ -19,6 +19,7 @@ import click
 
 from clients.wwe.cli import cli as wwe_cli
 from emulator.lab import cli_faults
+from emulator.lab.cli_scenarios import scenario as scenario_cli
 from emulator.lab.cli_support import engine_of, fail, faults_of
 from emulator.lab.embedded import LabError
 from emulator.lab.faults import LabFaults
@@ -225,3 +226,4 @@ def start(ctx: click.Context, service: str) -> None:
 
 cli_faults.register(main)
 main.add_command(wwe_cli, name="wwe")
+main.add_command(scenario_cli, name="scenario")

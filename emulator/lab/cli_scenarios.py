@@ -1,0 +1,149 @@
+"""``drlab scenario list|run``: the seed's DR scenarios against a fresh lab (issue 7).
+
+``run NAME...|--all`` starts a lab per scenario (its own state directory under
+``STATE_DIR/scenarios/NAME``; the published ports mean no other lab may be up), prints progress
+while it runs (steps, outcome verdicts as they land), then the merged timeline of each run and a
+verdict table; ``--report FILE.json|FILE.xml`` writes the JSON or JUnit report. Exit 1 when an
+outcome fails, 2 on misuse (unknown scenario, a scenario file with an error: file:line).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from emulator.lab.cli_support import engine_of
+from emulator.lab.scenarios.report import timeline_text, verdict_table, write_report
+from emulator.lab.scenarios.runner import RunOptions, run_all
+from emulator.lab.scenarios.schema import Scenario, ScenarioError, load_scenario
+from emulator.lab.topology import Topology
+
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def load_all(directory: Path, topology: Topology) -> list[Scenario]:
+    """Every ``*.yaml`` of the directory, validated; the first bad file raises ScenarioError."""
+    return [
+        load_scenario(path, topology.names(), topology.links)
+        for path in sorted(directory.glob("*.yaml"))
+    ]
+
+
+@click.group(name="scenario")
+def scenario() -> None:
+    """The seed's DR scenarios: list them, run them, get a verdict per outcome."""
+
+
+@scenario.command(name="list")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DIR,
+    show_default=True,
+)
+@click.pass_context
+def list_scenarios(ctx: click.Context, directory: Path) -> None:
+    """Scenario names, titles and the outcome ids each one checks."""
+    try:
+        scenarios = load_all(directory, engine_of(ctx).topology)
+    except ScenarioError as exc:
+        raise click.UsageError(str(exc)) from None
+    for item in scenarios:
+        click.echo(f"{item.name:<22} {item.title}")
+        click.echo(f"{'':<22} outcomes: B.1 B.2 B.3 {' '.join(item.outcome_ids())}")
+
+
+@scenario.command(name="run")
+@click.argument("names", nargs=-1)
+@click.option("--all", "run_every", is_flag=True, help="Run every scenario of the directory.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DIR,
+    show_default=True,
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.001, max=100.0),
+    default=1.0,
+    show_default=True,
+    help="Multiplies every protocol timer and deadline.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write FILE.json (JSON) or FILE.xml (JUnit).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["embedded"]),
+    default="embedded",
+    show_default=True,
+    help="How the lab runs (compose: not yet).",
+)
+@click.option(
+    "--service-arg",
+    "service_args",
+    multiple=True,
+    metavar="SERVICE=ARG",
+    help="Add ARG to SERVICE's command in every run (break a rule on purpose).",
+)
+@click.option("--no-timeline", is_flag=True, help="Do not print the merged timelines.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    run_every: bool,
+    directory: Path,
+    time_scale: float,
+    report_path: Path | None,
+    engine: str,
+    service_args: tuple[str, ...],
+    no_timeline: bool,
+) -> None:
+    """Run scenarios NAME... (or --all) on a fresh lab each; exit 1 if any outcome fails."""
+    lab = engine_of(ctx)
+    try:
+        scenarios = load_all(directory, lab.topology)
+    except ScenarioError as exc:
+        raise click.UsageError(str(exc)) from None
+    by_name = {item.name: item for item in scenarios}
+    if run_every == bool(names):
+        raise click.UsageError("give scenario names or --all (not both)")
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise click.UsageError(
+            f"unknown scenario {', '.join(unknown)}; valid: {', '.join(by_name)}"
+        )
+    if lab.running():
+        click.echo(f"drlab: a lab is running from {lab.state_dir}; 'drlab down' first", err=True)
+        sys.exit(1)
+    extra: dict[str, list[str]] = {}
+    for item in service_args:
+        service, sep, arg = item.partition("=")
+        if not sep or service not in lab.topology.services:
+            raise click.UsageError(
+                f"--service-arg wants SERVICE=ARG with a known service, got {item!r}"
+            )
+        extra.setdefault(service, []).append(arg)
+    chosen = scenarios if run_every else [by_name[name] for name in names]
+    options = RunOptions(lab.topology.path, lab.state_dir, time_scale, extra)
+    results = run_all(chosen, options, lambda line: click.echo(line))
+    if not no_timeline:
+        for result in results:
+            click.echo(f"\n--- timeline of {result.name} ---")
+            for line in timeline_text(result):
+                click.echo(line)
+    click.echo("")
+    for line in verdict_table(results):
+        click.echo(line)
+    if report_path is not None:
+        write_report(report_path, results)
+        click.echo(f"report written to {report_path}")
+    if not all(result.passed for result in results):
+        sys.exit(1)

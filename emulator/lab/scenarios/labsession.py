@@ -1,0 +1,205 @@
+"""A fresh lab for one scenario run, driven only through the lab's real interfaces.
+
+``LabSession`` writes the scenario's variant of the topology (``compose.yaml`` with the extra
+service arguments a scenario asks for, e.g. ``--no-unregister-on-timeout`` on gws1 for S1.14)
+into the run's own state directory, starts it with the embedded engine at the run's time scale,
+waits until it is healthy, and stops it at the end. Faults go where ``drlab`` sends them: link
+faults to the relay's API (``LinksClient``), service faults to the engine (signals). Every fault
+is a ``fault.*`` / ``service.*`` entry on the lab's timeline, as with ``drlab cut`` or ``kill``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from emulator.lab.embedded import EmbeddedEngine, LabError
+from emulator.lab.status import health_problems, relay_api
+from emulator.lab.topology import Topology, load_topology
+from emulator.links.client import LinksClient
+from emulator.links.errors import LinksError
+
+HEALTHY_TIMEOUT = 30.0
+HTTP_TIMEOUT = 5.0
+
+
+class LabSession:
+    def __init__(
+        self,
+        compose: Path,
+        state_dir: Path,
+        time_scale: float,
+        extra_args: Mapping[str, Sequence[str]],
+        progress: Callable[[str], None],
+    ) -> None:
+        self.compose = compose
+        self.state_dir = state_dir
+        self.time_scale = time_scale
+        self.extra_args = extra_args
+        self.progress = progress
+        self.topology: Topology = load_topology(compose)
+        self.engine = EmbeddedEngine(self.topology, state_dir)
+        self._http: aiohttp.ClientSession | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def up(self) -> None:
+        variant = self._write_variant()
+        self.topology = load_topology(variant)
+        self.engine = EmbeddedEngine(self.topology, self.state_dir)
+        if self.engine.running():
+            await asyncio.to_thread(self.engine.down, lambda _line: None)
+        for stale in (self.state_dir / "logs").glob("*.log"):
+            stale.unlink()
+        with contextlib.suppress(OSError):
+            (self.state_dir / "lab.jsonl").unlink()
+        await asyncio.to_thread(self.engine.up, self.time_scale, lambda _line: None)
+        deadline = time.monotonic() + HEALTHY_TIMEOUT
+        while problems := await asyncio.to_thread(health_problems, self.engine):
+            if time.monotonic() > deadline:
+                raise LabError(f"the lab did not become healthy: {'; '.join(problems)}")
+            await asyncio.sleep(0.1)
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
+
+    async def down(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        await asyncio.to_thread(self.engine.down, lambda _line: None)
+
+    def _write_variant(self) -> Path:
+        """The topology with the scenario's extra arguments appended to the services' commands."""
+        document = yaml.safe_load(self.compose.read_text())
+        for service, args in self.extra_args.items():
+            body = document["services"].get(service)
+            if body is None:
+                raise LabError(f"the scenario adds arguments to unknown service {service}")
+            body["command"] = [*body["command"], *args]
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        variant = self.state_dir / "compose.yaml"
+        variant.write_text(yaml.safe_dump(document, sort_keys=False))
+        return variant
+
+    # -- where things are -----------------------------------------------------------------
+
+    def endpoint(self, service: str, key: str) -> str:
+        entry = self.engine.load()["services"].get(service, {})
+        endpoint = entry.get("endpoints", {}).get(key)
+        if not endpoint:
+            raise LabError(f"{service} has no {key} endpoint (is it running?)")
+        return str(endpoint)
+
+    def proxy_url(self, dc: str) -> str:
+        for spec in self.topology.of_kind("proxy"):
+            if spec.dc == dc:
+                return f"http://{spec.option('--listen')}"
+        raise LabError(f"no proxy in {dc}")
+
+    def dc_of(self, service: str) -> str:
+        spec = self.topology.services.get(service)
+        return spec.dc if spec else ""
+
+    def sip_nodes(self) -> list[str]:
+        return [spec.name for spec in self.topology.of_kind("sipcluster")]
+
+    def running(self, service: str) -> bool:
+        return self.engine.service_state(service) == "running"
+
+    # -- HTTP control endpoints -----------------------------------------------------------
+
+    async def get_json(self, url: str) -> Any:
+        assert self._http is not None, "the lab is not up"
+        async with self._http.get(url) as response:
+            return await response.json()
+
+    async def post_json(self, url: str, body: Any = None) -> tuple[int, Any]:
+        assert self._http is not None, "the lab is not up"
+        async with self._http.post(url, json=body) as response:
+            try:
+                data = await response.json(content_type=None)
+            except ValueError:
+                data = {"error": await response.text()}
+            return response.status, data
+
+    async def node_states(self) -> dict[str, dict[str, Any]]:
+        """``GET /state`` of every running SIP node (a node that does not answer is left out)."""
+
+        async def one(node: str) -> tuple[str, Any]:
+            try:
+                return node, await self.get_json(f"http://{self.endpoint(node, 'control')}/state")
+            except (aiohttp.ClientError, TimeoutError, LabError, ValueError):
+                return node, None
+
+        nodes = [node for node in self.sip_nodes() if self.running(node)]
+        answers = await asyncio.gather(*(one(node) for node in nodes))
+        return {node: state for node, state in answers if isinstance(state, dict)}
+
+    # -- faults ---------------------------------------------------------------------------
+
+    async def cut(self, links: Sequence[str], mode: str) -> None:
+        self.engine.timeline.event("fault.cut", links=list(links), mode=mode, source="scenario")
+        await self._relay(lambda client: client.cut_many(list(links), mode=mode))
+
+    async def heal(self, links: Sequence[str] | None) -> None:
+        shown: Any = list(links) if links is not None else "all"
+        self.engine.timeline.event("fault.heal", links=shown, source="scenario")
+        if links is None:
+            await self._relay(lambda client: client.heal_all())
+        else:
+            await self._relay(lambda client: client.heal_many(list(links)))
+
+    async def partition(self, dc_a: str, dc_b: str, mode: str) -> list[str]:
+        names = self.topology.crossing(dc_a, dc_b)
+        self.engine.timeline.event(
+            "fault.partition", dcs=[dc_a, dc_b], links=names, mode=mode, source="scenario"
+        )
+        await self._relay(lambda client: client.cut_many(names, mode=mode))
+        return names
+
+    async def service_fault(self, verb: str, service: str) -> None:
+        signals = {"kill": signal.SIGKILL, "pause": signal.SIGSTOP, "resume": signal.SIGCONT}
+        if verb in signals:
+            event = f"service.{verb}"
+            await asyncio.to_thread(
+                self.engine.signal, service, signals[verb], event, source="scenario"
+            )
+        elif verb == "stop":
+            await asyncio.to_thread(self.engine.stop, service, source="scenario")
+        elif verb == "start":
+            await asyncio.to_thread(
+                self.engine.start, service, lambda _line: None, source="scenario"
+            )
+        else:
+            raise LabError(f"unknown service fault {verb}")
+
+    async def revert(self) -> list[str]:
+        """Undo every fault: resume paused services, start stopped ones, heal every link."""
+        done = []
+        for name in self.topology.names():
+            state = self.engine.service_state(name)
+            with contextlib.suppress(LabError):
+                if state == "paused":
+                    await self.service_fault("resume", name)
+                    done.append(f"resumed {name}")
+                elif state == "stopped":
+                    await self.service_fault("start", name)
+                    done.append(f"started {name}")
+        with contextlib.suppress(LabError):
+            await self.heal(None)
+            done.append("healed every link")
+        return done
+
+    async def _relay(self, operation: Callable[[LinksClient], Any]) -> Any:
+        try:
+            async with LinksClient(relay_api(self.engine), timeout=HTTP_TIMEOUT) as client:
+                return await operation(client)
+        except LinksError as exc:
+            raise LabError(f"the relay refused: {exc.message}") from None
