@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from emulator.lab.embedded import LabError, Progress, entry_state
+from emulator.lab.embedded import LabError, Progress
 from emulator.lab.faults import LabFaults
 from emulator.lab.status import health_problems
 from emulator.lab.topology import Topology
@@ -240,12 +240,13 @@ def run_chaos(
 def restore(faults: LabFaults, plan: list[ChaosFault], progress: Progress) -> None:
     """Every service running, every link healed, every toxic of this plan removed."""
     engine = faults.engine
-    services = engine.load()["services"]
+    # The engine's own view: a process's state for the embedded one, a container's for compose.
+    states = {name: engine.service_state(name) for name in engine.topology.services}
     for wave in engine.topology.start_waves():
         for name in wave:
-            if entry_state(services.get(name)) == "paused":
+            if states[name] == "paused":
                 faults.resume(name)
-        stopped = [n for n in wave if entry_state(services.get(n)) == "stopped"]
+        stopped = [n for n in wave if states[n] == "stopped"]
         if stopped:
             engine.start_many(stopped, progress, **faults.context)
     faults.heal(None)

@@ -214,6 +214,13 @@ def test_pause_freezes_a_container_and_resume_thaws_it(lab: Lab) -> None:
     assert container_of("sip4")["State"] == "running"
 
 
+def test_chaos_on_containers_replays_a_seed_and_leaves_the_lab_healthy(lab: Lab) -> None:
+    result = lab.run("chaos", "--seed", "7", "--faults", "3", "--duration", "40")
+    assert "chaos done: 0 failed steps; lab healthy" in result.stdout
+    report = lab.status()
+    assert all(service["state"] == "running" for service in report["services"])
+
+
 def test_down_removes_every_container(lab: Lab) -> None:
     result = lab.run("down")
     assert "lab is down" in result.stdout
