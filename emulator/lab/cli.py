@@ -96,7 +96,10 @@ def up(ctx: click.Context, detach: bool, time_scale: float) -> None:
 @click.pass_context
 def down(ctx: click.Context) -> None:
     """Stop every service of the lab (also after a crashed runner)."""
-    engine_of(ctx).down(click.echo)
+    try:
+        engine_of(ctx).down(click.echo)
+    except LabError as exc:
+        fail(exc)
     click.echo("lab is down")
 
 
@@ -105,7 +108,10 @@ def down(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Services, links (state, toxics) and DN owners."""
-    report = lab_status(engine_of(ctx))
+    try:
+        report = lab_status(engine_of(ctx))
+    except LabError as exc:
+        fail(exc)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -123,7 +123,13 @@ class Docker:
     def containers(self) -> dict[str, Container]:
         """The project's containers (any state) by service; the newest wins if there are two."""
         label = f"label=com.docker.compose.project={self.project}"
-        ids = self.run(["docker", "ps", "-a", "-q", "--no-trunc", "--filter", label]).stdout.split()
+        listed = self.run(
+            ["docker", "ps", "-a", "-q", "--no-trunc", "--filter", label], check=False
+        )
+        if listed.returncode != 0:
+            self.check_engine()  # says what to do when no engine answers
+            self.run(["docker", "ps", "-a", "-q", "--filter", label])
+        ids = listed.stdout.split()
         if not ids:
             return {}
         done = self.run(["docker", "inspect", *ids], check=False)

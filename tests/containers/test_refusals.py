@@ -60,6 +60,25 @@ def test_no_docker_engine_says_how_to_get_one(tmp_path: Path) -> None:
     result = drlab_up(tmp_path, env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert result.returncode == 1
     assert "docker-engine up" in result.stderr and "install Docker" in result.stderr
+    for args in (["status"], ["down"], ["kill", "gws1"]):
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "emulator.lab",
+                "--engine",
+                "compose",
+                "--state-dir",
+                str(tmp_path),
+                *args,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"},
+        )
+        assert other.returncode == 1 and "docker-engine up" in other.stderr, other.stderr
 
 
 def test_a_missing_image_says_how_to_build_it(free_ports: None, tmp_path: Path) -> None:
