@@ -49,6 +49,10 @@ async def wwe_message(obs: Observer, expect: Expect) -> Verdict:
             shown.append(agent)
         else:
             missing.append(f"{agent} showed {messages[-3:] or 'nothing'}")
+    if expect.params.get("absent"):
+        if shown:
+            return Verdict(False, f"{', '.join(shown)} showed {text!r}")
+        return Verdict(True, f"none of {', '.join(_agents(expect))} showed {text!r}")
     if missing:
         return Verdict(False, f"{text!r} not shown: " + "; ".join(missing))
     return Verdict(True, f"{', '.join(shown)} showed {text!r}")
@@ -275,9 +279,29 @@ async def report(obs: Observer, expect: Expect) -> Verdict:
     )
 
 
+async def phone_registration(obs: Observer, expect: Expect) -> Verdict:
+    """Where the agent's softphone is registered, as the nodes' SIP registrars say."""
+    if not obs.lab.topology.of_kind("softphone"):
+        return Verdict(
+            False,
+            NOT_OBSERVABLE + "no softphone in the lab (clients/softphone is not in "
+            "compose.yaml yet), so no SIP registration to watch",
+        )
+    dn = obs.desk(_agents(expect)[0]).setup.dn
+    states = await obs.lab.node_states()
+    at = sorted(
+        node for node, s in states.items() if dn in (s.get("sip", {}).get("registrations") or {})
+    )
+    wanted = str(expect.params["node"])
+    return Verdict(at == [wanted], f"{dn} registered at {', '.join(at) or 'no node'}")
+
+
 async def all_of(obs: Observer, expect: Expect) -> Verdict:
     verdicts = [await CHECKS[child.kind](obs, child) for child in expect.children]
-    return Verdict(all(v.ok for v in verdicts), "; ".join(v.detail for v in verdicts))
+    details = [v.detail for v in verdicts]
+    # What cannot be observed leads the detail: the verdict is "fail" for that reason first.
+    details.sort(key=lambda detail: not detail.startswith(NOT_OBSERVABLE))
+    return Verdict(all(v.ok for v in verdicts), "; ".join(details))
 
 
 CHECKS: dict[str, Check] = {
@@ -296,6 +320,7 @@ CHECKS: dict[str, Check] = {
     "media": media,
     "best_practice": best_practice,
     "report": report,
+    "phone_registration": phone_registration,
     "all": all_of,
 }
 

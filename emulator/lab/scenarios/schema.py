@@ -57,7 +57,7 @@ CUT_MODES = ("reset", "blackhole")
 
 # expectation kind -> (required params, optional params)
 EXPECTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "wwe_message": (frozenset({"agents", "text"}), frozenset({"since"})),
+    "wwe_message": (frozenset({"agents", "text"}), frozenset({"since", "absent"})),
     "wwe_connection": (frozenset({"agent", "state"}), frozenset()),
     "wwe_node": (frozenset({"agent"}), frozenset({"node", "dc"})),
     "wwe_voice": (frozenset({"agent"}), frozenset({"logged_in", "available"})),
@@ -74,6 +74,7 @@ EXPECTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "log": (frozenset({"service", "event"}), frozenset({"fields", "absent", "since", "until"})),
     "media": (frozenset({"calls", "verdict"}), frozenset()),
     "best_practice": (frozenset({"violated_by"}), frozenset()),
+    "phone_registration": (frozenset({"agent", "node"}), frozenset()),
     "report": (frozenset(), frozenset()),
     "all": (frozenset({"of"}), frozenset()),
 }
