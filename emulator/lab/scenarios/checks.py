@@ -111,8 +111,8 @@ async def wwe_voice_history(obs: Observer, expect: Expect) -> Verdict:
     logins = sum(1 for c in changes if not c.old.logged_in and c.new.logged_in)
     unavailable = sum(1 for c in changes if c.old.available and not c.new.available)
     ok = True
-    if expect.params.get("logged_out"):
-        ok = ok and logouts > 0
+    if "logged_out" in expect.params:
+        ok = ok and (logouts > 0) == bool(expect.params["logged_out"])
     if "logins_at_least" in expect.params:
         ok = ok and logins >= int(expect.params["logins_at_least"])
     if expect.params.get("unavailable"):

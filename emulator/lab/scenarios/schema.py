@@ -249,8 +249,14 @@ def _scenario(r: _Reader, doc: LocatedMap) -> Scenario:
     r.keys(setup, "setup", {"agents"}, {"calls"})
     agents = _agents(r, r.mapping(setup["agents"], "setup.agents", setup.line_of("agents")))
     calls = _calls(r, setup.get("calls"), setup.line_of("calls"), agents)
-    outcomes = _outcomes(r, doc["outcomes"], doc.line_of("outcomes"), agents, calls)
-    steps = _steps(r, doc["steps"], doc.line_of("steps"), agents, calls, outcomes)
+    # Calls a step places later (``new_call``) can be named by expectations too.
+    known = dict(calls)
+    for item in doc["steps"] if isinstance(doc["steps"], LocatedList) else []:
+        if isinstance(item, LocatedMap) and item.get("do") == "new_call":
+            placed = str(item.get("call"))
+            known[placed] = CallSetup(placed, str(item.get("agent")), str(item.get("node")))
+    outcomes = _outcomes(r, doc["outcomes"], doc.line_of("outcomes"), agents, known)
+    steps = _steps(r, doc["steps"], doc.line_of("steps"), agents, known, outcomes)
     _check_references(r, steps, outcomes)
     return Scenario(
         name=name,
