@@ -194,7 +194,8 @@ class B2bua:
         self._legs[invite.call_id] = (call, Side.AGENT)
         agent_media = self.media.table.leg(call.conn_id, Side.AGENT)
         if agent_media is not None:
-            agent_media.send_before_latch = not target.relayed
+            # Media advertised through a relay link comes back that way: latch, never bypass it.
+            agent_media.send_before_latch = advertised == self.media.bound
         loop = asyncio.get_running_loop()
         delay = self.config.scale(self.config.ring_timeout)
         self._ring_timers[call.conn_id] = loop.call_later(

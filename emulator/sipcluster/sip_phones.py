@@ -41,7 +41,6 @@ class AgentTarget:
     uri: str  # Request-URI
     dest: Endpoint
     transport: str  # "UDP" or "TCP": the transport of the flow, else UDP
-    relayed: bool  # the path goes through a configured route (the relay in a lab)
 
 
 class PhoneDirectory:
@@ -117,22 +116,22 @@ class PhoneDirectory:
         local = self._local_binding(dn, now)
         if local is not None and (latest is None or latest.node == self.node.name):
             if route is not None:
-                return AgentTarget("softphone", local.contact, route, "UDP", True)
+                return AgentTarget("softphone", local.contact, route, "UDP")
             assert local.source is not None
             transport = self._transports.get(dn, "UDP")
-            return AgentTarget("softphone", local.contact, local.source, transport, False)
+            return AgentTarget("softphone", local.contact, local.source, transport)
         if latest is not None and latest.contact:
             if route is not None:
-                return AgentTarget("softphone", latest.contact, route, "UDP", True)
+                return AgentTarget("softphone", latest.contact, route, "UDP")
             return _contact_target(latest.contact)
         record = self.node.view.get(dn)
         if route is not None and record is not None and record.phone is PhoneType.SOFTPHONE:
-            return AgentTarget("softphone", f"sip:{dn}@{route}", route, "UDP", True)
+            return AgentTarget("softphone", f"sip:{dn}@{route}", route, "UDP")
         pstn = self.config.pstn_route
         if pstn is None:
             return None
         number = self.config.agent_number(dn)
-        return AgentTarget("pstn", f"sip:{number}@{pstn}", pstn, "UDP", True)
+        return AgentTarget("pstn", f"sip:{number}@{pstn}", pstn, "UDP")
 
     def _local_binding(self, dn: str, now: float) -> Binding | None:
         bindings = [b for b in self.registrar.lookup(dn, now) if b.source is not None]
@@ -158,4 +157,4 @@ def _contact_target(contact: str) -> AgentTarget | None:
     except SipProtocolError:
         return None
     transport = "TCP" if (uri.param("transport") or "").lower() == "tcp" else "UDP"
-    return AgentTarget("softphone", contact, Endpoint(uri.host, uri.port or 5060), transport, False)
+    return AgentTarget("softphone", contact, Endpoint(uri.host, uri.port or 5060), transport)
