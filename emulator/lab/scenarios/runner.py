@@ -21,7 +21,7 @@ from typing import Any
 
 from emulator.lab.embedded import LabError
 from emulator.lab.scenarios.actions import ACTIONS, FAULTS, place_call
-from emulator.lab.scenarios.checks import CHECKS, Verdict
+from emulator.lab.scenarios.checks import CHECKS, NOT_OBSERVABLE, Verdict
 from emulator.lab.scenarios.labsession import LabSession
 from emulator.lab.scenarios.observer import Observer, wait_until
 from emulator.lab.scenarios.schema import Expect, Outcome, Scenario
@@ -242,10 +242,11 @@ class ScenarioRun:
         async def holds() -> bool:
             nonlocal last
             last = await check(obs, outcome.expect)
-            return last.ok
+            # Waiting does not make missing evidence appear: stop at once (the verdict is fail).
+            return last.ok or last.detail.startswith(NOT_OBSERVABLE)
 
         deadline = max(outcome.within * obs.scale, MIN_DEADLINE) if outcome.within else 0.0
-        ok = await wait_until(holds, deadline, POLL)
+        ok = await wait_until(holds, deadline, POLL) and last.ok
         observed = time.time() - self._t0
         if ok and outcome.hold:
             held_for = outcome.hold * obs.scale

@@ -1,0 +1,98 @@
+"""Every scenario file run for real on the lab at time scale 0.05, and a lab that breaks a rule.
+
+The lab has fixed loopback addresses (one at a time), so each test runs ``drlab scenario run``
+once for many scenarios. Outcomes whose evidence the lab cannot give yet (media, the softphone's
+own SIP registration: the PSTN gateway and softphone are not in compose.yaml yet) must fail as
+"not observable: ...", never pass; every other outcome must pass, except the known lab gap below.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TIME_SCALE = "0.05"
+ALL_IDS = (
+    {"B.1", "B.2", "B.3", "G.1", "G.2"}
+    | {f"S1.{i}" for i in range(1, 15)}
+    | {f"S2.{i}" for i in range(1, 9)}
+    | {f"S3.{i}" for i in range(1, 12)}
+    | {f"S4.{i}" for i in range(1, 7)}
+)
+NOT_OBSERVABLE_YET = {"S1.1", "S2.1", "S3.1", "S3.6", "S3.10", "S4.1", "S4.2", "S4.6"}
+# The lab does not do what the guide says here (yet): nothing makes agent2's WWE give up in S4.
+KNOWN_LAB_GAPS = {"S4.4"}
+SIP_NODES = ("sip1", "sip2", "sip3", "sip4")
+
+pytestmark = pytest.mark.timeout(480)
+
+
+def run_scenarios(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "emulator.lab", "--state-dir", str(tmp_path / "state")),
+            *("scenario", "run", *args, "--time-scale", TIME_SCALE, "--report", str(report)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=470,
+    )
+    output = result.stdout + result.stderr
+    assert report.exists(), output
+    return result.returncode, json.loads(report.read_text()), output
+
+
+def outcomes_of(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (scenario["name"], outcome["id"]): outcome
+        for scenario in report["scenarios"]
+        for outcome in scenario["outcomes"]
+    }
+
+
+def test_every_scenario_checks_every_outcome_and_the_observable_ones_pass(tmp_path: Path) -> None:
+    code, report, output = run_scenarios(tmp_path, "--all")
+    outcomes = outcomes_of(report)
+    assert {oid for _, oid in outcomes} == ALL_IDS, output
+    unexpected = []
+    for (scenario, oid), outcome in outcomes.items():
+        if oid in NOT_OBSERVABLE_YET:
+            assert outcome["status"] == "fail", (scenario, outcome)
+            assert "not observable: " in outcome["detail"], (scenario, outcome)
+        elif oid in KNOWN_LAB_GAPS:
+            assert outcome["status"] == "fail", f"{oid} passes now: remove it from the gaps"
+        elif outcome["status"] != "pass":
+            unexpected.append(f"{scenario} {oid}: {outcome['detail']}")
+    assert not unexpected, "\n".join(unexpected) + "\n" + output
+    assert code == 1  # not-observable outcomes are failures, and a failure exits 1
+    for scenario in report["scenarios"]:
+        assert scenario["timeline"], scenario["name"]
+        assert any(
+            e.get("event", "").startswith("fault.") or e.get("event", "").startswith("service.")
+            for e in scenario["timeline"]
+        )
+    assert "outcomes passed" in output and "--- timeline of s1-wwe-reconnect ---" in output
+
+
+def test_a_lab_without_logout_on_disconnect_fails_the_outcomes_that_need_it(
+    tmp_path: Path,
+) -> None:
+    broken = [f"--service-arg={node}=--no-logout-on-disconnect" for node in SIP_NODES]
+    code, report, output = run_scenarios(tmp_path, "s1-gws-killed", "s2-gws-sip-link", *broken)
+    outcomes = outcomes_of(report)
+    assert code == 1, output
+    for key in (("s1-gws-killed", "S1.13"), ("s2-gws-sip-link", "S2.2")):
+        outcome = outcomes[key]
+        assert outcome["status"] == "fail", output
+        assert "not observable" not in outcome["detail"]
+        assert "agent.logout" in outcome["detail"]
+    # The baseline does not depend on the rule: the engine is not failing everything.
+    assert outcomes[("s2-gws-sip-link", "B.3")]["status"] == "pass"
