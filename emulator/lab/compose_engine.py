@@ -64,6 +64,12 @@ class ComposeEngine(EmbeddedEngine):
         services = state.setdefault("services", {})
         for name, container in containers.items():
             entry = services.setdefault(name, {})
+            if not entry.get("endpoints") and container.state == "running":
+                # Started by 'docker compose up' itself: the endpoints are in its ready line.
+                endpoints = _ready_endpoints(self.docker.logs(container.id))
+                if endpoints is not None:
+                    entry["endpoints"] = endpoints
+                    self._save_entry(name, endpoints=endpoints)
             entry.update(
                 container=container.id[:12],
                 status=container.describe(),
