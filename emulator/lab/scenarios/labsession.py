@@ -48,6 +48,7 @@ class LabSession:
         self.topology: Topology = load_topology(compose)
         self.engine = EmbeddedEngine(self.topology, state_dir)
         self._http: aiohttp.ClientSession | None = None
+        self._downed: set[str] = set()  # services this run killed or stopped
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -166,6 +167,10 @@ class LabSession:
 
     async def service_fault(self, verb: str, service: str) -> None:
         signals = {"kill": signal.SIGKILL, "pause": signal.SIGSTOP, "resume": signal.SIGCONT}
+        if verb in ("kill", "stop"):
+            self._downed.add(service)
+        elif verb == "start":
+            self._downed.discard(service)
         if verb in signals:
             event = f"service.{verb}"
             await asyncio.to_thread(
@@ -181,15 +186,18 @@ class LabSession:
             raise LabError(f"unknown service fault {verb}")
 
     async def revert(self) -> list[str]:
-        """Undo every fault: resume paused services, start stopped ones, heal every link."""
-        done = []
+        """Undo every fault: resume paused services, start the ones this run took down, heal
+        every link. Nothing to undo when the lab never came up."""
+        done: list[str] = []
+        if self._http is None:
+            return done
         for name in self.topology.names():
             state = self.engine.service_state(name)
             with contextlib.suppress(LabError):
                 if state == "paused":
                     await self.service_fault("resume", name)
                     done.append(f"resumed {name}")
-                elif state == "stopped":
+                elif state == "stopped" and name in self._downed:
                     await self.service_fault("start", name)
                     done.append(f"started {name}")
         with contextlib.suppress(LabError):
