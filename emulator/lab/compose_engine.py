@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import time
@@ -98,6 +99,9 @@ class ComposeEngine(EmbeddedEngine):
         return container.state if container else "stopped"
 
     def time_scale(self) -> float:
+        # A lab started by 'docker compose up' has no saved state: its scale is the variable's.
+        if not self.state_file.exists():
+            return float(os.environ.get("DRLAB_TIME_SCALE") or 1.0)
         return float(self.saved().get("time_scale", 1.0))
 
     # -- lifecycle ------------------------------------------------------------------------
