@@ -25,7 +25,7 @@ def docker_missing() -> str | None:
         return "no docker CLI (scripts/test.sh starts ../shared/tools/docker-engine up)"
     info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
     if info.returncode != 0:
-        return f"no Docker engine answers: {info.stderr.strip().splitlines()[-1:] or '?'}"
+        return f"no Docker engine answers: {' '.join(info.stderr.strip().splitlines()[-1:]) or '?'}"
     image = subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, timeout=30)
     if image.returncode != 0:
         return f"image {IMAGE} is not built (docker build -t {IMAGE} .)"
