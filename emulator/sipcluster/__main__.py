@@ -227,6 +227,7 @@ async def _run(config: NodeConfig) -> None:
     await stop.wait()
     service.log.event("stopping")
     await service.stop()
+    service.log.event("stopped")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,167 @@
+"""``python -m clients.pstn`` as the lab runs it, with a SIP node and a softphone as processes.
+
+Each service prints its ``ready`` line with its endpoints; a customer call placed through the
+gateway's control API reaches the softphone through the node and talks; SIGTERM stops all three
+cleanly (exit 0, ``stopping`` then ``stopped``); bad command lines exit 2 with a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+
+
+class Service:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[dict[str, Any]] = []
+        self.ready: dict[str, Any] = {}
+
+    async def wait_ready(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        while not self.ready:
+            line = await asyncio.wait_for(self.process.stdout.readline(), 20)
+            assert line, f"exited before it was ready: {self.lines}"
+            record = json.loads(line)
+            self.lines.append(record)
+            if record["event"] == "ready":
+                self.ready = record
+        return self.ready
+
+    async def stop(self) -> tuple[int, list[str]]:
+        self.process.send_signal(signal.SIGTERM)
+        rest, errors = await asyncio.wait_for(self.process.communicate(), 20)
+        events = [json.loads(line)["event"] for line in rest.splitlines() if line.strip()]
+        assert self.process.returncode == 0, errors.decode()
+        return self.process.returncode, events
+
+
+@asynccontextmanager
+async def service(*args: str) -> AsyncIterator[Service]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        *args,
+        "--time-scale",
+        "0.05",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield Service(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_pstn_calls_the_softphone_through_a_node_process_and_everything_stops_cleanly() -> (
+    None
+):
+    async with AsyncExitStack() as stack:
+        node = await stack.enter_async_context(
+            service("emulator.sipcluster", "--name", "sip1", "--dc", "DC1", "--sip", "127.0.0.1:0")
+        )
+        endpoints = (await node.wait_ready())["endpoints"]
+        assert set(endpoints) >= {"tlib", "tc", "control", "sip", "media"}
+        phone = await stack.enter_async_context(
+            service(
+                "clients.softphone",
+                "--name",
+                "softphone2",
+                "--dn",
+                "7002",
+                "--registrar",
+                f"sip1={endpoints['sip']}",
+            )
+        )
+        await phone.wait_ready()
+        pstn = await stack.enter_async_context(
+            service(
+                "clients.pstn",
+                "--name",
+                "pstn",
+                "--node",
+                f"sip1={endpoints['sip']}",
+                "--agent",
+                "7001=agent-7001",
+            )
+        )
+        ready = await pstn.wait_ready()
+        assert ready["agents"] == {"7001": "agent-7001"} and "sip" in ready["endpoints"]
+        node_api = aiohttp.ClientSession(f"http://{endpoints['control']}")
+        pstn_api = aiohttp.ClientSession(f"http://{ready['endpoints']['http']}")
+        async with node_api, pstn_api:
+            state: dict[str, Any] = {}
+
+            async def refresh() -> None:
+                async with node_api.get("/state") as response:
+                    state.update(await response.json())
+
+            await poll(refresh, lambda: "7002" in state.get("phones", {}))
+            async with pstn_api.post("/calls", json={"to": "7002", "node": "sip1"}) as response:
+                assert response.status == 201
+                call_id = (await response.json())["id"]
+            call: dict[str, Any] = {}
+
+            async def read_call() -> None:
+                async with pstn_api.get(f"/calls/{call_id}") as response:
+                    call.update((await response.json())["call"])
+
+            await poll(read_call, lambda: call.get("media", {}).get("packets_received", 0) > 50)
+            assert call["state"] == "active" and call["media"]["talking"]
+            await refresh()
+            assert state["sip"]["calls"][0]["state"] == "connected"
+            assert state["sip"]["media"]["packets_forwarded"] > 100
+        for stopped in (pstn, phone, node):
+            _, events = await stopped.stop()
+            assert "stopping" in events and events[-1] == "stopped"  # calls ended in between
+
+
+async def poll(read: Any, done: Any, timeout: float = 10.0) -> None:
+    async def check() -> bool:
+        await read()
+        return bool(done())
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        assert loop.time() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--agent", "7001=agent-7001"], "--node"),
+        (["--node", "sip1"], "NAME=HOST:PORT"),
+        (["--node", "sip1=10.0.0.1:5060"], "loopback"),
+        (["--node", "sip1=127.0.0.1:5060", "--agent", "7001"], "DN=NUMBER"),
+        (["--node", "sip1=127.0.0.1:5060", "--rtp-timeout", "0.5"], "longer than the gap"),
+    ],
+)
+async def test_bad_command_line_exits_2_with_a_clear_message(
+    args: list[str], complaint: str
+) -> None:
+    async with service("clients.pstn", *args) as bad:
+        _, errors = await asyncio.wait_for(bad.process.communicate(), 20)
+    assert bad.process.returncode == 2
+    assert complaint in errors.decode()
+
+
+async def test_node_sip_options_need_sip_and_bad_routes_exit_2() -> None:
+    for args, complaint in (
+        (["--pstn-route", "127.0.0.1:5060"], "need --sip"),
+        (["--sip", "127.0.0.1:0", "--phone-route", "7002"], "KEY=VALUE"),
+    ):
+        async with service("emulator.sipcluster", "--name", "sip1", "--dc", "DC1", *args) as bad:
+            _, errors = await asyncio.wait_for(bad.process.communicate(), 20)
+        assert bad.process.returncode == 2 and complaint in errors.decode(), errors.decode()
