@@ -225,6 +225,8 @@ async def log(obs: Observer, expect: Expect) -> Verdict:
 
 
 async def media(obs: Observer, expect: Expect) -> Verdict:
+    """Media as the PSTN gateway measures it (``GET /calls``: ``to`` URI, ``media.talking``,
+    ``lost``): "talking" is RTP both ways with no gap over 1 s, "lost" the call's loss."""
     reports, why = await obs.media_reports()
     if reports is None:
         return Verdict(False, NOT_OBSERVABLE + why)
@@ -233,13 +235,24 @@ async def media(obs: Observer, expect: Expect) -> Verdict:
     for name in expect.params["calls"]:
         call = obs.calls.get(str(name))
         dn = obs.desk(call.agent).setup.dn if call else ""
-        report = next((r for r in reports if dn and dn in (r.get("to"), r.get("dn"))), None)
-        if report is None or "talking" not in report:
+        report = next((r for r in reports if dn and _user_of(r.get("to")) == dn), None)
+        if report is None or not isinstance(report.get("media"), dict):
             return Verdict(False, f"{NOT_OBSERVABLE}no media report for {name} (DN {dn})")
-        talking = bool(report["talking"])
-        ok = ok and (talking if verdict == "talking" else not talking)
-        details.append(f"{name}: {'talking' if talking else 'no media'} {report.get('gaps', '')}")
+        talking = bool(report["media"].get("talking"))
+        lost = bool(report.get("lost"))
+        ok = ok and (talking and not lost if verdict == "talking" else lost)
+        gap = report["media"].get("longest_gap_ms")
+        details.append(
+            f"{name}: {'talking' if talking else 'not talking'}, longest gap {gap} ms"
+            + (f", lost ({report.get('end_reason')})" if lost else "")
+        )
     return Verdict(ok, "; ".join(details))
+
+
+def _user_of(uri: Any) -> str:
+    """``sip:7002@127.0.1.2:5060`` -> ``7002``."""
+    text = str(uri or "")
+    return text.split(":", 1)[-1].split("@", 1)[0]
 
 
 async def best_practice(obs: Observer, expect: Expect) -> Verdict:
