@@ -37,6 +37,9 @@ from emulator.proxy.http1 import (
 from emulator.proxy.streams import copy_body, pump_both_ways
 from emulator.proxy.upstreams import Choice, Transition, Upstream, UpstreamPool, UpstreamState
 
+# Response bodies up to this size are read whole and sent with their head.
+_COALESCED_BODY = 65536
+
 
 @dataclass(frozen=True)
 class ProxyConfig:
@@ -424,17 +427,25 @@ class StickyProxy:
             headers.append(("Set-Cookie", cookie))
         if not upgrade:
             headers.append(("Connection", "keep-alive" if keep else "close"))
-        writer.write(
-            serialize_response(
-                ResponseHead(response.version, response.status, response.reason, tuple(headers))
-            )
+        head = serialize_response(
+            ResponseHead(response.version, response.status, response.reason, tuple(headers))
         )
         if upgrade:
+            writer.write(head)
             await writer.drain()
             upstreams.pop(choice.upstream.name, None)
             await pump_both_ways(client_reader, writer, conn)
             return False
-        await copy_body(conn.reader, writer, framing, self.config.read_timeout)
+        if framing.kind is BodyKind.LENGTH and framing.length <= _COALESCED_BODY:
+            # Head and a small body in one write: one segment and one wake-up of the client
+            # instead of two (every REST answer and long-poll reply is such a body).
+            async with asyncio.timeout(self.config.read_timeout):
+                body = await conn.reader.readexactly(framing.length)
+            writer.write(head + body)
+            await writer.drain()
+        else:
+            writer.write(head)
+            await copy_body(conn.reader, writer, framing, self.config.read_timeout)
         if not response.keep_alive or framing.kind is BodyKind.UNTIL_CLOSE:
             conn.close()
             upstreams.pop(choice.upstream.name, None)

@@ -45,6 +45,20 @@ def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 
+async def refuse_link(relay: Relay) -> None:
+    """Cut the T-Lib link so that GWS's reconnects are refused, not accepted and then reset
+    (an accepted connect would bring the link up for an instant: a flapping link)."""
+    relay.cut("reset")
+    if relay.server is not None:
+        relay.server.close()
+        await relay.server.wait_closed()
+
+
+async def restore_link(relay: Relay) -> None:
+    relay.heal()
+    await relay.start(relay.port)
+
+
 @dataclass
 class Lab:
     sip: NodeService

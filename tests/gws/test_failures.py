@@ -10,7 +10,7 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.gws.config import GwsConfig, UserDirectory
 from emulator.gws.server import GwsServer
-from tests.gws.conftest import FAST_GWS_TIMERS, eventually
+from tests.gws.conftest import FAST_GWS_TIMERS, eventually, refuse_link, restore_link
 from tests.sipcluster.conftest import LOOPBACK
 
 
@@ -81,7 +81,7 @@ async def test_tlib_link_loss_reports_out_of_service_503_and_unhealthy_then_reco
     status, health = await desk.call("GET", "/health")
     assert (status, health["status"]) == (200, "healthy")
 
-    lab.relay.cut("reset")
+    await refuse_link(lab.relay)
     oos = await desk.expect_voice("DnStateChanged", agentState="OutOfService")
     assert oos["data"]["reason"] == "SIPServerConnectionLost"
     dn = oos["data"]["dn"]
@@ -99,7 +99,7 @@ async def test_tlib_link_loss_reports_out_of_service_503_and_unhealthy_then_reco
     # logout-on-disconnect on the SIP side (S2.2).
     await eventually(lambda: lab.sip_state()["owned"]["7001"]["AgentState"] == "LoggedOut")
 
-    lab.relay.heal()
+    await restore_link(lab.relay)
     await eventually(lambda: lab.gws.node.link.up)
     back = await desk.expect_voice("DnStateChanged", agentState="LoggedOut")
     assert back["data"]["dn"]["dnStatus"] == "InService"
@@ -156,7 +156,7 @@ async def test_silent_sip_node_is_detected_by_addp() -> None:
 
 async def test_desktop_subscribing_while_link_is_down_is_told_at_once(lab_factory: Any) -> None:
     lab = await lab_factory()
-    lab.relay.cut("reset")
+    await refuse_link(lab.relay)
     await eventually(lambda: not lab.gws.node.link.up)
     desk = await lab.logged_on("agent1")
     oos = await desk.expect_voice("DnStateChanged", agentState="OutOfService")
@@ -167,6 +167,6 @@ async def test_desktop_subscribing_while_link_is_down_is_told_at_once(lab_factor
     )
     assert status == 503
     assert "is down" in body["status"]["message"]
-    lab.relay.heal()
+    await restore_link(lab.relay)
     await desk.expect_voice("DnStateChanged", agentState="LoggedOut")
     assert lab.sip_saw("RequestRegisterAddress", "7001")
