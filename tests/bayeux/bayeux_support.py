@@ -61,7 +61,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
 FAST = ServerConfig(timeout=2.0, interval=0.0, max_interval=1.0)
 
 
-class Path:
+class CuttablePath:
     """A TCP path to the server whose current connections can be black-holed.
 
     A black-holed connection stays open and swallows every byte both ways, forever (as after a
@@ -78,7 +78,7 @@ class Path:
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
 
-    async def __aenter__(self) -> Path:
+    async def __aenter__(self) -> CuttablePath:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.listen_port = self._server.sockets[0].getsockname()[1]
         return self

@@ -7,7 +7,7 @@ import dataclasses
 
 import aiohttp
 import pytest
-from bayeux_support import FAST, PATH, Path, serve, wait_until
+from bayeux_support import FAST, PATH, CuttablePath, serve, wait_until
 
 from emulator.bayeux.client import BayeuxClient, HandshakeRefused, RequestFailed
 from emulator.bayeux.client_core import ClientState
@@ -193,7 +193,7 @@ async def test_many_clients_each_get_only_their_own_events() -> None:
 async def test_websocket_that_stops_answering_is_dropped_and_a_new_one_recovers() -> None:
     """A black-holed WebSocket never errors: the client must give up on it, not wait forever."""
     config = ServerConfig(timeout=0.5, max_interval=5.0)
-    async with serve(config) as served, Path(served.port) as path:
+    async with serve(config) as served, CuttablePath(served.port) as path:
         url = f"http://127.0.0.1:{path.listen_port}{PATH}"
         async with fast_client(url, "websocket", max_network_delay=0.5) as client:
             received: list[Message] = []
