@@ -19,6 +19,8 @@ from clients.phoneline.calls import CallStateError, PhoneCall
 from clients.phoneline.line import UnknownCall
 from emulator.common.addresses import Endpoint
 from emulator.sip.errors import SipError
+from emulator.sip.transport import SipTransport
+from emulator.sip.ua import UserAgent
 
 
 class ControlledPhone(Protocol):
@@ -34,6 +36,16 @@ class ControlledPhone(Protocol):
     def answer(self, key: str) -> PhoneCall: ...
 
     def release(self, key: str) -> PhoneCall: ...
+
+
+def sip_counters(transport: SipTransport, ua: UserAgent) -> dict[str, int]:
+    """The ``counters`` of a phone's ``/status``: what its SIP port received and refused."""
+    return {
+        "sip_messages_received": transport.stats.messages_received,
+        "sip_garbage_dropped": transport.stats.garbage_dropped,
+        "sip_bad_requests_answered": transport.stats.bad_requests_answered,
+        "sip_requests_rejected": ua.requests_rejected,
+    }
 
 
 # Places a call from a ``POST /calls`` body; raises ValueError naming what is wrong with it.

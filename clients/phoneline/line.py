@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from clients.phoneline.calls import (
@@ -30,6 +30,7 @@ from clients.phoneline.calls import (
 from clients.phoneline.config import LineConfig
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
+from emulator.common.tasks import OwnedTasks
 from emulator.rtp.endpoint import MediaTicker, RtpEndpoint
 from emulator.sip.dialog import Dialog
 from emulator.sip.errors import SdpError, SipError, SipProtocolError
@@ -65,7 +66,7 @@ class Line:
         self.cancel_outgoing: Callable[[OutboundCall], None] | None = None
         self._ids = itertools.count(1)
         self._cancelled: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks(log, "phone")
         self._loop = asyncio.get_running_loop()
         self.stopping = False
 
@@ -77,13 +78,8 @@ class Line:
     async def stop(self) -> None:
         self.stopping = True  # calls still opening their RTP port are refused from now on
         self._end_all()
-        pending = [task for task in self._tasks if not task.done()]
-        if pending:
-            # BYEs just sent get a moment to complete; the media watchdog is simply cancelled.
-            await asyncio.wait(pending, timeout=1.0)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # BYEs just sent get a moment to complete; the media watchdog is then cancelled.
+        await self._tasks.close(grace=1.0)
         self._end_all()
 
     def _end_all(self) -> None:
@@ -384,12 +380,5 @@ class Line:
                 return node.name
         return str(incoming.source)
 
-    def spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.log.error("phone.task_failed", error=repr(task.exception()))
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        self._tasks.spawn(coroutine)

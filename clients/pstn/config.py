@@ -11,10 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from clients.phoneline.config import LineConfig, NodeEntry
-from emulator.common.addresses import Endpoint
-from emulator.common.timescale import TimeScale
-from emulator.sip.transaction import TimerConfig
+from clients.phoneline.config import LineConfig, NodeEntry, PhoneSettings
 
 _NUMBER = re.compile(r"^[A-Za-z0-9+\-_.!~*'()]+$")  # RFC 3261 §25.1 unreserved user characters
 
@@ -25,20 +22,10 @@ def check_number(number: str, what: str) -> str:
     return number
 
 
-@dataclass(frozen=True)
-class PstnConfig:
-    name: str
+@dataclass(frozen=True, kw_only=True)
+class PstnConfig(PhoneSettings):
     nodes: tuple[NodeEntry, ...]
     agents: dict[str, str] = field(default_factory=dict)  # DN -> the agent's PSTN number
-    dc: str = ""
-    sip: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 0))
-    rtp_host: str = "127.0.0.1"
-    scale: TimeScale = field(default_factory=TimeScale)
-    t1: float = 0.5
-    auto_answer: bool = True
-    answer_delay: float = 0.0
-    rtp_timeout: float = 5.0
-    gap_threshold: float = 1.0
     max_calls: int = 1000
     keepalive: float = 30.0  # real seconds between OPTIONS pings of every node; 0: never
     caller: str = "+15551230000"  # the customer number of calls placed without one
@@ -52,26 +39,12 @@ class PstnConfig:
             check_number(dn, "agent DN")
             check_number(number, "agent number")
         check_number(self.caller, "caller")
-        if self.t1 <= 0 or self.keepalive < 0:
-            raise ValueError("t1 must be > 0 and keepalive >= 0")
-        self.line()  # the line's own checks
+        if self.keepalive < 0:
+            raise ValueError("keepalive must be >= 0")
+        super().__post_init__()
 
     def line(self) -> LineConfig:
-        return LineConfig(
-            user=self.name,
-            nodes=self.nodes,
-            rtp_host=self.rtp_host,
-            scale=self.scale,
-            auto_answer=self.auto_answer,
-            answer_delay=self.answer_delay,
-            rtp_timeout=self.rtp_timeout,
-            gap_threshold=self.gap_threshold,
-            max_calls=self.max_calls,
-        )
-
-    @property
-    def timers(self) -> TimerConfig:
-        return TimerConfig(t1=self.t1, t2=8 * self.t1, t4=10 * self.t1).scaled(self.scale)
+        return self.line_for(self.name, self.nodes)
 
     def node(self, name: str) -> NodeEntry:
         for node in self.nodes:

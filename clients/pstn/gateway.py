@@ -13,23 +13,19 @@ and reports whether it answered. State changes are emitted as pyee events at thi
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
 from typing import Any
-
-from pyee.asyncio import AsyncIOEventEmitter
 
 from clients.phoneline.calls import InboundCall, PhoneCall
 from clients.phoneline.dialer import Dialer
 from clients.phoneline.line import Line
+from clients.phoneline.phone import LinePhone
 from clients.pstn.config import PstnConfig, check_number
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
-from emulator.rtp.endpoint import MediaTicker
 from emulator.sip.builder import make_request, new_call_id, new_tag
 from emulator.sip.errors import SipError, SipProtocolError
 from emulator.sip.headers import SipUri
-from emulator.sip.transport import UdpTransport
-from emulator.sip.ua import IncomingRequest, UserAgent
+from emulator.sip.ua import IncomingRequest
 
 
 class GatewayLine(Line):
@@ -43,52 +39,19 @@ class GatewayLine(Line):
         return super().bye_destination(call)
 
 
-class Pstn:
+class Pstn(LinePhone):
     def __init__(self, config: PstnConfig, log: JsonLog | None = None) -> None:
+        super().__init__(config, log)
         self.config = config
-        self.log = log or JsonLog(config.name, config.dc)
-        self.events = AsyncIOEventEmitter()
-        self.events.on("error", self._on_error)
-        self._stack = AsyncExitStack()
-        self._transport: UdpTransport | None = None
-        self._ua: UserAgent | None = None
-        self._line: GatewayLine | None = None
         self._dialer: Dialer | None = None
         self._keepalive: asyncio.Task[None] | None = None
         self.pings: dict[str, dict[str, Any]] = {}  # node -> last OPTIONS outcome
 
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def sip_bound(self) -> Endpoint:
-        assert self._transport is not None, "gateway is not started"
-        return self._transport.bound
-
-    @property
-    def line(self) -> GatewayLine:
-        assert self._line is not None, "gateway is not started"
-        return self._line
-
     async def __aenter__(self) -> Pstn:
-        config = self.config
-        try:
-            self._transport = await self._stack.enter_async_context(
-                UdpTransport(config.sip.host, config.sip.port, log=self.log)
-            )
-            ticker = await self._stack.enter_async_context(MediaTicker())
-            self._ua = UserAgent(self._transport, timers=config.timers, log=self.log)
-            await self._stack.enter_async_context(self._ua)
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        self._line = GatewayLine(config.line(), self._ua, ticker, self.log, self.events.emit)
-        self._dialer = Dialer(self._line, self._ua)
-        self._ua.on_request = self._on_request
-        self._ua.on_ack_timeout = self._line.on_ack_timeout
-        self._line.start()
-        if config.keepalive > 0:
+        line = await self.open_line(GatewayLine)
+        self._dialer = Dialer(line, self.ua)
+        self.ua.on_request = self._on_request
+        if self.config.keepalive > 0:
             self._keepalive = asyncio.create_task(self._ping_nodes())
         return self
 
@@ -97,10 +60,7 @@ class Pstn:
         if self._keepalive is not None:
             self._keepalive.cancel()
             await asyncio.gather(self._keepalive, return_exceptions=True)
-        if self._line is not None:
-            await self._line.stop()
-        await self._stack.aclose()
-        self.events.remove_all_listeners()
+        await self.close_line()
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -115,18 +75,6 @@ class Pstn:
         assert self._dialer is not None, "gateway is not started"
         return await self._dialer.place(check_number(to, "to"), node, check_number(caller, "from"))
 
-    def reports(self) -> list[dict[str, Any]]:
-        return self.line.reports()
-
-    def find(self, key: str) -> PhoneCall:
-        return self.line.find(key)
-
-    def answer(self, key: str) -> PhoneCall:
-        return self.line.answer(key)
-
-    def release(self, key: str) -> PhoneCall:
-        return self.line.release(key)
-
     def _on_request(self, incoming: IncomingRequest) -> None:
         request = incoming.request
         if request.method == "INVITE" and not request.to_tag:
@@ -140,13 +88,11 @@ class Pstn:
     # -- status ---------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        transport, ua = self._transport, self._ua
-        assert transport is not None and ua is not None
         calls = self.line.calls.values()
         return {
             "name": self.config.name,
             "dc": self.config.dc,
-            "sip": str(transport.bound),
+            "sip": str(self.sip_bound),
             "nodes": [
                 {"name": node.name, "endpoint": str(node.endpoint), **self.pings.get(node.name, {})}
                 for node in self.config.nodes
@@ -160,17 +106,11 @@ class Pstn:
                 ),
                 "lost": sum(1 for call in calls if call.lost),
             },
-            "counters": {
-                "sip_messages_received": transport.stats.messages_received,
-                "sip_garbage_dropped": transport.stats.garbage_dropped,
-                "sip_bad_requests_answered": transport.stats.bad_requests_answered,
-                "sip_requests_rejected": ua.requests_rejected,
-            },
+            "counters": self.counters(),
         }
 
     async def _ping_nodes(self) -> None:
-        assert self._ua is not None
-        ua = self._ua
+        ua = self.ua
         host = ua.transport.bound.host
         while True:
             for node in self.config.nodes:
@@ -196,9 +136,6 @@ class Pstn:
             self.pings[node] = {"reachable": True, "status": response.status}
 
         self.line.spawn(ping())
-
-    def _on_error(self, error: BaseException) -> None:
-        self.log.error("pstn.listener_failed", error=repr(error))
 
 
 def _user(uri: str) -> str:

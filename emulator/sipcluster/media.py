@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.common.addresses import Endpoint
+from emulator.common.udp import bind_datagram
 from emulator.rtp.meter import ReceiveMeter
 from emulator.rtp.packet import BadRtpPacket, RtpPacket
 
@@ -214,12 +215,7 @@ class MediaPort(asyncio.DatagramProtocol):
 
     async def __aenter__(self) -> MediaPort:
         self._loop = asyncio.get_running_loop()
-        transport, _ = await self._loop.create_datagram_endpoint(
-            lambda: self, local_addr=(self._host, self._port)
-        )
-        self._transport = transport
-        sockname = transport.get_extra_info("sockname")
-        self._bound = Endpoint(str(sockname[0]), int(sockname[1]))
+        self._transport, self._bound = await bind_datagram(lambda: self, self._host, self._port)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -12,11 +12,11 @@ the BYEs a moment, then close the sockets.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
 
 from emulator.common.jsonlog import JsonLog
+from emulator.common.tasks import OwnedTasks
 from emulator.sip.transport import SipTransport, TcpTransport, UdpTransport
 from emulator.sip.ua import IncomingRequest, UserAgent
 from emulator.sipcluster.b2bua import B2bua
@@ -42,7 +42,7 @@ class SipSide:
         self._media: MediaPort | None = None
         self._phones: PhoneDirectory | None = None
         self._b2bua: B2bua | None = None
-        self._tasks: set[asyncio.Task[None]] = set()  # INVITE, BYE and CANCEL transactions
+        self._tasks = OwnedTasks(log, "sip")  # INVITE, BYE and CANCEL transactions
         self._loops: list[asyncio.Task[None]] = []
         self.endpoints: dict[str, str] = {}
 
@@ -83,7 +83,7 @@ class SipSide:
             raise
         self._phones = PhoneDirectory(self.node, config, self.log)
         self._b2bua = B2bua(
-            self.node, config, self.uas, self._phones, self._media, self.log, self._spawn
+            self.node, config, self.uas, self._phones, self._media, self.log, self._tasks.spawn
         )
         self.endpoints = {"sip": str(udp.bound), "media": str(self._media.bound)}
         self._loops = [
@@ -120,23 +120,9 @@ class SipSide:
             self._b2bua.end_all()
         for task in self._loops:
             task.cancel()
-        pending = [task for task in self._tasks if not task.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=BYE_GRACE)  # the BYEs just sent
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self._tasks.close(grace=BYE_GRACE)  # the BYEs just sent
         await self._stack.aclose()
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.log.error("sip.task_failed", error=repr(task.exception()))
 
     # -- requests -------------------------------------------------------------------------
 

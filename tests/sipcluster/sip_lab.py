@@ -17,7 +17,8 @@ import contextlib
 import io
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from clients.phoneline.config import NodeEntry
@@ -33,9 +34,9 @@ from emulator.sip.transaction import TimerConfig
 from emulator.sipcluster.config import NodeConfig, Peer
 from emulator.sipcluster.service import NodeService
 from emulator.sipcluster.sip_config import SipConfig
-from emulator.tlib.aio import TLibClient
+from emulator.tlib.messages import RequestAgentLogin, RequestRegisterAddress
 from tests.clients.softphone.softphone_test_helpers import phone_config
-from tests.sipcluster.conftest import FAST_TIMERS, Desk, eventually
+from tests.sipcluster.conftest import FAST_TIMERS, Cluster, Desk, eventually
 
 LOOPBACK = "127.0.0.1"
 SCALE = TimeScale(0.05)  # registration 60 s -> 3 s, refresh every 1.5 s
@@ -50,11 +51,10 @@ def ep(text: str) -> Endpoint:
 
 
 @dataclass
-class SipLab:
-    nodes: dict[str, NodeService]
-    logs: dict[str, io.StringIO]
-    relay: Relay | None
-    clients: list[TLibClient] = field(default_factory=list)
+class SipLab(Cluster):
+    """The cluster of ``conftest`` (desktops, ownership views) with SIP and the fault relay."""
+
+    relay: Relay | None = None
 
     def sip(self, node: str) -> Endpoint:
         return ep(self.nodes[node].endpoints["sip"])
@@ -81,12 +81,6 @@ class SipLab:
     def links_of(self, phone: str) -> list[str]:
         assert self.relay is not None
         return [link.name for link in self.relay.links() if link.name.startswith(f"{phone}-")]
-
-    async def desktop(self, node: str) -> Desk:
-        host, port = self.nodes[node].endpoints["tlib"].rsplit(":", 1)
-        client = await TLibClient.connect(host, int(port), addp_interval=0.2, addp_timeout=0.4)
-        self.clients.append(client)
-        return Desk(client)
 
     def state(self, node: str) -> dict[str, Any]:
         service = self.nodes[node]
@@ -144,7 +138,7 @@ async def sip_lab(
                     await links.update(f"{phone}-{name}", LinkUpdate(upstream=ep(endpoints["sip"])))
                     media = LinkUpdate(upstream=ep(endpoints["media"]))
                     await links.update(f"{phone}-{name}-rtp", media)
-        lab = SipLab(nodes, logs, links if relay else None)
+        lab = SipLab(nodes, {}, logs, relay=links if relay else None)
         await eventually(
             lambda: all(len(n.node.peers_up) == len(names) - 1 for n in nodes.values())
         )
@@ -216,3 +210,51 @@ async def lab_pstn(lab: SipLab, **overrides: Any) -> AsyncIterator[Pstn]:
 async def talk(seconds: float) -> None:
     """Let media flow (a measured duration, not a wait for a condition)."""
     await asyncio.sleep(seconds)
+
+
+@contextlib.asynccontextmanager
+async def agent2_lab(
+    *,
+    sip: dict[str, Any] | None = None,
+    pstn: dict[str, Any] | None = None,
+    login: bool = True,
+    **phone: Any,
+) -> AsyncIterator[tuple[SipLab, Softphone, Pstn, Desk]]:
+    """sip1 and sip2 through the relay, softphone2 registered at sip1 (its owner), the PSTN
+    gateway, and agent2's desktop on sip1 (registered on 7002, agent2 logged in)."""
+    async with (
+        sip_lab(**(sip or {})) as lab,
+        lab_softphone(lab, ("sip1", "sip2"), **phone) as softphone,
+        lab_pstn(lab, **(pstn or {})) as gateway,
+    ):
+        await eventually(lambda: lab.nodes["sip2"].node.owner_of("7002") == "sip1")
+        await eventually(lambda: all(n.node.phones.get("7002") for n in lab.nodes.values()))
+        desk = await lab.desktop("sip1")
+        await desk.send(RequestRegisterAddress, "7002")
+        if login:
+            await desk.send(RequestAgentLogin, "7002", agent_id="agent2")
+        yield lab, softphone, gateway, desk
+
+
+async def run_sipp(cwd: Path, *args: str) -> asyncio.subprocess.Process:
+    """Start SIPp for one call (or registration) on loopback, failing after 30 s."""
+    return await asyncio.create_subprocess_exec(
+        "sipp",
+        *args,
+        "-i",
+        LOOPBACK,
+        "-m",
+        "1",
+        "-timeout",
+        "30s",
+        "-timeout_error",
+        "-nostdin",
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def sipp_succeeded(process: asyncio.subprocess.Process) -> None:
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, output.decode(errors="replace")[-2000:]

@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from clients.pstn.gateway import Pstn
 from emulator.common.addresses import Endpoint
 from emulator.rtp.packet import RtpPacket
 from emulator.sip.message import Response
 from emulator.sip.parser import StreamParser, parse_datagram
 from tests.sipcluster.conftest import eventually
-from tests.sipcluster.sip_lab import SipLab, ep, lab_pstn, lab_softphone, sip_lab, talk
+from tests.sipcluster.sip_lab import SipLab, agent2_lab, ep, talk
 
 HEADERS = {
     "Via": "SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-bad{n}",
@@ -93,17 +92,12 @@ async def probe() -> AsyncIterator[Probe]:
 
 
 @asynccontextmanager
-async def call_in_progress() -> AsyncIterator[tuple[SipLab, Pstn, str]]:
-    async with (
-        sip_lab() as lab,
-        lab_softphone(lab, ("sip1",)) as phone,
-        lab_pstn(lab) as pstn,
-    ):
-        await eventually(lambda: lab.nodes["sip2"].node.phones.get("7002") is not None)
+async def call_in_progress() -> AsyncIterator[SipLab]:
+    async with agent2_lab(login=False) as (lab, phone, pstn, _):
         call = await pstn.place({"to": "7002", "node": "sip2"})
         await eventually(lambda: pstn.find(call.id).state.value == "active")
         await eventually(lambda: phone.line.active_count() == 1)
-        yield lab, pstn, call.id
+        yield lab
         # The call went on through all of it: talking both ways at both phones and the node.
         assert pstn.find(call.id).state.value == "active"
         report = pstn.find(call.id).report()["media"]
@@ -116,7 +110,7 @@ async def call_in_progress() -> AsyncIterator[tuple[SipLab, Pstn, str]]:
 
 
 async def test_bad_sip_datagrams_are_answered_or_dropped_and_counted_during_a_call() -> None:
-    async with call_in_progress() as (lab, _, _), probe() as peer:
+    async with call_in_progress() as lab, probe() as peer:
         node = lab.sip("sip2")
         for what, datagram, status in ANSWERED:
             answered, answer = await peer.ask(datagram, node)
@@ -138,7 +132,7 @@ async def test_bad_sip_datagrams_are_answered_or_dropped_and_counted_during_a_ca
 
 
 async def test_bad_rtp_and_rtp_from_strangers_are_dropped_and_counted_during_a_call() -> None:
-    async with call_in_progress() as (lab, _, _), probe() as peer:
+    async with call_in_progress() as lab, probe() as peer:
         media = ep(lab.nodes["sip2"].endpoints["media"])
         assert peer.transport is not None
         good = RtpPacket(0, 1, 160, 0xDEADBEEF, b"\xff" * 160).to_bytes()
@@ -152,7 +146,7 @@ async def test_bad_rtp_and_rtp_from_strangers_are_dropped_and_counted_during_a_c
 
 
 async def test_tcp_garbage_is_answered_and_a_broken_stream_closed_during_a_call() -> None:
-    async with call_in_progress() as (lab, _, _):
+    async with call_in_progress() as lab:
         node = lab.sip("sip2")
         reader, writer = await asyncio.open_connection(*node)
         parser = StreamParser()

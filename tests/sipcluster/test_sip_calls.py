@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from clients.softphone.phone import Softphone
 from emulator.tlib.messages import (
     EventName,
-    RequestAgentLogin,
     RequestAnswerCall,
     RequestRegisterAddress,
     RequestReleaseCall,
 )
 from tests.sipcluster.conftest import eventually
-from tests.sipcluster.sip_lab import SipLab, lab_pstn, lab_softphone, sip_lab, talk
+from tests.sipcluster.sip_lab import agent2_lab, lab_pstn, sip_lab, talk
 
 
 def only(calls: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
@@ -27,27 +25,13 @@ def only(calls: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
     return found[0]
 
 
-async def registered(lab: SipLab, phone: Softphone, node: str) -> None:
-    await eventually(lambda: lab.nodes[node].node.owner_of("7002") == node)
-    await eventually(lambda: all(n.node.phones.get("7002") is not None for n in lab.nodes.values()))
-    assert phone.status()["registrar"] == node
-
-
 def talking(report: dict[str, Any]) -> bool:
     media = report["media"]
     return bool(media["talking"]) and media["packets_lost"] == 0
 
 
 async def test_customer_call_on_sip2_rings_the_softphone_registered_at_sip1_and_talks() -> None:
-    async with (
-        sip_lab() as lab,
-        lab_softphone(lab, ("sip1", "sip2")) as phone,
-        lab_pstn(lab) as pstn,
-    ):
-        await registered(lab, phone, "sip1")
-        desk = await lab.desktop("sip1")
-        await desk.send(RequestRegisterAddress, "7002")
-        await desk.send(RequestAgentLogin, "7002", agent_id="agent2")
+    async with agent2_lab() as (lab, phone, pstn, desk):
         call = await pstn.place({"to": "7002", "node": "sip2", "from": "+15551230002"})
         ringing = await desk.expect(EventName.EVENT_RINGING)
         assert ringing.get("CallNode") == "sip2" and ringing.get("OtherDN") == "+15551230002"
@@ -92,14 +76,7 @@ async def test_customer_call_to_a_pstn_agent_rings_the_agent_number_at_the_gatew
 
 
 async def test_agent_hanging_up_on_the_phone_ends_the_customer_leg() -> None:
-    async with (
-        sip_lab() as lab,
-        lab_softphone(lab, ("sip1", "sip2")) as phone,
-        lab_pstn(lab) as pstn,
-    ):
-        await registered(lab, phone, "sip1")
-        desk = await lab.desktop("sip1")
-        await desk.send(RequestRegisterAddress, "7002")
+    async with agent2_lab(login=False) as (_, phone, pstn, desk):
         call = await pstn.place({"to": "7002", "node": "sip1"})
         established = await desk.expect(EventName.EVENT_ESTABLISHED)
         phone.release(only(phone.reports(), state="active")["id"])
@@ -109,14 +86,7 @@ async def test_agent_hanging_up_on_the_phone_ends_the_customer_leg() -> None:
 
 
 async def test_customer_giving_up_while_ringing_cancels_the_agent_leg() -> None:
-    async with (
-        sip_lab() as lab,
-        lab_softphone(lab, ("sip1", "sip2"), auto_answer=False) as phone,
-        lab_pstn(lab) as pstn,
-    ):
-        await registered(lab, phone, "sip1")
-        desk = await lab.desktop("sip1")
-        await desk.send(RequestRegisterAddress, "7002")
+    async with agent2_lab(auto_answer=False) as (_, phone, pstn, desk):
         call = await pstn.place({"to": "7002", "node": "sip2"})
         ringing = await desk.expect(EventName.EVENT_RINGING)
         await eventually(lambda: phone.line.active_count() == 1)
@@ -132,14 +102,8 @@ async def test_customer_giving_up_while_ringing_cancels_the_agent_leg() -> None:
 
 async def test_cutting_the_softphone_links_during_a_call_loses_the_call_everywhere() -> None:
     # The node gives up on a silent leg before the customer's phone would (1.5 s < 4 s).
-    async with (
-        sip_lab(rtp_timeout=1.5) as lab,
-        lab_softphone(lab, ("sip1", "sip2")) as phone,
-        lab_pstn(lab, rtp_timeout=4.0) as pstn,
-    ):
-        await registered(lab, phone, "sip1")
-        desk = await lab.desktop("sip1")
-        await desk.send(RequestRegisterAddress, "7002")
+    setup = agent2_lab(sip={"rtp_timeout": 1.5}, pstn={"rtp_timeout": 4.0})
+    async with setup as (lab, phone, pstn, desk):
         call = await pstn.place({"to": "7002", "node": "sip2"})
         established = await desk.expect(EventName.EVENT_ESTABLISHED)
         await talk(0.5)
@@ -156,12 +120,7 @@ async def test_cutting_the_softphone_links_during_a_call_loses_the_call_everywhe
 
 
 async def test_cutting_the_tc_link_during_a_call_does_not_disturb_media() -> None:
-    async with (
-        sip_lab() as lab,
-        lab_softphone(lab, ("sip1", "sip2")) as phone,
-        lab_pstn(lab) as pstn,
-    ):
-        await registered(lab, phone, "sip1")
+    async with agent2_lab(login=False) as (lab, phone, pstn, _):
         call = await pstn.place({"to": "7002", "node": "sip2"})
         await eventually(lambda: pstn.find(call.id).state.value == "active")
         await talk(0.5)

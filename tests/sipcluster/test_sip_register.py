@@ -17,37 +17,18 @@ from pathlib import Path
 import pytest
 
 from emulator.common.addresses import Endpoint
-from emulator.sip.builder import make_request, new_call_id, new_tag
 from emulator.sip.message import Response
 from emulator.sip.transport import UdpTransport
 from emulator.sip.ua import UserAgent
 from emulator.tlib.messages import EventName, RequestAgentLogin, RequestRegisterAddress
-from tests.clients.softphone.softphone_test_helpers import FAST_TIMERS, free_udp_port
+from tests.clients.softphone.softphone_test_helpers import FAST_TIMERS
+from tests.sip.sip_test_helpers import free_udp_port, new_request
 from tests.sipcluster.conftest import eventually
-from tests.sipcluster.sip_lab import SipLab, lab_softphone, sip_lab
+from tests.sipcluster.sip_lab import SipLab, lab_softphone, run_sipp, sip_lab, sipp_succeeded
 
 SIPP = shutil.which("sipp")
 
-REGISTER_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="register 7003">
-  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:7003@[remote_ip]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:7003@[remote_ip]>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:7003@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Expires: 600
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" rtd="true"/>
-</scenario>
-"""
+REGISTER_SCENARIO = Path(__file__).parents[1] / "sip" / "sipp" / "register.xml"  # DN 7002
 
 
 @asynccontextmanager
@@ -56,22 +37,11 @@ async def registering_ua() -> AsyncIterator[UserAgent]:
         yield ua
 
 
-async def register(
-    ua: UserAgent, node: Endpoint, dn: str, expires: int, *, contact: str | None = None
-) -> Response:
-    aor = f"<sip:{dn}@{node.host}>"
-    request = make_request(
-        "REGISTER",
-        f"sip:{node}",
-        via=ua.via(),
-        from_=f"{aor};tag={new_tag()}",
-        to=aor,
-        call_id=new_call_id("127.0.0.1"),
-        cseq=1,
-        contact=contact or ua.contact(dn),
-        headers=[("Expires", str(expires))],
+async def register(ua: UserAgent, node: Endpoint, dn: str, expires: int) -> Response:
+    request = new_request(ua, "REGISTER", node, user=dn)
+    return await ua.request(
+        request.with_headers(request.headers.add("Expires", str(expires))), node
     )
-    return await ua.request(request, node)
 
 
 def knows_phone(lab: SipLab, dn: str, node: str | None) -> bool:
@@ -84,35 +54,21 @@ def knows_phone(lab: SipLab, dn: str, node: str | None) -> bool:
 
 @pytest.mark.skipif(SIPP is None, reason="SIPp (Debian sip-tester) not installed")
 async def test_sipp_registers_over_udp_and_the_node_owns_the_dn(tmp_path: Path) -> None:
-    scenario = tmp_path / "register.xml"
-    scenario.write_text(REGISTER_SCENARIO)
     async with sip_lab(relay=False) as lab:
-        process = await asyncio.create_subprocess_exec(
-            "sipp",
+        process = await run_sipp(
+            tmp_path,
             str(lab.sip("sip1")),
             "-sf",
-            str(scenario),
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
+            str(REGISTER_SCENARIO),
             "-p",
             str(free_udp_port()),
-            "-timeout",
-            "20s",
-            "-timeout_error",
-            "-nostdin",
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
         )
-        output, _ = await asyncio.wait_for(process.communicate(), 40)
-        assert process.returncode == 0, output.decode(errors="replace")[-2000:]
+        await sipp_succeeded(process)
         bindings = lab.state("sip1")["sip"]["registrations"]
-        assert [binding["DN"] for binding in bindings] == ["7003"]
-        await eventually(lambda: knows_phone(lab, "7003", "sip1"))
-        assert all(n.node.owner_of("7003") == "sip1" for n in lab.nodes.values())
-        assert lab.state("sip2")["phones"]["7003"]["contact"].startswith("sip:7003@127.0.0.1:")
+        assert [binding["DN"] for binding in bindings] == ["7002"]
+        await eventually(lambda: knows_phone(lab, "7002", "sip1"))
+        assert all(n.node.owner_of("7002") == "sip1" for n in lab.nodes.values())
+        assert lab.state("sip2")["phones"]["7002"]["contact"].startswith("sip:7002@127.0.0.1:")
 
 
 async def test_expired_registration_tells_the_cluster_the_phone_is_gone() -> None:

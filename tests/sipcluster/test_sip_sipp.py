@@ -17,34 +17,18 @@ import pytest
 from emulator.common.addresses import Endpoint
 from tests.clients.softphone.softphone_test_helpers import free_udp_port
 from tests.sipcluster.conftest import eventually
-from tests.sipcluster.sip_lab import lab_pstn, lab_softphone, sip_lab, talk
+from tests.sipcluster.sip_lab import (
+    lab_pstn,
+    lab_softphone,
+    run_sipp,
+    sip_lab,
+    sipp_succeeded,
+    talk,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) not installed"
 )
-
-
-async def sipp(cwd: Path, *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        "sipp",
-        *args,
-        "-i",
-        "127.0.0.1",
-        "-m",
-        "1",
-        "-timeout",
-        "30s",
-        "-timeout_error",
-        "-nostdin",
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-
-
-async def finished(process: asyncio.subprocess.Process) -> None:
-    output, _ = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, output.decode(errors="replace")[-2000:]
 
 
 def only(calls: list[dict[str, Any]]) -> dict[str, Any]:
@@ -57,7 +41,7 @@ async def test_sipp_uac_calls_a_softphone_dn_through_a_node_invite_200_ack_bye(
 ) -> None:
     async with sip_lab(relay=False) as lab, lab_softphone(lab, ("sip1",)) as phone:
         await eventually(lambda: lab.nodes["sip2"].node.phones.get("7002") is not None)
-        process = await sipp(
+        process = await run_sipp(
             tmp_path,
             str(lab.sip("sip2")),
             "-sn",
@@ -71,7 +55,7 @@ async def test_sipp_uac_calls_a_softphone_dn_through_a_node_invite_200_ack_bye(
             "-mp",
             str(free_udp_port()),
         )
-        await finished(process)
+        await sipp_succeeded(process)
         await eventually(lambda: phone.line.active_count() == 0)
         report = only(phone.reports())
         assert report["end_reason"] == "bye" and report["acked"]
@@ -86,7 +70,7 @@ async def test_sipp_uas_answers_the_call_a_node_forwards_to_the_pstn_agent_phone
 ) -> None:
     agent_phone = Endpoint("127.0.0.1", free_udp_port())
     async with sip_lab(relay=False, pstn_route=agent_phone) as lab, lab_pstn(lab) as pstn:
-        process = await sipp(
+        process = await run_sipp(
             tmp_path,
             "-sn",
             "uas",
@@ -103,7 +87,7 @@ async def test_sipp_uas_answers_the_call_a_node_forwards_to_the_pstn_agent_phone
         customer = pstn.find(call.id).report()
         assert customer["media"]["talking"], customer  # the agent phone echoes the customer
         pstn.release(call.id)
-        await finished(process)
+        await sipp_succeeded(process)
         node_call = only(lab.state("sip1")["sip"]["calls"])
         assert node_call["agent"] == {"kind": "pstn", "dest": str(agent_phone), "status": 200}
         assert node_call["end_reason"] == "customer-bye"

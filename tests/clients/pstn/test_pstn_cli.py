@@ -72,16 +72,9 @@ async def test_pstn_calls_the_softphone_through_a_node_process_and_everything_st
         )
         endpoints = (await node.wait_ready())["endpoints"]
         assert set(endpoints) >= {"tlib", "tc", "control", "sip", "media"}
+        softphone2 = ["clients.softphone", "--name", "softphone2", "--dn", "7002"]
         phone = await stack.enter_async_context(
-            service(
-                "clients.softphone",
-                "--name",
-                "softphone2",
-                "--dn",
-                "7002",
-                "--registrar",
-                f"sip1={endpoints['sip']}",
-            )
+            service(*softphone2, "--registrar", f"sip1={endpoints['sip']}")
         )
         await phone.wait_ready()
         pstn = await stack.enter_async_context(

@@ -16,11 +16,11 @@ from clients.phoneline.config import NodeEntry
 from clients.phoneline.control import ControlServer
 from clients.pstn.gateway import Pstn
 from emulator.common.addresses import Endpoint
-from emulator.sip.builder import make_request, new_call_id, new_tag
-from emulator.sip.sdp import CONTENT_TYPE, AudioSession
+from emulator.sip.sdp import AudioSession
 from emulator.sip.transport import UdpTransport
 from emulator.sip.ua import UserAgent
 from tests.clients.softphone.softphone_test_helpers import FAST_TIMERS
+from tests.sip.sip_test_helpers import new_request
 from tests.sipcluster.conftest import eventually
 from tests.sipcluster.sip_lab import lab_pstn, lab_softphone, sip_lab, talk
 
@@ -108,19 +108,8 @@ async def test_invite_for_a_number_that_is_no_agent_phone_is_answered_404() -> N
         UdpTransport() as transport,
         UserAgent(transport, timers=FAST_TIMERS) as ua,
     ):
-        host = transport.bound.host
-        invite = make_request(
-            "INVITE",
-            f"sip:agent-7999@{pstn.sip_bound}",
-            via=ua.via(),
-            from_=f"<sip:sip1@{host}>;tag={new_tag()}",
-            to=f"<sip:agent-7999@{pstn.sip_bound.host}>",
-            call_id=new_call_id(host),
-            cseq=1,
-            contact=ua.contact("sip1"),
-            body=AudioSession(host, 4000).to_bytes(),
-            content_type=CONTENT_TYPE,
-        )
+        body = AudioSession("127.0.0.1", 4000).to_bytes()
+        invite = new_request(ua, "INVITE", pstn.sip_bound, user="agent-7999", body=body)
         response = await ua.request(invite, pstn.sip_bound)
         assert response.status == 404
         assert pstn.reports() == []
