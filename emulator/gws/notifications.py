@@ -52,16 +52,6 @@ class WorkspaceNotifications:
 
     def mount(self, app: web.Application) -> None:
         self.endpoint.mount(app, NOTIFICATIONS_PATH)
-        # The cometd JS client (used by genesys-workspace-client-js) posts subscribe/publish to
-        # "<url>/": an empty message-type segment that the endpoint's routes do not match.
-        # TODO(bayeux): drop once BayeuxEndpoint.mount also routes "<path>/".
-        if not any(
-            route.method == "POST"
-            and route.resource is not None
-            and route.resource.canonical == NOTIFICATIONS_PATH + "/"
-            for route in app.router.routes()
-        ):
-            app.router.add_post(NOTIFICATIONS_PATH + "/", self.endpoint._handle_post)
 
     @web.middleware
     async def activity_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
