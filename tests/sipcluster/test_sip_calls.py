@@ -12,8 +12,10 @@ from typing import Any
 from emulator.tlib.messages import (
     EventName,
     RequestAnswerCall,
+    RequestHoldCall,
     RequestRegisterAddress,
     RequestReleaseCall,
+    RequestRetrieveCall,
 )
 from tests.sipcluster.conftest import eventually
 from tests.sipcluster.sip_lab import agent2_lab, lab_pstn, sip_lab, talk
@@ -75,10 +77,17 @@ async def test_customer_call_to_a_pstn_agent_rings_the_agent_number_at_the_gatew
         assert only(pstn.reports(), direction="inbound")["end_reason"] == "bye"
 
 
-async def test_agent_hanging_up_on_the_phone_ends_the_customer_leg() -> None:
+async def test_hold_and_retrieve_are_desktop_state_then_the_agent_hangs_up_on_the_phone() -> None:
     async with agent2_lab(login=False) as (_, phone, pstn, desk):
         call = await pstn.place({"to": "7002", "node": "sip1"})
         established = await desk.expect(EventName.EVENT_ESTABLISHED)
+        conn_id = established.get("ConnID")
+        held = await desk.send(RequestHoldCall, "7002", conn_id=conn_id)
+        assert held.name is EventName.EVENT_HELD
+        await talk(0.5)  # hold changes T-Lib state only: media keeps flowing
+        retrieved = await desk.send(RequestRetrieveCall, "7002", conn_id=conn_id)
+        assert retrieved.name is EventName.EVENT_RETRIEVED
+        assert talking(pstn.find(call.id).report())
         phone.release(only(phone.reports(), state="active")["id"])
         await desk.expect(EventName.EVENT_RELEASED, ConnID=established.get("ConnID"))
         await eventually(lambda: pstn.find(call.id).ended)

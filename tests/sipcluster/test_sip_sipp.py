@@ -1,8 +1,9 @@
 """The node's SIP side against an independent implementation: SIPp (Debian ``sip-tester``).
 
 A SIPp UAC calls a registered softphone's DN through a node other than the one the phone
-registered at, and completes INVITE/200/ACK/BYE; a SIPp UAS, standing as agent1's PSTN phone,
-answers the call the node forwards to it and echoes RTP, so the customer is measured talking.
+registered at, over UDP and over TCP, and completes INVITE/200/ACK/BYE; a SIPp UAS, standing as
+agent1's PSTN phone, answers the call the node forwards to it and echoes RTP, so the customer is
+measured talking.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def only(calls: list[dict[str, Any]]) -> dict[str, Any]:
     return calls[0]
 
 
+@pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp", "tcp"])
 async def test_sipp_uac_calls_a_softphone_dn_through_a_node_invite_200_ack_bye(
-    tmp_path: Path,
+    tmp_path: Path, transport: str
 ) -> None:
     async with sip_lab(relay=False) as lab, lab_softphone(lab, ("sip1",)) as phone:
         await eventually(lambda: lab.nodes["sip2"].node.phones.get("7002") is not None)
@@ -50,6 +52,8 @@ async def test_sipp_uac_calls_a_softphone_dn_through_a_node_invite_200_ack_bye(
             "7002",
             "-d",
             "500",
+            "-t",
+            transport,
             "-p",
             str(free_udp_port()),
             "-mp",
