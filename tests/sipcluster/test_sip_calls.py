@@ -40,11 +40,11 @@ async def test_customer_call_on_sip2_rings_the_softphone_registered_at_sip1_and_
         conn_id = ringing.get("ConnID")
         await desk.expect(EventName.EVENT_ESTABLISHED, ConnID=conn_id)
         await eventually(lambda: pstn.find(call.id).state.value == "active")
-        await talk(2.0)
+        await talk(1.2)
         customer = pstn.find(call.id).report()
         agent = only(phone.reports(), state="active")
         assert talking(customer) and talking(agent), (customer, agent)
-        assert customer["media"]["packets_received"] >= 80
+        assert customer["media"]["packets_received"] >= 50
         node_call = only(lab.state("sip2")["sip"]["calls"], ConnID=conn_id)
         assert node_call["state"] == "connected" and node_call["agent"]["kind"] == "softphone"
         assert all(d["talking"] for d in node_call["media"].values())
@@ -135,7 +135,7 @@ async def test_cutting_the_tc_link_during_a_call_does_not_disturb_media() -> Non
         await talk(0.5)
         await lab.cut("sip1-sip2")
         await eventually(lambda: not lab.nodes["sip2"].node.peers_up, timeout=5)
-        await talk(1.5)
+        await talk(1.2)  # longer than the 1 s gap a disturbance would show
         await lab.heal("sip1-sip2")
         customer = pstn.find(call.id).report()
         assert talking(customer) and talking(only(phone.reports(), state="active"))
