@@ -158,6 +158,26 @@ class GwsNode:
             self._send(None, lambda ref: RequestQueryAddress(ref, view.number))
         if event.name is EventName.EVENT_UNREGISTERED and not targets:
             self.dns.pop(view.number, None)
+        if event.name is EventName.EVENT_AGENT_LOGOUT and event.get("Reason") == "OwnershipMove":
+            self._end_sessions_after_move(view.number, targets)
+
+    def _end_sessions_after_move(self, dn: str, sessions: list[Session]) -> None:
+        """The SIP Cluster moved the DN's ownership and logged the agent out: the desktop's
+        session ends and the agent has to log on again.
+
+        Choice (the guide is terse here): "SIP Server 1 @ DC1 logs out an agent and immediately
+        moves the ownership. WWE reports *Unable to establish connection. Please refresh your
+        browser and log in again* error message. Agent has to log on again." — and for the PSTN
+        move "SIP Server waits for 30 seconds, logs the agent out, and moves the ownership. Agent
+        has to log on again." GWS ends every session of the DN, so the WWE cannot resume it.
+        """
+        for session in sessions:
+            if self.sessions.find(session.id) is not None:
+                self.end_session(
+                    session,
+                    "DN ownership moved; the agent must log on again",
+                    logout_agent=False,
+                )
 
     def on_link_down(self, reason: str) -> None:
         self._requesters.clear()
