@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from emulator.common.addresses import Endpoint
 from emulator.sip.dialog import Dialog
-from emulator.sip.message import Request
+from emulator.sip.errors import SipProtocolError
+from emulator.sip.headers import SipUri
+from emulator.sip.message import Request, Response
 from emulator.sip.ua import IncomingRequest, UserAgent
 
 
@@ -169,3 +171,46 @@ class B2bCall:
             self.ended_at = now
             self.end_reason = END_REASONS[event]
         return new_state
+
+
+def announced_ssrc(body: bytes) -> int | None:
+    """The SSRC a party announces in its SDP (``a=ssrc:N ...``, RFC 5576), if any."""
+    for line in body.decode("utf-8", errors="replace").splitlines():
+        if line.startswith("a=ssrc:"):
+            value = line[len("a=ssrc:") :].split(" ", 1)[0]
+            if value.isdigit() and int(value) < 2**32:
+                return int(value)
+    return None
+
+
+def user_of(uri: str) -> str:
+    try:
+        return SipUri.parse(uri).user
+    except SipProtocolError:
+        return ""
+
+
+def agent_dialog(call: B2bCall) -> Dialog | None:
+    return call.agent.dialog if call.agent is not None else None
+
+
+def agent_call_id(call: B2bCall) -> str | None:
+    agent = call.agent
+    return agent.invite.call_id if agent is not None and agent.invite is not None else None
+
+
+def uac_dialog(invite: Request, response: Response) -> Dialog:
+    """The dialog our 2xx'd INVITE made; a 200 without Contact keeps the Request-URI (lenient)."""
+    try:
+        return Dialog.as_uac(invite, response)
+    except SipProtocolError:
+        return Dialog(
+            call_id=invite.call_id,
+            local_tag=invite.from_tag or "",
+            remote_tag=response.to_tag or "",
+            local_party=invite.headers.get("From") or "",
+            remote_party=response.headers.get("To") or "",
+            remote_target=invite.uri,
+            local_cseq=invite.cseq.number,
+            remote_cseq=0,
+        )
