@@ -19,8 +19,10 @@ from emulator.common.addresses import Endpoint
 from emulator.rtp.endpoint import RtpEndpoint
 from emulator.rtp.meter import MediaReport
 from emulator.sip.dialog import Dialog
-from emulator.sip.message import Request
+from emulator.sip.message import Message, Request
 from emulator.sip.ua import IncomingRequest
+
+CONN_ID_HEADER = "X-Drlab-ConnID"  # the SIP Cluster node's ConnID of the call (drlab's header)
 
 
 class CallState(enum.Enum):
@@ -128,6 +130,11 @@ class PhoneCall:
     def lost(self) -> bool:
         return self.end_reason in LOST_REASONS
 
+    def learn_conn_id(self, message: Message) -> None:
+        conn_id = message.header(CONN_ID_HEADER)
+        if conn_id:
+            self.extra["conn_id"] = conn_id
+
     def apply(self, event: CallEvent, now: float) -> CallState:
         new_state = TRANSITIONS.get((self.state, event))
         if new_state is None:
@@ -150,6 +157,7 @@ class PhoneCall:
             "id": self.id,
             "call_id": self.call_id,
             "direction": self.direction,
+            "conn_id": self.extra.get("conn_id"),  # the cluster's ConnID, when the node said
             "from": request.from_.uri,
             "to": request.to.uri,
             "node": self.node,

@@ -77,6 +77,7 @@ class Dialer:
                 self.line.end(call, CallEvent.FAILED)
             return
         call.status = final.status
+        call.learn_conn_id(final)
         if not final.is_success:
             if not call.ended:
                 self.line.end(call, CallEvent.FAILED)
@@ -96,6 +97,7 @@ class Dialer:
         self._answered(call, final)
 
     def _provisional(self, call: OutboundCall, response: Response) -> None:
+        call.learn_conn_id(response)
         if response.status > 100 and call.state in (CallState.CALLING, CallState.RINGING):
             call.apply(CallEvent.RINGBACK, self.line.now())
 

@@ -208,6 +208,7 @@ class Line:
         )
         if offer is not None:
             call.extra["offer"] = offer
+        call.learn_conn_id(incoming.request)
         self.remember(call)
         incoming.respond(180, headers=[("Contact", self.ua.contact(self.config.user))])
         self.log.event(

@@ -46,6 +46,10 @@ from emulator.sipcluster.sip_config import SipConfig
 from emulator.sipcluster.sip_phones import AgentTarget, PhoneDirectory
 from emulator.sipcluster.states import PartyInput
 
+# Both legs learn the cluster's ConnID of their call (INVITE to the agent, 180/200 to the
+# customer), so the phones' reports can be matched to the desktop's call.
+CONN_ID_HEADER = "X-Drlab-ConnID"
+
 
 class B2bua(CallEnding):
     def __init__(
@@ -159,7 +163,7 @@ class B2bua(CallEnding):
             call_id=new_call_id(bound.host),
             cseq=1,
             contact=ua.contact(self.node.name),
-            headers=[("X-Drlab-ConnID", call.conn_id), ("X-Drlab-DN", call.dn)],
+            headers=[(CONN_ID_HEADER, call.conn_id), ("X-Drlab-DN", call.dn)],
             body=offer.to_bytes(user=self.node.name),
             content_type=CONTENT_TYPE,
         )
@@ -216,7 +220,7 @@ class B2bua(CallEnding):
         first = call.state is B2bState.ROUTING
         self._event(call, B2bEvent.AGENT_RINGING)
         if first:
-            call.customer.invite.respond(180)
+            call.customer.invite.respond(180, headers=[(CONN_ID_HEADER, call.conn_id)])
 
     def _agent_answered(self, call: B2bCall, response: Response) -> None:
         if not self._event(call, B2bEvent.AGENT_ANSWERED):
@@ -240,7 +244,10 @@ class B2bua(CallEnding):
         advertised = self.config.pstn_media or self.media.bound
         ok = customer.invite.respond(
             200,
-            headers=[("Contact", customer.invite.ua.contact(self.node.name))],
+            headers=[
+                ("Contact", customer.invite.ua.contact(self.node.name)),
+                (CONN_ID_HEADER, call.conn_id),
+            ],
             body=AudioSession(advertised.host, advertised.port).to_bytes(user=self.node.name),
             content_type=CONTENT_TYPE,
         )

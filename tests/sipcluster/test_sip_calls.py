@@ -45,6 +45,7 @@ async def test_customer_call_on_sip2_rings_the_softphone_registered_at_sip1_and_
         agent = only(phone.reports(), state="active")
         assert talking(customer) and talking(agent), (customer, agent)
         assert customer["media"]["packets_received"] >= 50
+        assert customer["conn_id"] == agent["conn_id"] == conn_id  # reports match the desktop
         node_call = only(lab.state("sip2")["sip"]["calls"], ConnID=conn_id)
         assert node_call["state"] == "connected" and node_call["agent"]["kind"] == "softphone"
         assert all(d["talking"] for d in node_call["media"].values())
@@ -70,6 +71,7 @@ async def test_customer_call_to_a_pstn_agent_rings_the_agent_number_at_the_gatew
         reports = pstn.reports()
         agent_leg = only(reports, direction="inbound")
         assert agent_leg["to"].startswith("sip:agent-7001@") and agent_leg["node"] == "sip2"
+        assert {report["conn_id"] for report in reports} == {ringing.get("ConnID")}
         assert all(talking(report) for report in reports), reports
         pstn.release(call.id)  # the customer hangs up
         await desk.expect(EventName.EVENT_RELEASED, ConnID=ringing.get("ConnID"))
