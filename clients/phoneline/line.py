@@ -67,19 +67,22 @@ class Line:
         self._ids = itertools.count(1)
         self._cancelled: set[str] = set()
         self._tasks = OwnedTasks(log, "phone")
+        self._watchdog: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self.stopping = False
 
     # ---- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        self.spawn(self._watch_media())
+        self._watchdog = asyncio.create_task(self._watch_media())
 
     async def stop(self) -> None:
         self.stopping = True  # calls still opening their RTP port are refused from now on
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
         self._end_all()
-        # BYEs just sent get a moment to complete; the media watchdog is then cancelled.
-        await self._tasks.close(grace=1.0)
+        await self._tasks.close(grace=1.0)  # BYEs just sent get a moment to complete
         self._end_all()
 
     def _end_all(self) -> None:
