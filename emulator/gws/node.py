@@ -42,6 +42,7 @@ from emulator.tlib.messages import (
 
 INITIALIZATION_CHANNEL = "/workspace/v3/initialization"
 VOICE_CHANNEL = voice_map.VOICE_CHANNEL
+MOVE_END_GRACE = 1.0
 WORKSPACE_CHANNELS = (
     INITIALIZATION_CHANNEL,
     VOICE_CHANNEL,
@@ -171,13 +172,10 @@ class GwsNode:
         move "SIP Server waits for 30 seconds, logs the agent out, and moves the ownership. Agent
         has to log on again." GWS ends every session of the DN, so the WWE cannot resume it.
         """
+        # The end waits a moment so that the logout itself reaches the desktop first (message
+        # delivery, not a DR timer: not scaled).
         for session in sessions:
-            if self.sessions.find(session.id) is not None:
-                self.end_session(
-                    session,
-                    "DN ownership moved; the agent must log on again",
-                    logout_agent=False,
-                )
+            session.ends_at = self.clock() + MOVE_END_GRACE
 
     def on_link_down(self, reason: str) -> None:
         self._requesters.clear()
@@ -374,6 +372,10 @@ class GwsNode:
             self._send(None, lambda ref: RequestUnregisterAddress(ref, dn))
 
     def expire_sessions(self) -> None:
+        for session in self.sessions.due_to_end(self.clock()):
+            self.end_session(
+                session, "DN ownership moved; the agent must log on again", logout_agent=False
+            )
         for session in self.sessions.expired(self.clock(), self.config.timers.session_timeout):
             self.end_session(
                 session,

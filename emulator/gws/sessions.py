@@ -35,6 +35,8 @@ class Session:
     activated: bool = False
     cometd_clients: set[str] = field(default_factory=set)
     subscriptions: set[str] = field(default_factory=set)
+    # Loop time at which the node ends the session by itself (after a DN ownership move).
+    ends_at: float | None = None
 
     def status(self, now: float) -> dict[str, Any]:
         def ago(moment: float | None) -> float | None:
@@ -138,6 +140,9 @@ class SessionRegistry:
             for session in self._by_id.values()
             if session.detached_since is not None and now - session.detached_since > timeout
         ]
+
+    def due_to_end(self, now: float) -> list[Session]:
+        return [s for s in self._by_id.values() if s.ends_at is not None and s.ends_at <= now]
 
     def next_deadline(self, timeout: float) -> float | None:
         moments = [s.detached_since for s in self._by_id.values() if s.detached_since is not None]
