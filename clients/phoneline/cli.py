@@ -7,8 +7,6 @@ cannot bind exits 2 after a ``listen_failed`` line.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections.abc import Callable
 from typing import Any, Protocol, Self, TypeVar
 
@@ -17,6 +15,7 @@ import click
 from clients.phoneline.config import NodeEntry
 from clients.phoneline.control import ControlledPhone, ControlServer, Placer
 from emulator.common.addresses import Endpoint, parse_endpoint
+from emulator.common.cli import stop_signal
 from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
 
@@ -103,10 +102,7 @@ async def serve(
     **ready: Any,
 ) -> None:
     """Run ``phone`` and its control API until SIGTERM/SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_signal()
     try:
         async with phone, ControlServer(phone, *control, place=place) as server:
             endpoints = {"http": str(server.bound), "sip": str(phone.sip_bound)}

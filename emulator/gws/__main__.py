@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import click
 
 from emulator.common.addresses import Endpoint, parse_endpoint
+from emulator.common.cli import endpoint_option, stop_signal
 from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
 from emulator.gws.config import ConfigError, GwsConfig, GwsTimers, UserDirectory
 from emulator.gws.server import GwsServer
-
-
-def _endpoint(ctx: click.Context, param: click.Parameter, value: str) -> Endpoint:
-    try:
-        return parse_endpoint(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _sip(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, Endpoint]:
@@ -35,7 +28,9 @@ def _sip(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, E
 @click.command()
 @click.option("--name", required=True, help="Node name, e.g. gws1.")
 @click.option("--dc", required=True, help="Data centre, e.g. DC1.")
-@click.option("--http", default="127.0.0.1:0", callback=_endpoint, help="HTTP listen host:port.")
+@click.option(
+    "--http", default="127.0.0.1:0", callback=endpoint_option, help="HTTP listen host:port."
+)
 @click.option("--sip", required=True, callback=_sip, help="NAME=HOST:PORT of the SIP node's T-Lib.")
 @click.option(
     "--users",
@@ -154,10 +149,7 @@ def main(
 
 
 async def _run(config: GwsConfig, http: Endpoint) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_signal()
     log = JsonLog(config.name, config.dc)
     server = GwsServer(config, http=http, log=log)
     try:

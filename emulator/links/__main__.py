@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 
 import click
 
-from emulator.common.addresses import Endpoint, parse_endpoint
+from emulator.common.addresses import Endpoint
+from emulator.common.cli import endpoint_option, stop_signal
 from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
 from emulator.links.errors import LinksError
@@ -28,13 +28,6 @@ from emulator.links.schema import parse_config
 from emulator.links.service import LinksService
 
 EXIT_USAGE = 2
-
-
-def _endpoint(ctx: click.Context, param: click.Parameter, value: str) -> Endpoint:
-    try:
-        return parse_endpoint(value, loopback_only=True)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _load_config(path: str | None) -> list[NewLink]:
@@ -55,7 +48,7 @@ def _load_config(path: str | None) -> list[NewLink]:
     "--api",
     default="127.0.0.1:8474",
     show_default=True,
-    callback=_endpoint,
+    callback=endpoint_option,
     help="host:port of the HTTP API (loopback).",
 )
 @click.option("--config", type=click.Path(dir_okay=False), help="JSON file of links to create.")
@@ -97,10 +90,7 @@ def main(
 
 
 async def _serve(service: LinksService, log: JsonLog) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_signal()
     try:
         async with service:
             log.event("ready", endpoints=service.endpoints, links=service.link_endpoints())

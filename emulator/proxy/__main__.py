@@ -10,11 +10,11 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 
 from emulator.common.addresses import Endpoint, parse_endpoint
+from emulator.common.cli import endpoint_option, stop_signal
 from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
 from emulator.proxy.server import ProxyConfig, StickyProxy
@@ -25,13 +25,6 @@ from emulator.proxy.upstreams import Upstream
 _MIN_HEALTH_TIMEOUT = 0.2
 _MIN_CONNECT_TIMEOUT = 0.2
 _MIN_READ_TIMEOUT = 1.0
-
-
-def _endpoint(ctx: click.Context, param: click.Parameter, value: str) -> Endpoint:
-    try:
-        return parse_endpoint(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _upstreams(
@@ -54,7 +47,7 @@ def _upstreams(
 @click.command()
 @click.option("--name", required=True, help="Service name, e.g. proxy-dc1.")
 @click.option("--dc", required=True, help="Data centre, e.g. DC1.")
-@click.option("--listen", default="127.0.0.1:8080", callback=_endpoint, show_default=True)
+@click.option("--listen", default="127.0.0.1:8080", callback=endpoint_option, show_default=True)
 @click.option(
     "--upstream",
     "upstreams",
@@ -115,10 +108,7 @@ def main(
 
 
 async def _run(config: ProxyConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_signal()
     log = JsonLog(config.name, config.dc)
     proxy = StickyProxy(config, log)
     try:

@@ -8,23 +8,16 @@ routes phones through (see ``sip_config``).
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 
 from emulator.common.addresses import Endpoint, parse_endpoint
+from emulator.common.cli import endpoint_option, stop_signal
 from emulator.common.timescale import TimeScale
 from emulator.sip.transaction import TimerConfig
 from emulator.sipcluster.config import DnRange, NodeConfig, Peer, Timers
 from emulator.sipcluster.service import NodeService
 from emulator.sipcluster.sip_config import SipConfig, parse_mapping
-
-
-def _endpoint(ctx: click.Context, param: click.Parameter, value: str) -> Endpoint:
-    try:
-        return parse_endpoint(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _peers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Peer]:
@@ -46,7 +39,7 @@ def _peers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
 def _optional_endpoint(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> Endpoint | None:
-    return None if value is None else _endpoint(ctx, param, value)
+    return None if value is None else endpoint_option(ctx, param, value)
 
 
 def _dn_endpoints(
@@ -74,10 +67,14 @@ def _agent_numbers(
 @click.command()
 @click.option("--name", required=True, help="Node name, e.g. sip1.")
 @click.option("--dc", required=True, help="Data centre, e.g. DC1.")
-@click.option("--tlib", default="127.0.0.1:0", callback=_endpoint, help="T-Lib listen host:port.")
-@click.option("--tc", default="127.0.0.1:0", callback=_endpoint, help="TC-layer listen host:port.")
 @click.option(
-    "--control", default="127.0.0.1:0", callback=_endpoint, help="Control HTTP host:port."
+    "--tlib", default="127.0.0.1:0", callback=endpoint_option, help="T-Lib listen host:port."
+)
+@click.option(
+    "--tc", default="127.0.0.1:0", callback=endpoint_option, help="TC-layer listen host:port."
+)
+@click.option(
+    "--control", default="127.0.0.1:0", callback=endpoint_option, help="Control HTTP host:port."
 )
 @click.option(
     "--peer", "peers", multiple=True, callback=_peers, help="NAME=DC@HOST:PORT of a peer's TC port."
@@ -213,10 +210,7 @@ def main(
 
 
 async def _run(config: NodeConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_signal()
     service = NodeService(config)
     try:
         await service.start()
