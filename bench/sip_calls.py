@@ -18,7 +18,7 @@ one media port. SIPp is the independent load generator; each stage is a fresh UA
   a call connected, its customer socket sends RTP (RFC 3550 header, 160-byte PCMU payload, one
   packet every 20 ms) to the node's media port; each agent socket starts sending when the first
   relayed packet reaches it. With every stream flowing, the loss over ``--window`` seconds is
-  counted at the receiving sockets from RTP sequence numbers (expected − received), so a stream
+  counted at the receiving sockets from RTP sequence numbers (expected - received), so a stream
   is one direction of one call: N calls are 2N streams. The figure is the largest 2N with
   < 0.1 % loss. The baseline is the same sockets paired directly (no node) in the same stage.
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import socket
 import struct
@@ -159,7 +158,9 @@ class Node:
     async def idle(self, deadline: float = 30.0) -> None:
         """Wait (polling) until the node has no call left."""
         until = time.monotonic() + deadline
-        while (await self.counters())["calls_active"] and time.monotonic() < until:
+        while time.monotonic() < until:
+            if not (await self.counters())["calls_active"]:
+                return
             await asyncio.sleep(0.2)
 
     def cpu(self) -> float:
@@ -187,10 +188,8 @@ def run_cps_stage(work: Path, target: str, uas_port: int, rate: int, args: Any) 
     calls = max(1, int(rate * args.stage))
     with agent_phone(work, uas_port, [9]):
         uac = customers(work, target, rate=rate, calls=calls, hold_ms=args.hold, media_ports=[9])
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             uac.wait(args.stage + args.hold / 1000 + 30)
-        except subprocess.TimeoutExpired:
-            pass
         stop(uac)
     stats = last_stats(work / "uac_stat.csv")
     completed = int(stats["SuccessfulCall(C)"])
