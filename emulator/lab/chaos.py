@@ -148,14 +148,20 @@ def plan_chaos(topology: Topology, seed: int, faults: int, duration: float) -> l
         else:  # a crowded plan: this fault waits until everything before it is reverted
             at = round(max(end for _, end, _ in busy), 1)
         busy.append((at, at + hold, held))
-        toxic = _draw_toxic(rng) if kind is FaultKind.TOXIC else (None, None, ())
+        toxic = (
+            _draw_toxic(rng, topology.links[target].protocol)
+            if kind is FaultKind.TOXIC
+            else (None, None, ())
+        )
         plan.append(ChaosFault(index, kind, target, at, hold, *toxic))
     ordered = sorted(plan, key=lambda fault: (fault.at, fault.index))
     return [dataclasses.replace(fault, index=i) for i, fault in enumerate(ordered, 1)]
 
 
-def _draw_toxic(rng: random.Random) -> tuple[str, str, tuple[tuple[str, int], ...]]:
-    toxic_type = rng.choice(["latency", "bandwidth", "slicer", "timeout", "reset_peer"])
+def _draw_toxic(rng: random.Random, protocol: str) -> tuple[str, str, tuple[tuple[str, int], ...]]:
+    # A UDP link has no byte stream to slice (the relay refuses a slicer there).
+    kinds = ["latency", "bandwidth", "slicer", "timeout", "reset_peer"]
+    toxic_type = rng.choice([k for k in kinds if not (protocol == "udp" and k == "slicer")])
     stream = rng.choice(["downstream", "upstream"])
     if toxic_type == "latency":
         latency = rng.randrange(50, 501, 50)

@@ -43,12 +43,13 @@ def _scaled(ctx: click.Context, seconds: float | None) -> str:
 @click.option("--ttl", type=TTL, help=TTL_HELP)
 @click.pass_context
 def cut(ctx: click.Context, links: tuple[str, ...], mode: str, ttl: float | None) -> None:
-    """Cut links: reset (connections reset, new ones refused) or blackhole (bytes dropped)."""
+    """Cut links or link groups (softphone2-dc1: every softphone2-dc1-* link) at one instant:
+    reset (connections reset, new ones refused) or blackhole (bytes dropped)."""
     try:
-        faults_of(ctx).cut(links, mode, ttl)
+        names = faults_of(ctx).cut(links, mode, ttl)
     except LabError as exc:
         fail(exc)
-    click.echo(f"cut {', '.join(links)} ({mode}){_scaled(ctx, ttl)}")
+    click.echo(f"cut {', '.join(names)} ({mode}){_scaled(ctx, ttl)}")
 
 
 @click.command()
@@ -60,10 +61,10 @@ def heal(ctx: click.Context, links: tuple[str, ...], heal_all: bool) -> None:
     if bool(links) == heal_all:
         raise click.UsageError("give the links to heal, or --all")
     try:
-        faults_of(ctx).heal(None if heal_all else links)
+        names = faults_of(ctx).heal(None if heal_all else links)
     except LabError as exc:
         fail(exc)
-    click.echo(f"healed {'every link' if heal_all else ', '.join(links)}")
+    click.echo(f"healed {'every link' if heal_all else ', '.join(names)}")
 
 
 @click.command()

@@ -26,7 +26,7 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 def load_all(directory: Path, topology: Topology) -> list[Scenario]:
     """Every ``*.yaml`` of the directory, validated; the first bad file raises ScenarioError."""
     return [
-        load_scenario(path, topology.names(), topology.links)
+        load_scenario(path, topology.names(), [*topology.links, *topology.groups])
         for path in sorted(directory.glob("*.yaml"))
     ]
 

@@ -64,6 +64,16 @@ class LabFaults:
         extra = sorted(set(relay_proxies(self.engine) or {}) - set(names))
         return names + extra
 
+    def check_links(self, names: Sequence[str]) -> list[str]:
+        """Known link names, with each link group (``softphone2-dc1``) replaced by its links."""
+        groups = self.topology.groups
+        for name in names:
+            if name not in groups and name not in self.topology.links:
+                valid = self.link_names()
+                if name not in valid:
+                    raise UnknownName("link", name, [*valid, *groups])
+        return self.topology.expand(names)
+
     def check_link(self, name: str) -> str:
         if name in self.topology.links:
             return name
@@ -99,24 +109,27 @@ class LabFaults:
 
     # -- link faults ----------------------------------------------------------------------
 
-    def cut(self, links: Sequence[str], mode: str = "reset", ttl: float | None = None) -> None:
-        """Cut links at one instant (``POST /cut``): reset or black-hole, healed after ``ttl``."""
-        names = [self.check_link(name) for name in links]
+    def cut(self, links: Sequence[str], mode: str = "reset", ttl: float | None = None) -> list[str]:
+        """Cut links (and link groups) at one instant (``POST /cut``): reset or black-hole,
+        healed after ``ttl``."""
+        names = self.check_links(links)
         if mode not in CUT_MODES:
             raise UnknownName("mode", mode, CUT_MODES)
         _check_ttl(ttl)
         self.engine.timeline.event("fault.cut", links=names, mode=mode, ttl=ttl, **self.context)
         self._relay(lambda client: client.cut_many(names, mode=mode, ttl=ttl))
+        return names
 
-    def heal(self, links: Sequence[str] | None) -> None:
+    def heal(self, links: Sequence[str] | None) -> list[str]:
         """Heal the given links, or every link (``None``); toxics stay."""
         if links is None:
             self.engine.timeline.event("fault.heal", links="all", **self.context)
             self._relay(lambda client: client.heal_all())
-            return
-        names = [self.check_link(name) for name in links]
+            return list(self.topology.links)
+        names = self.check_links(links)
         self.engine.timeline.event("fault.heal", links=names, **self.context)
         self._relay(lambda client: client.heal_many(names))
+        return names
 
     def partition(
         self, dc_a: str, dc_b: str, ttl: float | None = None, mode: str = "reset"

@@ -3,9 +3,10 @@
 For each service its name, DC, kind, state, pid and endpoints; for each link of the topology its
 name, the two services it joins, its listen and upstream addresses, and — asked of the relay's
 API — its state (``up``/``cut``/``blackhole``, ``unknown`` while the relay is not answering),
-seconds until a TTL heals it, and its toxics; for each DN its owner as the cluster reports it
-(asked of every running SIP node's control endpoint: when nodes disagree, as during a partition,
-every view is listed).
+seconds until a TTL heals it, and its toxics; each link group (``softphone2-dc1``: what
+one ``drlab cut`` of that name cuts) with its member links; for each DN its owner as the
+cluster reports it (asked of every running SIP node's control endpoint: when nodes disagree,
+as during a partition, every view is listed).
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ def lab_status(engine: EmbeddedEngine) -> dict[str, Any]:
         "time_scale": state.get("time_scale", 1.0),
         "services": services,
         "links": _links(engine),
+        "link_groups": [
+            {"name": name, "links": list(members)}
+            for name, members in engine.topology.groups.items()
+        ],
         "dns": _dn_owners(services),
     }
 

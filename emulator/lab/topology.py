@@ -10,12 +10,17 @@ The relay's link table (DESIGN §3) is the top-level extension ``x-drlab-links``
 ``listen`` address and ``upstream`` is an address ``to`` listens on. It is validated here (names,
 services, loopback addresses, no listen address used twice, upstream really one of ``to``'s
 addresses) so a typo fails ``drlab up`` with the link's name instead of a silent dead path.
+
+Link groups (``x-drlab-link-groups``, a list of names) name the faults that take several links at
+one instant: group ``softphone2-dc1`` is every link named ``softphone2-dc1-*`` (all of a phone's
+SIP and RTP with one DC). A group must have members and must not be a link's or service's name.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ import yaml
 from emulator.common.addresses import Endpoint, parse_endpoint
 
 LINKS_KEY = "x-drlab-links"
+GROUPS_KEY = "x-drlab-link-groups"
 # As the relay's own rule (emulator.links.model): names appear in URL paths and on command lines.
 LINK_NAME = re.compile(r"^[^/\s]{1,128}$")
 PROTOCOLS = ("tcp", "udp")
@@ -90,6 +96,16 @@ class Topology:
     path: Path
     services: dict[str, ServiceSpec]
     links: dict[str, LinkSpec]
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group -> its links
+
+    def expand(self, names: Sequence[str]) -> list[str]:
+        """Link names with each group replaced by its members (order kept, no repeats)."""
+        expanded: list[str] = []
+        for name in names:
+            for link in self.groups.get(name, (name,)):
+                if link not in expanded:
+                    expanded.append(link)
+        return expanded
 
     def names(self) -> list[str]:
         return list(self.services)
@@ -154,7 +170,8 @@ def load_topology(path: Path) -> Topology:
         if unknown:
             raise TopologyError(f"{path}: service {spec.name} depends on unknown {unknown}")
     links = _links(path, document.get(LINKS_KEY) or [], services)
-    return Topology(path, services, links)
+    groups = _groups(path, document.get(GROUPS_KEY) or [], services, links)
+    return Topology(path, services, links, groups)
 
 
 def _service(path: Path, name: str, body: Any) -> ServiceSpec:
@@ -194,6 +211,25 @@ def _links(path: Path, body: Any, services: dict[str, ServiceSpec]) -> dict[str,
         listening[(link.listen, link.protocol)] = link.name
         links[link.name] = link
     return links
+
+
+def _groups(
+    path: Path, body: Any, services: dict[str, ServiceSpec], links: dict[str, LinkSpec]
+) -> dict[str, tuple[str, ...]]:
+    if not isinstance(body, list) or not all(isinstance(item, str) for item in body):
+        raise TopologyError(f"{path}: '{GROUPS_KEY}' must be a list of group names")
+    groups: dict[str, tuple[str, ...]] = {}
+    for name in body:
+        where = f"{path}: link group {name}"
+        if not LINK_NAME.match(name):
+            raise TopologyError(f"{where}: a name needs 1-128 characters, no '/' or space")
+        if name in links or name in services or name in groups:
+            raise TopologyError(f"{where}: the name is already a link's, service's or group's")
+        members = tuple(link for link in links if link.startswith(f"{name}-"))
+        if not members:
+            raise TopologyError(f"{where}: no link is named {name}-*")
+        groups[name] = members
+    return groups
 
 
 def _link(where: str, item: Any, services: dict[str, ServiceSpec]) -> LinkSpec:

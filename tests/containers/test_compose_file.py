@@ -30,7 +30,7 @@ def test_docker_compose_v1_accepts_the_file_with_host_networking_and_healthcheck
     result = compose_config(["docker-compose"])
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    assert len(services) >= 11
+    assert len(services) == 13
     for name, body in services.items():
         assert body["network_mode"] == "host", name
         assert body["image"] == "drlab:latest", name

@@ -124,7 +124,7 @@ def test_up_starts_every_service_in_its_own_running_container(lab: Lab) -> None:
     services = {service["name"]: service for service in report["services"]}
     assert report["engine"] == "compose"
     assert len(services) == len(load_topology(ROOT / "compose.yaml").services)
-    assert len(services) >= 11  # 13 once softphone2 and pstn join compose.yaml
+    assert len(services) == 13
     assert all(s["state"] == "running" and s["container"] for s in services.values())
     assert services["proxy-dc1"]["endpoints"] == {"http": "127.0.0.1:8080"}
     assert services["links"]["endpoints"] == {"http": "127.0.0.1:8474"}

@@ -52,7 +52,7 @@ def test_two_faults_never_hold_the_same_service_or_link_at_the_same_time() -> No
 
 def test_chaos_never_kills_or_pauses_the_relay_and_draws_every_kind() -> None:
     topology = load_topology(COMPOSE)
-    plan = plan_chaos(topology, seed=5, faults=200, duration=2000.0)
+    plan = plan_chaos(topology, seed=6, faults=200, duration=2000.0)
     assert {f.kind for f in plan} == set(FaultKind)
     for fault in plan:
         if fault.kind in (FaultKind.KILL, FaultKind.PAUSE):
@@ -64,3 +64,13 @@ def test_chaos_never_kills_or_pauses_the_relay_and_draws_every_kind() -> None:
         if fault.kind is FaultKind.TOXIC:
             assert fault.toxic_name == f"chaos{fault.index}"
             assert fault.attributes
+
+
+def test_chaos_puts_no_slicer_toxic_on_a_udp_link() -> None:
+    topology = load_topology(COMPOSE)
+    plan = plan_chaos(topology, seed=3, faults=300, duration=3000.0)
+    toxics = [f for f in plan if f.kind is FaultKind.TOXIC]
+    assert any(topology.links[f.target].protocol == "udp" for f in toxics)
+    assert not any(
+        f.toxic_type == "slicer" and topology.links[f.target].protocol == "udp" for f in toxics
+    )

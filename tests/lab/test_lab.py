@@ -125,9 +125,11 @@ def test_up_starts_every_service_and_status_maps_services_and_links(healthy_lab:
     lab = healthy_lab
     report = lab.status()
     services = {service["name"]: service for service in report["services"]}
-    assert len(services) == 11  # 13 with pstn and softphone2, once phones register on nodes
+    assert len(services) == 13
     assert all(service["state"] == "running" and service["pid"] for service in services.values())
-    assert set(services["sip1"]["endpoints"]) == {"tlib", "tc", "control"}
+    assert set(services["sip1"]["endpoints"]) >= {"tlib", "tc", "control"}
+    assert services["pstn"]["endpoints"]["http"] == "127.0.3.1:9000"
+    assert services["softphone2"]["endpoints"]["http"] == "127.0.3.2:9000"
     assert services["proxy-dc1"]["endpoints"] == {"http": "127.0.0.1:8080"}
     assert services["proxy-dc2"]["endpoints"] == {"http": "127.0.0.1:8090"}
     assert services["links"]["endpoints"] == {"http": "127.0.0.1:8474"}
@@ -136,9 +138,20 @@ def test_up_starts_every_service_and_status_maps_services_and_links(healthy_lab:
     assert set(links) == set(lab.engine.topology.links)
     assert all(link["state"] == "up" and link["toxics"] == [] for link in links.values())
     assert links["gws1-sip1"]["services"] == ["gws1", "sip1"]
+    assert links["softphone2-dc1-sip1-rtp"]["protocol"] == "udp"
+    groups = {group["name"]: group["links"] for group in report["link_groups"]}
+    assert groups["pstn-dc2"] == [
+        "pstn-dc2-sip3",
+        "pstn-dc2-sip3-rtp",
+        "pstn-dc2-sip4",
+        "pstn-dc2-sip4-rtp",
+        "pstn-dc2-route",
+    ]
     proxies = get_json("http://127.0.0.1:8474/proxies")
     assert set(proxies) == set(links)
     assert proxies["sip1-sip3"]["listen"] == "127.0.9.13:3100"
+    softphone = get_json("http://127.0.3.2:9000/status")
+    assert (softphone["registered"], softphone["registrar"]) == (True, "sip1")
 
     again = drlab(lab.state_dir, "up", "-d")
     assert again.returncode == 1
@@ -237,6 +250,30 @@ def test_a_partition_cuts_exactly_the_tc_links_between_the_dcs(healthy_lab: Lab)
     entries = [json.loads(line) for line in lab.run("timeline", "--json").stdout.splitlines()]
     partition = [e for e in entries if e["event"] == "fault.partition"][-1]
     assert partition["links"] == CROSSING and partition["dcs"] == ["DC1", "DC2"]
+
+
+def test_cutting_a_phone_link_group_cuts_its_links_at_once_and_the_softphone_fails_over(
+    healthy_lab: Lab,
+) -> None:
+    lab = healthy_lab
+    group = list(lab.engine.topology.groups["softphone2-dc1"])
+    result = lab.run("cut", "softphone2-dc1")
+    assert ", ".join(group) in result.stdout
+    states = {link["name"]: link["state"] for link in lab.status()["links"]}
+    assert sorted(name for name, state in states.items() if state != "up") == sorted(group)
+    entries = [json.loads(line) for line in lab.run("timeline", "--json").stdout.splitlines()]
+    assert [e for e in entries if e["event"] == "fault.cut"][-1]["links"] == group
+
+    def registrar() -> Any:
+        status = get_json("http://127.0.3.2:9000/status")
+        return status["registered"] and status["registrar"] in ("sip3", "sip4")
+
+    # Next refresh (30 lab s) fails at sip1, then sip2 (timer F each), then DC2 answers.
+    wait_for(registrar, 20, "softphone2 registered in DC2")
+    lab.run("heal", "softphone2-dc1")
+    assert all(link["state"] == "up" for link in lab.status()["links"])
+    refused = drlab(lab.state_dir, "cut", "softphone2-dc9")
+    assert refused.returncode == 2 and "softphone2-dc1" in refused.stderr
 
 
 def test_a_paused_node_is_a_silent_peer_until_resumed(healthy_lab: Lab) -> None:
@@ -345,16 +382,21 @@ def test_chaos_with_one_seed_replays_the_same_faults_and_heals_the_lab(healthy_l
 
 
 def listening(endpoints: set[str]) -> set[str]:
-    """Which of ``endpoints`` have a listening TCP socket (from /proc/net/tcp)."""
+    """Which of ``endpoints`` have a listening TCP socket or a bound UDP socket (/proc/net)."""
     found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+    lines = [(proto, line) for proto in ("tcp", "udp") for line in _sockets(proto)]
+    for proto, line in lines:
         fields = line.split()
-        if fields[3] != "0A":  # LISTEN
+        if proto == "tcp" and fields[3] != "0A":  # LISTEN
             continue
         address, port = fields[1].split(":")
         host = ".".join(str(b) for b in reversed(bytes.fromhex(address)))
         found.add(f"{host}:{int(port, 16)}")
     return found & endpoints
+
+
+def _sockets(proto: str) -> list[str]:
+    return Path(f"/proc/net/{proto}").read_text().splitlines()[1:]
 
 
 def lab_endpoints(lab: Lab) -> set[str]:

@@ -1,9 +1,9 @@
 """Every scenario file run for real on the lab at time scale 0.05, and a lab that breaks a rule.
 
 The lab has fixed loopback addresses (one at a time), so each test runs ``drlab scenario run``
-once for many scenarios. Outcomes whose evidence the lab cannot give yet (media, the softphone's
-own SIP registration: the PSTN gateway and softphone are not in compose.yaml yet) must fail as
-"not observable: ...", never pass; every other outcome must pass, except the known lab gap below.
+once for many scenarios. Every outcome is observed (media from the PSTN gateway's and the
+softphone's call reports, the softphone's own registrations) and must pass, except the known lab
+gaps below; an outcome the lab could not observe would fail as "not observable: ...", never pass.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ ALL_IDS = (
     | {f"S3.{i}" for i in range(1, 12)}
     | {f"S4.{i}" for i in range(1, 7)}
 )
-NOT_OBSERVABLE_YET = {"S1.1", "S2.1", "S3.1", "S3.6", "S3.10", "S4.1", "S4.2", "S4.6"}
+NOT_OBSERVABLE_YET: set[str] = set()
 # The lab does not do what the guide says here (yet): nothing makes agent2's WWE give up in S4.
 KNOWN_LAB_GAPS: set[str] = set()
 SIP_NODES = ("sip1", "sip2", "sip3", "sip4")
@@ -72,7 +72,7 @@ def test_every_scenario_checks_every_outcome_and_the_observable_ones_pass(tmp_pa
         elif outcome["status"] != "pass":
             unexpected.append(f"{scenario} {oid}: {outcome['detail']}")
     assert not unexpected, "\n".join(unexpected) + "\n" + output
-    assert code == 1  # not-observable outcomes are failures, and a failure exits 1
+    assert code == (1 if NOT_OBSERVABLE_YET | KNOWN_LAB_GAPS else 0), output
     for scenario in report["scenarios"]:
         assert scenario["timeline"], scenario["name"]
         assert any(

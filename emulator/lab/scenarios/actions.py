@@ -2,10 +2,11 @@
 
 Each action drives the lab the way a person or a failure would: faults through the relay and
 the engine, agents through their WWE desktops (``clients.wwe``) via the DC proxies, customers
-(the far end of a call) through the call node's control endpoint until the PSTN gateway places
-calls over SIP, softphone registrations through the node's phone hook until the softphone
-service joins the lab. An agent request's outcome (accepted, or the EventError that answered
-it) is kept under the step's ``label`` for the checks.
+(the far end of a call) through the PSTN gateway's control API (``POST /calls {"to": DN, "node":
+sipN}``: SIP and RTP through the relay), the agent's phone (the softphone, or the PSTN gateway's
+agent number) answered through its control API as the agent would. Without a gateway in the lab
+the call node's control endpoint places and answers calls (no media). An agent request's outcome
+(accepted, or the EventError that answered it) is kept under the step's ``label`` for the checks.
 """
 
 from __future__ import annotations
@@ -164,6 +165,13 @@ async def _request(
 async def _customer(obs: Observer, p: Mapping[str, Any]) -> str:
     call = obs.calls[str(p["call"])]
     request = str(p["request"])
+    pstn = obs.lab.pstn()
+    if request == "release" and call.leg is not None and pstn is not None:
+        url = f"http://{obs.lab.endpoint(pstn, 'http')}/calls/{call.leg}/release"
+        status, body = await obs.lab.post_json(url, {})
+        if status >= 300:
+            raise LabError(f"customer release of {call.name} refused by {pstn}: {body}")
+        return f"customer hangs up {call.name} ({call.conn_id}) at {pstn}"
     url = f"http://{obs.lab.endpoint(call.node, 'control')}/calls/{call.conn_id}/{request}"
     status, body = await obs.lab.post_json(url, {})
     if status >= 300:
@@ -172,15 +180,76 @@ async def _customer(obs: Observer, p: Mapping[str, Any]) -> str:
 
 
 async def place_call(obs: Observer, name: str, agent: str, node: str) -> CallRecord:
+    """A customer calls the agent's DN at ``node``: through the PSTN gateway (SIP and RTP), the
+    call's ConnID being what the node tells the gateway (``conn_id``); else at the node."""
     dn = obs.desk(agent).setup.dn
-    url = f"http://{obs.lab.endpoint(node, 'control')}/calls"
-    status, body = await obs.lab.post_json(url, {"to": dn, "from": f"+1555000{len(obs.calls)}"})
-    if status != 201:
-        raise LabError(f"{node} refused a call to {dn}: {body}")
-    record = CallRecord(name, str(body["ConnID"]), node, agent)
+    caller = f"+1555000{len(obs.calls)}"
+    pstn = obs.lab.pstn()
+    if pstn is None:
+        url = f"http://{obs.lab.endpoint(node, 'control')}/calls"
+        status, body = await obs.lab.post_json(url, {"to": dn, "from": caller})
+        if status != 201:
+            raise LabError(f"{node} refused a call to {dn}: {body}")
+        record = CallRecord(name, str(body["ConnID"]), node, agent)
+    else:
+        control = obs.lab.endpoint(pstn, "http")
+        body = {"to": dn, "node": node, "from": caller}
+        status, placed = await obs.lab.post_json(f"http://{control}/calls", body)
+        if status != 201:
+            raise LabError(f"{pstn} refused a call to {dn} at {node}: {placed}")
+        leg = str(placed["id"])
+        report = await _phone_call(obs, pstn, lambda r: r.get("id") == leg and r.get("conn_id"))
+        if report is None:
+            raise LabError(f"{node} never gave {pstn}'s call {leg} to {dn} a ConnID")
+        record = CallRecord(name, str(report["conn_id"]), node, agent, leg)
     obs.calls[name] = record
     obs.log.event("scenario.call", call=name, ConnID=record.conn_id, node=node, DN=dn)
     return record
+
+
+async def answer_call(obs: Observer, call: CallRecord) -> str:
+    """The agent picks up ``call`` on its phone (softphone, or its PSTN number at the gateway)."""
+    dn = obs.desk(call.agent).setup.dn
+    phone = obs.lab.phone_of(dn)
+    if phone is None or call.leg is None:
+        url = f"http://{obs.lab.endpoint(call.node, 'control')}/calls/{call.conn_id}/answer"
+        status, body = await obs.lab.post_json(url, {"party": dn})
+        if status >= 300:
+            raise LabError(f"{dn}'s phone could not answer {call.name}: {body}")
+        return f"{dn} answers {call.name} at {call.node}"
+    report = await _phone_call(
+        obs,
+        phone,
+        lambda r: (
+            r.get("direction") == "inbound"
+            and r.get("conn_id") == call.conn_id
+            and r.get("state") == "ringing"
+        ),
+    )
+    if report is None:
+        raise LabError(f"{call.name} ({call.conn_id}) never rang {dn} at {phone}")
+    url = f"http://{obs.lab.endpoint(phone, 'http')}/calls/{report['id']}/answer"
+    status, body = await obs.lab.post_json(url, {})
+    if status >= 300:
+        raise LabError(f"{phone} could not answer {call.name}: {body}")
+    return f"{call.agent} answers {call.name} on {phone}"
+
+
+async def _phone_call(
+    obs: Observer, phone: str, wanted: Callable[[dict[str, Any]], Any]
+) -> dict[str, Any] | None:
+    """The first call report of ``phone`` that ``wanted`` accepts, waited for a while."""
+    found: dict[str, Any] | None = None
+    url = f"http://{obs.lab.endpoint(phone, 'http')}/calls"
+
+    async def seen() -> bool:
+        nonlocal found
+        body = await obs.lab.get_json(url)
+        found = next((r for r in body.get("calls", []) if wanted(r)), None)
+        return found is not None
+
+    await wait_until(seen, scaled(obs, 10.0))
+    return found
 
 
 async def _new_call(obs: Observer, p: Mapping[str, Any]) -> str:

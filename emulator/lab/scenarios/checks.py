@@ -2,8 +2,9 @@
 
 A check looks at the lab now and answers ``Verdict(ok, detail)``; the runner polls it until it
 holds or its deadline passes, so the detail of the last look is what a failure reports. Nothing
-here decides a verdict without looking: an outcome whose evidence the lab cannot give yet (media
-before the PSTN gateway and softphone join it) fails with "not observable: why".
+here decides a verdict without looking: an outcome whose evidence the lab cannot give (media
+in a lab without the PSTN gateway, a softphone's registration without the softphone) fails with
+"not observable: why".
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from clients.wwe import CONNECTION_LOST, UNABLE_TO_CONNECT, VOICE_UNAVAILABLE, VoiceChanged
+from emulator.lab.embedded import LabError
 from emulator.lab.scenarios.observer import Observer
 from emulator.lab.scenarios.schema import Expect
 
@@ -225,8 +229,10 @@ async def log(obs: Observer, expect: Expect) -> Verdict:
 
 
 async def media(obs: Observer, expect: Expect) -> Verdict:
-    """Media as the PSTN gateway measures it (``GET /calls``: ``to`` URI, ``media.talking``,
-    ``lost``): "talking" is RTP both ways with no gap over 1 s, "lost" the call's loss."""
+    """Media as the phones measure it (``GET /calls`` of the PSTN gateway and the softphones,
+    matched to the call by the ConnID the node gave each leg): "talking" is every leg — the
+    customer's at the gateway and the agent's phone — with RTP both ways, no gap over 1 s and
+    not lost; "lost" is a leg that ended lost (RTP loss, or its 2xx never ACKed)."""
     reports, why = await obs.media_reports()
     if reports is None:
         return Verdict(False, NOT_OBSERVABLE + why)
@@ -234,25 +240,29 @@ async def media(obs: Observer, expect: Expect) -> Verdict:
     details, ok = [], True
     for name in expect.params["calls"]:
         call = obs.calls.get(str(name))
-        dn = obs.desk(call.agent).setup.dn if call else ""
-        report = next((r for r in reports if dn and _user_of(r.get("to")) == dn), None)
-        if report is None or not isinstance(report.get("media"), dict):
-            return Verdict(False, f"{NOT_OBSERVABLE}no media report for {name} (DN {dn})")
-        talking = bool(report["media"].get("talking"))
-        lost = bool(report.get("lost"))
-        ok = ok and (talking and not lost if verdict == "talking" else lost)
-        gap = report["media"].get("longest_gap_ms")
-        details.append(
-            f"{name}: {'talking' if talking else 'not talking'}, longest gap {gap} ms"
-            + (f", lost ({report.get('end_reason')})" if lost else "")
-        )
-    return Verdict(ok, "; ".join(details))
-
-
-def _user_of(uri: Any) -> str:
-    """``sip:7002@127.0.1.2:5060`` -> ``7002``."""
-    text = str(uri or "")
-    return text.split(":", 1)[-1].split("@", 1)[0]
+        legs = [
+            r
+            for r in reports
+            if call and r.get("conn_id") == call.conn_id and isinstance(r.get("media"), dict)
+        ]
+        if call is None or len(legs) < 2:
+            where = f" ({call.conn_id})" if call else ""
+            return Verdict(False, f"{name}{where}: {len(legs)} of its 2 legs reported by a phone")
+        shown = []
+        for leg in legs:
+            talking = bool(leg["media"].get("talking"))
+            shown.append(
+                f"{leg['phone']} {leg.get('direction')} {'talking' if talking else 'not talking'}, "
+                f"longest gap "
+                f"{leg['media'].get('longest_gap_ms')} ms"
+                + (f", lost ({leg.get('end_reason')})" if leg.get("lost") else "")
+            )
+        if verdict == "talking":
+            ok = ok and all(leg["media"].get("talking") and not leg.get("lost") for leg in legs)
+        else:
+            ok = ok and any(leg.get("lost") for leg in legs)
+        details.append(f"{name}: " + "; ".join(shown))
+    return Verdict(ok, " | ".join(details))
 
 
 async def best_practice(obs: Observer, expect: Expect) -> Verdict:
@@ -293,20 +303,28 @@ async def report(obs: Observer, expect: Expect) -> Verdict:
 
 
 async def phone_registration(obs: Observer, expect: Expect) -> Verdict:
-    """Where the agent's softphone is registered, as the nodes' SIP registrars say."""
-    if not obs.lab.topology.of_kind("softphone"):
-        return Verdict(
-            False,
-            NOT_OBSERVABLE + "no softphone in the lab (clients/softphone is not in "
-            "compose.yaml yet), so no SIP registration to watch",
-        )
+    """Where the agent's softphone is registered, as the nodes' registrars and the softphone say."""
     dn = obs.desk(_agents(expect)[0]).setup.dn
+    phone = obs.lab.phone_of(dn)
+    if phone is None or phone == obs.lab.pstn():
+        return Verdict(False, NOT_OBSERVABLE + f"no softphone of {dn} in the lab")
     states = await obs.lab.node_states()
     at = sorted(
-        node for node, s in states.items() if dn in (s.get("sip", {}).get("registrations") or {})
+        node
+        for node, s in states.items()
+        if any(b.get("DN") == dn for b in s.get("sip", {}).get("registrations") or [])
     )
+    try:
+        status = await obs.lab.get_json(f"http://{obs.lab.endpoint(phone, 'http')}/status")
+    except (aiohttp.ClientError, TimeoutError, ValueError, LabError) as exc:
+        return Verdict(False, f"{phone} does not answer: {exc}")
+    registrar = status.get("registrar") if status.get("registered") else None
     wanted = str(expect.params["node"])
-    return Verdict(at == [wanted], f"{dn} registered at {', '.join(at) or 'no node'}")
+    return Verdict(
+        at == [wanted] and registrar == wanted,
+        f"{dn} registered at {', '.join(at) or 'no node'} (nodes); {phone} says "
+        + (f"registered at {registrar}" if registrar else "not registered"),
+    )
 
 
 async def all_of(obs: Observer, expect: Expect) -> Verdict:

@@ -6,6 +6,15 @@ into the run's own state directory, starts it with the embedded engine at the ru
 waits until it is healthy, and stops it at the end. Faults go where ``drlab`` sends them: link
 faults to the relay's API (``LinksClient``), service faults to the engine (signals). Every fault
 is a ``fault.*`` / ``service.*`` entry on the lab's timeline, as with ``drlab cut`` or ``kill``.
+
+Phones in the variant: a softphone runs only when the scenario has a softphone agent with its DN
+(``softphones``: DN -> the agent's owner node), and then it registers at that node first (its
+other registrars follow in the file's order). A softphone that ever registered makes its DN a
+softphone DN in the cluster's view for good (ownership follows REGISTER), so an agent that is a
+PSTN agent in a scenario (agent2 in S1, S2) needs a lab where its softphone never ran: the
+softphone's service and links are left out, and the PSTN gateway is that agent's phone. Every
+phone runs with ``--no-auto-answer``: the run answers calls on the agent's phone as the agent
+would, so a new call can be seen ringing.
 """
 
 from __future__ import annotations
@@ -23,11 +32,12 @@ import yaml
 
 from emulator.lab.embedded import EmbeddedEngine, LabError
 from emulator.lab.status import health_problems, relay_api
-from emulator.lab.topology import Topology, load_topology
+from emulator.lab.topology import GROUPS_KEY, LINKS_KEY, Topology, load_topology
 from emulator.links.client import LinksClient
 from emulator.links.errors import LinksError
 
 HEALTHY_TIMEOUT = 30.0
+PHONE_KINDS = ("pstn", "softphone")
 HTTP_TIMEOUT = 5.0
 
 
@@ -39,12 +49,14 @@ class LabSession:
         time_scale: float,
         extra_args: Mapping[str, Sequence[str]],
         progress: Callable[[str], None],
+        softphones: Mapping[str, str] | None = None,
     ) -> None:
         self.compose = compose
         self.state_dir = state_dir
         self.time_scale = time_scale
         self.extra_args = extra_args
         self.progress = progress
+        self.softphones = dict(softphones or {})
         self.topology: Topology = load_topology(compose)
         self.engine = EmbeddedEngine(self.topology, state_dir)
         self._http: aiohttp.ClientSession | None = None
@@ -84,10 +96,27 @@ class LabSession:
             if body is None:
                 raise LabError(f"the scenario adds arguments to unknown service {service}")
             body["command"] = [*body["command"], *args]
+        self._phones(document)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         variant = self.state_dir / "compose.yaml"
         variant.write_text(yaml.safe_dump(document, sort_keys=False))
         return variant
+
+    def _phones(self, document: dict[str, Any]) -> None:
+        services: dict[str, Any] = document["services"]
+        for name, body in list(services.items()):
+            kind = (body.get("labels") or {}).get("drlab.kind")
+            if kind not in PHONE_KINDS:
+                continue
+            command = list(body["command"])
+            if kind == "softphone":
+                dn = _option(command, "--dn")
+                if dn not in self.softphones:
+                    del services[name]
+                    _drop_links(document, name)
+                    continue
+                command = _registrar_first(command, self.softphones[dn])
+            body["command"] = [*command, "--no-auto-answer"]
 
     # -- where things are -----------------------------------------------------------------
 
@@ -107,6 +136,20 @@ class LabSession:
     def dc_of(self, service: str) -> str:
         spec = self.topology.services.get(service)
         return spec.dc if spec else ""
+
+    def pstn(self) -> str | None:
+        """The PSTN gateway's service, if the lab has one."""
+        return next((spec.name for spec in self.topology.of_kind("pstn")), None)
+
+    def phone_of(self, dn: str) -> str | None:
+        """The service that rings for ``dn``: its softphone if one runs, else the PSTN gateway."""
+        for spec in self.topology.of_kind("softphone"):
+            if spec.option("--dn") == dn:
+                return spec.name
+        return self.pstn()
+
+    def phones(self) -> list[str]:
+        return [spec.name for spec in self.topology.services.values() if spec.kind in PHONE_KINDS]
 
     def sip_nodes(self) -> list[str]:
         return [spec.name for spec in self.topology.of_kind("sipcluster")]
@@ -146,10 +189,12 @@ class LabSession:
     # -- faults ---------------------------------------------------------------------------
 
     async def cut(self, links: Sequence[str], mode: str) -> None:
+        links = self.topology.expand(links)
         self.engine.timeline.event("fault.cut", links=list(links), mode=mode, source="scenario")
         await self._relay(lambda client: client.cut_many(list(links), mode=mode))
 
     async def heal(self, links: Sequence[str] | None) -> None:
+        links = self.topology.expand(links) if links is not None else None
         shown: Any = list(links) if links is not None else "all"
         self.engine.timeline.event("fault.heal", links=shown, source="scenario")
         if links is None:
@@ -211,3 +256,33 @@ class LabSession:
                 return await operation(client)
         except LinksError as exc:
             raise LabError(f"the relay refused: {exc.message}") from None
+
+
+def _option(command: Sequence[str], flag: str) -> str | None:
+    return next((command[i + 1] for i in range(len(command) - 1) if command[i] == flag), None)
+
+
+def _registrar_first(command: list[str], node: str) -> list[str]:
+    """The softphone's command with registrar ``node=...`` moved before the others."""
+    pairs = [(i, command[i + 1]) for i in range(len(command) - 1) if command[i] == "--registrar"]
+    if not any(value.startswith(f"{node}=") for _, value in pairs):
+        raise LabError(f"the softphone has no registrar {node}")
+    ordered = sorted((value for _, value in pairs), key=lambda v: not v.startswith(f"{node}="))
+    rest = [arg for i, arg in enumerate(command) if not any(i in (j, j + 1) for j, _ in pairs)]
+    return [*rest, *(arg for value in ordered for arg in ("--registrar", value))]
+
+
+def _drop_links(document: dict[str, Any], service: str) -> None:
+    """Remove a left-out service's links, and the link groups left with no member."""
+    links = [
+        link
+        for link in document.get(LINKS_KEY) or []
+        if service not in (link.get("from"), link.get("to"))
+    ]
+    document[LINKS_KEY] = links
+    names = [str(link.get("name")) for link in links]
+    document[GROUPS_KEY] = [
+        group
+        for group in document.get(GROUPS_KEY) or []
+        if any(name.startswith(f"{group}-") for name in names)
+    ]

@@ -72,6 +72,7 @@ class CallRecord:
     conn_id: str
     node: str
     agent: str
+    leg: str | None = None  # the PSTN gateway's id of the customer's leg (None: node-placed)
 
 
 @dataclass(frozen=True)
@@ -175,9 +176,10 @@ class Observer:
     # -- media ----------------------------------------------------------------------------
 
     async def media_reports(self) -> tuple[list[dict[str, Any]] | None, str]:
-        """The PSTN gateway's call reports (``GET /calls``), or None and why not."""
-        gateways = [spec.name for spec in self.lab.topology.of_kind("pstn")]
-        if not gateways:
+        """Every phone's call reports (``GET /calls`` of the PSTN gateway and the softphones),
+        each tagged with the phone's service name (``phone``), or None and why not."""
+        gateways = self.lab.phones()
+        if not self.lab.pstn():
             return None, (
                 "no PSTN gateway in the lab (clients/pstn is not in compose.yaml yet), so no "
                 "media flows and none is measured"
@@ -185,12 +187,12 @@ class Observer:
         reports: list[dict[str, Any]] = []
         for name in gateways:
             try:
-                url = f"http://{self.lab.endpoint(name, 'control')}/calls"
+                url = f"http://{self.lab.endpoint(name, 'http')}/calls"
                 body = await self.lab.get_json(url)
             except (aiohttp.ClientError, TimeoutError, LabError, ValueError) as exc:
                 return None, f"{name} media reports unavailable: {exc}"
             items = body.get("calls", body) if isinstance(body, dict) else body
-            reports.extend(item for item in items if isinstance(item, dict))
+            reports.extend({**item, "phone": name} for item in items if isinstance(item, dict))
         return reports, ""
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.lab.embedded import LabError
-from emulator.lab.scenarios.actions import ACTIONS, FAULTS, place_call
+from emulator.lab.scenarios.actions import ACTIONS, FAULTS, answer_call, place_call
 from emulator.lab.scenarios.checks import CHECKS, NOT_OBSERVABLE, Verdict
 from emulator.lab.scenarios.labsession import LabSession
 from emulator.lab.scenarios.observer import Observer, wait_until
@@ -28,6 +28,7 @@ from emulator.lab.scenarios.schema import Expect, Outcome, Scenario
 from emulator.lab.timeline import Timeline
 
 MIN_DEADLINE = 10.0
+REGISTERED_WITHIN = 60.0  # lab s for a softphone's first registration (its expiry)
 POLL = 0.05
 # Left out of the run's timeline: connection bookkeeping of the relay and idle heartbeats.
 TIMELINE_EXCLUDE = ("link.connection_*", "*heartbeat*", "http.request", "auth.*")
@@ -102,7 +103,10 @@ class ScenarioRun:
         for service, extra in options.extra_args.items():
             args.setdefault(service, []).extend(extra)
         state_dir = options.state_dir / "scenarios" / scenario.name
-        self.lab = LabSession(options.compose, state_dir, options.time_scale, args, progress)
+        softphones = {a.dn: a.owner for a in scenario.agents.values() if a.phone == "softphone"}
+        self.lab = LabSession(
+            options.compose, state_dir, options.time_scale, args, progress, softphones
+        )
         self.result = ScenarioResult(scenario.name, scenario.title, options.time_scale)
         self.observer: Observer | None = None
         self._t0 = 0.0
@@ -143,9 +147,9 @@ class ScenarioRun:
         setup = self.scenario
         for agent in setup.agents.values():
             if agent.phone == "softphone":
-                await ACTIONS["phone"](
-                    obs, {"agent": agent.name, "node": agent.owner, "request": "register"}
-                )
+                # The softphone registers at its owner first (LabSession): ownership follows.
+                at = {"agent": agent.name, "node": agent.owner}
+                await self._until(Expect(0, "phone_registration", at), REGISTERED_WITHIN)
         for agent in setup.agents.values():
             await ACTIONS["login"](
                 obs,
@@ -182,11 +186,7 @@ class ScenarioRun:
         await self._outcome(Outcome("B.2", f"DN ownership: {owners}", b2, 10.0, 0.0, 0))
         for call in setup.calls.values():
             record = await place_call(obs, call.name, call.agent, call.node)
-            dn = setup.agents[call.agent].dn
-            url = f"http://{self.lab.endpoint(call.node, 'control')}/calls/{record.conn_id}/answer"
-            status, body = await self.lab.post_json(url, {"party": dn})
-            if status >= 300:
-                raise LabError(f"{dn}'s phone could not answer {call.name}: {body}")
+            await answer_call(obs, record)
         checks: list[Expect] = [
             Expect(0, "wwe_voice", {"agent": a.name, "logged_in": True})
             for a in setup.agents.values()
@@ -205,6 +205,18 @@ class ScenarioRun:
         await self._outcome(
             Outcome("B.3", title, Expect(0, "all", {}, tuple(checks)), 10.0, 0.0, 0)
         )
+
+    async def _until(self, expect: Expect, within: float) -> None:
+        obs = self._obs()
+        last = Verdict(False, "not checked")
+
+        async def holds() -> bool:
+            nonlocal last
+            last = await CHECKS[expect.kind](obs, expect)
+            return last.ok
+
+        if not await wait_until(holds, max(within * obs.scale, MIN_DEADLINE), POLL):
+            raise LabError(f"baseline: {last.detail}")
 
     # -- steps ----------------------------------------------------------------------------
 
