@@ -56,6 +56,7 @@ from wwe_e2e import start_service
 LOOPBACK = "127.0.0.1"
 DN = "7001"
 PACKET_INTERVAL = 0.020
+SLOTS = 10
 PAYLOAD = b"\xff" * 160  # 20 ms of PCMU silence
 RTP_HEADER = struct.Struct("!BBHII")
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
@@ -71,6 +72,24 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` so far (``/proc/<pid>/stat`` fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
+def udp_receive_drops() -> int:
+    """The box's UDP datagrams dropped for a full receive buffer (``/proc/net/snmp``)."""
+    rows = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    names, values = (row for row in rows if row[0] == "Udp:")
+    return int(dict(zip(names, values, strict=True)).get("RcvbufErrors", 0))
+
+
+def socket_drops(port: int) -> int:
+    """Datagrams the kernel dropped for the loopback UDP socket bound to ``port`` (its receive
+    buffer was full: the process did not read fast enough), from ``/proc/net/udp``."""
+    local = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local:
+            return int(fields[-1])
+    return 0
 
 
 def seconds_of(sipp_time: str) -> float:
@@ -90,7 +109,7 @@ def write_injection(path: Path, lines: list[str]) -> Path:
 def sipp(work: Path, name: str, *args: str) -> subprocess.Popen[bytes]:
     """SIPp on loopback over UDP, its screen to a file, statistics to ``<name>_stat.csv``."""
     argv = ["sipp", *args, "-i", LOOPBACK, "-t", "u1", "-nostdin"]
-    argv += ["-trace_stat", "-stf", str(work / f"{name}_stat.csv"), "-fd", "1"]
+    argv += ["-trace_err", "-trace_stat", "-stf", str(work / f"{name}_stat.csv"), "-fd", "1"]
     with (work / f"{name}.out").open("wb") as screen:
         return subprocess.Popen(argv, cwd=work, stdout=screen, stderr=subprocess.STDOUT)
 
@@ -211,13 +230,16 @@ async def measure_cps(node: Node, work: Path, uas_port: int, args: Any) -> None:
     best = 0
     for rate in args.rates:
         await node.idle()
-        before, cpu = await node.counters(), node.cpu()
-        started = time.monotonic()
-        stage = await asyncio.to_thread(
-            run_cps_stage, work, node.endpoints["sip"], uas_port, rate, args
+        before, drops = await node.counters(), udp_receive_drops()
+        running = asyncio.create_task(
+            asyncio.to_thread(run_cps_stage, work, node.endpoints["sip"], uas_port, rate, args)
         )
-        stage.node_cpu = (node.cpu() - cpu) / (time.monotonic() - started)
-        after = await node.counters()
+        cpu, started = node.cpu(), time.monotonic()
+        await asyncio.sleep(args.stage)  # the node's CPU while calls are being placed
+        node_cpu = (node.cpu() - cpu) / (time.monotonic() - started)
+        stage = await running
+        stage.node_cpu = node_cpu
+        after, drops = await node.counters(), udp_receive_drops() - drops
         direct_port = free_udp_port()
         direct = await asyncio.to_thread(
             run_cps_stage, work, f"{LOOPBACK}:{direct_port}", direct_port, rate, args
@@ -232,8 +254,8 @@ async def measure_cps(node: Node, work: Path, uas_port: int, args: Any) -> None:
         )
         node_counts = {k: after[k] - before[k] for k in ("calls_total", "calls_answered")}
         node_counts |= {k: after[k] - before[k] for k in ("calls_rejected", "calls_lost")}
-        if any(node_counts[k] for k in ("calls_rejected", "calls_lost")):
-            print(f"       node counters this stage: {node_counts}")
+        if any(node_counts[k] for k in ("calls_rejected", "calls_lost")) or drops:
+            print(f"       node counters this stage: {node_counts}, kernel UDP drops {drops}")
         if stage.failure_ratio < 0.01:
             best = max(best, rate)
         elif rate > best:
@@ -252,6 +274,7 @@ class Stream:
     peer: tuple[str, int]
     ssrc: int
     sending: bool = False
+    stopped: bool = False  # the stage is over: late packets no longer start it
     sequence: int = 0
     received: int = 0
     highest: int = -1  # extended sequence number of the highest packet received
@@ -275,7 +298,7 @@ class Stream:
             if self.highest >= 0 and extended < self.highest - 0x8000:
                 extended += 0x10000  # the 16-bit sequence wrapped
             self.highest = max(self.highest, extended)
-            self.sending = True  # an agent socket answers once media reaches it
+            self.sending = not self.stopped  # an agent socket answers once media reaches it
 
     def send(self) -> None:
         header = RTP_HEADER.pack(0x80, 0, self.sequence & 0xFFFF, self.sequence * 160, self.ssrc)
@@ -307,16 +330,22 @@ class StreamSet:
         return opened
 
     async def pace(self) -> None:
-        """Every 20 ms, one packet from every started stream (catching up if the loop was late)."""
+        """Every 20 ms, one packet from every started stream, spread over ``SLOTS`` slots of the
+        20 ms as independent phones would be (not one burst of every stream at once)."""
         loop = asyncio.get_running_loop()
-        next_tick = loop.time()
+        next_slot = loop.time()
         while True:
-            for stream in self.streams:
-                if stream.sending:
-                    stream.send()
+            for slot in range(SLOTS):
+                for stream in self.streams[slot::SLOTS]:
+                    if stream.sending:
+                        stream.send()
+                next_slot += PACKET_INTERVAL / SLOTS
+                await asyncio.sleep(max(0.0, next_slot - loop.time()))
             self.ticks += 1
-            next_tick += PACKET_INTERVAL
-            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+
+    def stop(self) -> None:
+        for stream in self.streams:
+            stream.sending, stream.stopped = False, True
 
     def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -392,13 +421,15 @@ async def media_stage(node: Node, work: Path, uas_port: int, calls: int, args: A
                         break
                     await asyncio.sleep(0.1)
                 await asyncio.sleep(1.0)  # every stream past its first packets
-                cpu, started = node.cpu(), time.monotonic()
+                cpu, own, started = node.cpu(), cpu_seconds(os.getpid()), time.monotonic()
                 loss = await window_loss(streams, args.window)
-                node_cpu = (node.cpu() - cpu) / (time.monotonic() - started)
-                print(f"       node CPU {100 * node_cpu:.0f}% of a core", end="")
+                elapsed = time.monotonic() - started
+                node_cpu = (node.cpu() - cpu) / elapsed
+                own_cpu = (cpu_seconds(os.getpid()) - own) / elapsed
+                shares = f"node {100 * node_cpu:.0f}%, RTP sockets {100 * own_cpu:.0f}%"
+                print(f" (CPU: {shares})", end="")
             finally:
-                for stream in streams.streams:
-                    stream.sending = False
+                streams.stop()
                 await asyncio.to_thread(uac.wait, hold_ms / 1000 + 30)
                 stop(uac)
     finally:
@@ -435,9 +466,9 @@ async def measure_streams(node: Node, work: Path, uas_port: int, args: Any) -> N
     for calls in args.calls:
         await node.idle()
         print(f"{calls:>5} calls", end="", flush=True)
-        before = (await node.sip_state())["media"]
+        before, drops = (await node.sip_state())["media"], socket_drops(node.media[1])
         loss = await media_stage(node, work, uas_port, calls, args)
-        after = (await node.sip_state())["media"]
+        after, drops = (await node.sip_state())["media"], socket_drops(node.media[1]) - drops
         direct = await direct_stage(calls, args)
         print(
             f" | via node: {loss.streams:>4}/{2 * calls} streams, loss {100 * loss.ratio:.3f} % "
@@ -446,8 +477,8 @@ async def measure_streams(node: Node, work: Path, uas_port: int, args: Any) -> N
             flush=True,
         )
         dropped = {k: after[k] - before[k] for k in ("bad_packets", "unknown_source", "no_target")}
-        if any(dropped.values()):
-            print(f"       node dropped: {dropped}")
+        if any(dropped.values()) or drops:
+            print(f"       node dropped: {dropped}; its media socket's buffer overflowed {drops}x")
         if loss.streams == 2 * calls and loss.ratio < 0.001:
             best = max(best, 2 * calls)
         elif 2 * calls > best:
@@ -459,8 +490,12 @@ async def measure_streams(node: Node, work: Path, uas_port: int, args: Any) -> N
 
 
 async def main(args: Any) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-sip-") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as cleanup:
+        if args.logs is None:
+            work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-sip-")))
+        else:
+            work = args.logs
+            work.mkdir(parents=True, exist_ok=True)
         uas_port = free_udp_port()
         argv = [sys.executable, "-m", "emulator.sipcluster", "--name", "sip1", "--dc", "DC1"]
         for option in ("--tlib", "--tc", "--control", "--sip", "--media"):
@@ -480,8 +515,6 @@ async def main(args: Any) -> None:
         finally:
             process.terminate()
             process.wait(10)
-            if args.keep_logs:
-                print(f"node log: {(work / 'sip1.log').read_text()[-2000:]}")
 
 
 def numbers(text: str) -> list[int]:
@@ -496,5 +529,5 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=numbers, default=numbers("50,125,250,300,400"))
     parser.add_argument("--setup-rate", type=float, default=50.0, help="calls/s, media stages")
     parser.add_argument("--window", type=float, default=5.0, help="seconds of measured RTP")
-    parser.add_argument("--keep-logs", action="store_true", help="print the node log's tail")
+    parser.add_argument("--logs", type=Path, help="keep the node's log and SIPp's files here")
     asyncio.run(main(parser.parse_args()))
