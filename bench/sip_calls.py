@@ -22,9 +22,11 @@ one media port. SIPp is the independent load generator; each stage is a fresh UA
   is one direction of one call: N calls are 2N streams. The figure is the largest 2N with
   < 0.1 % loss. The baseline is the same sockets paired directly (no node) in the same stage.
 
-The node's CPU share per stage comes from ``/proc``. Goal: ≥ 200 CPS and ≥ 500 concurrent
-streams per box. Nothing is asserted: machines differ (and the node shares the box with SIPp and
-this process's RTP).
+The node's CPU share per stage comes from ``/proc/<pid>/stat``; when a stage loses packets, the
+datagrams the kernel dropped because the node's SIP or media socket's receive buffer was full
+(``/proc/net/udp``, per socket) are printed, which tells a slow node from a lossy path.
+Goal: ≥ 200 CPS and ≥ 500 concurrent streams per box. Nothing is asserted: machines differ (and
+the node shares the box with SIPp and this process's RTP).
 """
 
 from __future__ import annotations
@@ -72,13 +74,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` so far (``/proc/<pid>/stat`` fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
-
-
-def udp_receive_drops() -> int:
-    """The box's UDP datagrams dropped for a full receive buffer (``/proc/net/snmp``)."""
-    rows = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
-    names, values = (row for row in rows if row[0] == "Udp:")
-    return int(dict(zip(names, values, strict=True)).get("RcvbufErrors", 0))
 
 
 def socket_drops(port: int) -> int:
@@ -230,7 +225,8 @@ async def measure_cps(node: Node, work: Path, uas_port: int, args: Any) -> None:
     best = 0
     for rate in args.rates:
         await node.idle()
-        before, drops = await node.counters(), udp_receive_drops()
+        sip_port = int(node.endpoints["sip"].rsplit(":", 1)[1])
+        before, drops = await node.counters(), socket_drops(sip_port)
         running = asyncio.create_task(
             asyncio.to_thread(run_cps_stage, work, node.endpoints["sip"], uas_port, rate, args)
         )
@@ -239,7 +235,7 @@ async def measure_cps(node: Node, work: Path, uas_port: int, args: Any) -> None:
         node_cpu = (node.cpu() - cpu) / (time.monotonic() - started)
         stage = await running
         stage.node_cpu = node_cpu
-        after, drops = await node.counters(), udp_receive_drops() - drops
+        after, drops = await node.counters(), socket_drops(sip_port) - drops
         direct_port = free_udp_port()
         direct = await asyncio.to_thread(
             run_cps_stage, work, f"{LOOPBACK}:{direct_port}", direct_port, rate, args
@@ -255,7 +251,7 @@ async def measure_cps(node: Node, work: Path, uas_port: int, args: Any) -> None:
         node_counts = {k: after[k] - before[k] for k in ("calls_total", "calls_answered")}
         node_counts |= {k: after[k] - before[k] for k in ("calls_rejected", "calls_lost")}
         if any(node_counts[k] for k in ("calls_rejected", "calls_lost")) or drops:
-            print(f"       node counters this stage: {node_counts}, kernel UDP drops {drops}")
+            print(f"       node: {node_counts}, its SIP socket's buffer overflowed {drops}x")
         if stage.failure_ratio < 0.01:
             best = max(best, rate)
         elif rate > best:
@@ -526,7 +522,7 @@ if __name__ == "__main__":
     parser.add_argument("--rates", type=numbers, default=numbers("50,100,150,200,250,300,400"))
     parser.add_argument("--stage", type=float, default=5.0, help="seconds per CPS stage")
     parser.add_argument("--hold", type=int, default=1000, help="ms each CPS call is held")
-    parser.add_argument("--calls", type=numbers, default=numbers("50,125,250,300,400"))
+    parser.add_argument("--calls", type=numbers, default=numbers("50,125,200,250,300,400"))
     parser.add_argument("--setup-rate", type=float, default=50.0, help="calls/s, media stages")
     parser.add_argument("--window", type=float, default=5.0, help="seconds of measured RTP")
     parser.add_argument("--logs", type=Path, help="keep the node's log and SIPp's files here")
