@@ -11,7 +11,9 @@ Which leg a datagram belongs to is learned from where it comes from (symmetric R
 2. a leg whose SDP address is that source (a direct path, no relay);
 3. a leg whose peer announced that SSRC (``a=ssrc``, RFC 5576), or that had it before from
    another source (the relay renewed its session) — the leg re-latches;
-4. else the oldest leg still waiting for its first packet that announced no SSRC.
+4. else the oldest leg with no usable SDP address (reached through a relay, or none given) still
+   waiting for its first packet that announced no SSRC. A leg on a known direct path is only
+   ever latched by rule 2, so a stranger's RTP cannot take its place.
 Media to a leg goes to its latched source; before the first packet, only to its SDP address
 when the path is direct (``send_before_latch``), never around the relay.
 
@@ -181,7 +183,15 @@ class MediaTable:
             for leg in (media.customer, media.agent):
                 if packet.ssrc in (leg.announced_ssrc, leg.ssrc):
                     return self._latch(leg, source)
-        oldest = next((leg for leg in self._waiting if leg.announced_ssrc is None), None)
+        oldest = next(
+            (
+                leg
+                for leg in self._waiting
+                if leg.announced_ssrc is None
+                and not (leg.send_before_latch and leg.expected is not None)
+            ),
+            None,
+        )
         return self._latch(oldest, source) if oldest is not None else None
 
     def _latch(self, leg: MediaLeg, source: Endpoint) -> MediaLeg:
