@@ -106,7 +106,7 @@ class ComposeEngine(EmbeddedEngine):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def up(self, time_scale: float, progress: Progress) -> None:
+    def refuse_to_start(self, progress: Progress) -> None:
         self.docker.check_engine()
         self.docker.compose_command()
         for image in sorted(self._images()):
@@ -130,16 +130,6 @@ class ComposeEngine(EmbeddedEngine):
                 f"{more}; stop what holds them (an embedded lab: 'drlab down'; other "
                 f"containers: 'docker ps') and try again"
             )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.save({"services": {}, "time_scale": time_scale, "file": str(self.topology.path)})
-        self.timeline.event("lab.up", file=str(self.topology.path), time_scale=time_scale)
-        try:
-            for wave in self.topology.start_waves():
-                self.start_many(wave, progress)
-        except (LabError, KeyboardInterrupt):
-            progress("stopping what was started")
-            self.down(progress)
-            raise
 
     def start_many(
         self, names: list[str], progress: Progress, **context: Any

@@ -129,12 +129,7 @@ class EmbeddedEngine:
     # -- lifecycle ------------------------------------------------------------------------
 
     def up(self, time_scale: float, progress: Progress) -> None:
-        alive = self.running()
-        if alive:
-            raise LabError(
-                f"a lab is already running from {self.state_dir} ({', '.join(sorted(alive))}); "
-                f"run 'drlab down' first"
-            )
+        self.refuse_to_start(progress)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.save({"services": {}, "time_scale": time_scale, "file": str(self.topology.path)})
         self.timeline.event("lab.up", file=str(self.topology.path), time_scale=time_scale)
@@ -145,6 +140,15 @@ class EmbeddedEngine:
             progress("stopping what was started")
             self.down(progress)
             raise
+
+    def refuse_to_start(self, progress: Progress) -> None:
+        """Raise ``LabError`` saying what to do when a lab cannot start here now."""
+        alive = self.running()
+        if alive:
+            raise LabError(
+                f"a lab is already running from {self.state_dir} ({', '.join(sorted(alive))}); "
+                f"run 'drlab down' first"
+            )
 
     def start(self, name: str, progress: Progress, **context: Any) -> ServiceProcess:
         return self.start_many([name], progress, **context)[0]
