@@ -73,6 +73,7 @@ async def test_customer_call_to_a_pstn_agent_rings_the_agent_number_at_the_gatew
         assert agent_leg["to"].startswith("sip:agent-7001@") and agent_leg["node"] == "sip2"
         assert {report["conn_id"] for report in reports} == {ringing.get("ConnID")}
         assert all(talking(report) for report in reports), reports
+        assert all(report["media"]["packets_lost"] == 0 for report in reports), reports
         pstn.release(call.id)  # the customer hangs up
         await desk.expect(EventName.EVENT_RELEASED, ConnID=ringing.get("ConnID"))
         await eventually(lambda: all(report["state"] == "ended" for report in pstn.reports()))
