@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import Enum, StrEnum
+from typing import TypeVar
 
 from emulator.tlib.enums import AgentState, CallState, DNStatus
 
@@ -105,29 +106,28 @@ MOVE_TRANSITIONS: Mapping[tuple[MovePhase, MoveInput], MovePhase] = {
 }
 
 
-def agent_next(state: AgentState, event: AgentInput) -> AgentState:
+S = TypeVar("S", bound=Enum)
+E = TypeVar("E", bound=Enum)
+
+
+def _next(machine: str, table: Mapping[tuple[S, E], S], state: S, event: E) -> S:
     try:
-        return AGENT_TRANSITIONS[state, event]
+        return table[state, event]
     except KeyError:
-        raise TransitionError("agent", state, event) from None
+        raise TransitionError(machine, state, event) from None
+
+
+def agent_next(state: AgentState, event: AgentInput) -> AgentState:
+    return _next("agent", AGENT_TRANSITIONS, state, event)
 
 
 def party_next(state: CallState, event: PartyInput) -> CallState:
-    try:
-        return PARTY_TRANSITIONS[state, event]
-    except KeyError:
-        raise TransitionError("call party", state, event) from None
+    return _next("call party", PARTY_TRANSITIONS, state, event)
 
 
 def service_next(state: DNStatus, event: ServiceInput) -> DNStatus:
-    try:
-        return DN_SERVICE_TRANSITIONS[state, event]
-    except KeyError:
-        raise TransitionError("DN service", state, event) from None
+    return _next("DN service", DN_SERVICE_TRANSITIONS, state, event)
 
 
 def move_next(phase: MovePhase, event: MoveInput) -> MovePhase:
-    try:
-        return MOVE_TRANSITIONS[phase, event]
-    except KeyError:
-        raise TransitionError("ownership move", phase, event) from None
+    return _next("ownership move", MOVE_TRANSITIONS, phase, event)
