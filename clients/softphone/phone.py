@@ -3,7 +3,8 @@
 Composes the shared SIP and RTP cores (``emulator.sip``, ``emulator.rtp``) with the softphone's
 registration loop (``registering``) and a phone line (``clients.phoneline``).  State changes are
 emitted as pyee events at this edge: ``registered(registrar)``, ``registration_failed(registrar,
-reason)``, ``call_ringing(report)``, ``call_answered(report)``, ``call_ended(report)``.
+reason)``, ``unregistered(registrar)`` (on stop), ``call_ringing(report)``,
+``call_answered(report)``, ``call_ended(report)``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Sends REGISTER (RFC 3261 §10.2: one Call-ID per registrar, CSeq incremented on every refresh,
 Contact with our bound address, Expires in deployment seconds), reads the granted expiry from
 the 200 (§10.2.4: our Contact's ``expires`` parameter, else Expires), retries once with
-Min-Expires after a 423, and reports each outcome as a log line and an event.
+Min-Expires after a 423, and reports each outcome as a log line and an event. Stopping a
+registered phone unregisters it (§10.2.2: Expires 0 for our Contact), so the cluster hears at
+once that the phone is gone, as it would from a real phone switched off, instead of at expiry.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from emulator.sip.message import Response
 from emulator.sip.ua import UserAgent
 
 Emit = Callable[..., Any]
+
+# How long a stopping phone waits for the answer to its unregister (deployment seconds, scaled):
+# a switched-off phone does not wait for a registrar that has gone silent.
+UNREGISTER_DEADLINE = 2.0
 
 
 @dataclass
@@ -54,11 +60,26 @@ class Registering:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop refreshing; a phone still registered unregisters at its registrar."""
+        registrar = self.policy.current
+        registered = self.policy.registered(self._loop.time())
         self.policy.stop()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if registered:
+            await self._unregister(registrar)
+
+    async def _unregister(self, registrar: RegistrarEntry) -> None:
+        deadline = min(self.config.register_deadline, self.config.scale(UNREGISTER_DEADLINE))
+        status: int | str
+        try:
+            status = (await self._send(registrar, 0, deadline)).status
+        except (SipError, OSError) as error:
+            status = _describe(error)
+        self.log.event("sip.unregister", registrar=registrar.name, DN=self.config.dn, status=status)
+        self.emit("unregistered", registrar.name)
 
     def status(self) -> dict[str, Any]:
         now = self._loop.time()
@@ -138,7 +159,9 @@ class Registering:
             return max(1, self._granted(response, expires))
         raise SipProtocolError("423 Interval Too Brief twice", status_code=423)
 
-    async def _send(self, registrar: RegistrarEntry, expires: int) -> Response:
+    async def _send(
+        self, registrar: RegistrarEntry, expires: int, deadline: float | None = None
+    ) -> Response:
         dialogue = self._dialogues.setdefault(
             registrar.name, _Dialogue(new_call_id(self.ua.transport.bound.host), new_tag())
         )
@@ -160,13 +183,12 @@ class Registering:
             ],
         )
         self.registrations_sent += 1
+        deadline = self.config.register_deadline if deadline is None else deadline
         try:
-            async with asyncio.timeout(self.config.register_deadline):
+            async with asyncio.timeout(deadline):
                 return await self.ua.request(request, registrar.endpoint)
         except TimeoutError:
-            raise TransactionTimeout(
-                f"REGISTER unanswered for {self.config.register_deadline:.3g} s"
-            ) from None
+            raise TransactionTimeout(f"REGISTER unanswered for {deadline:.3g} s") from None
 
     def _granted(self, response: Response, requested: int) -> int:
         ours = NameAddr.parse(self.ua.contact(self.config.dn)).uri

@@ -67,4 +67,4 @@ async def test_cli_registers_reports_ready_and_stops_cleanly_on_sigterm() -> Non
                 await process.wait()
     assert process.returncode == 0, errors.decode()
     events = [json.loads(line)["event"] for line in lines if line.strip()]
-    assert "sip.register" in events and events[-2:] == ["stopping", "stopped"]
+    assert "sip.register" in events and events[-3:] == ["stopping", "sip.unregister", "stopped"]

@@ -167,3 +167,32 @@ async def test_a_cut_dc_is_skipped_within_one_refresh_interval_with_a_register_t
     # at most one refresh interval (1.5 s) plus two 0.4 s timeouts, with slack for a busy machine
     assert took < 1.5 + 0.8 + 1.5
     assert [r["registrar"] for r in records.records("sip.register.failed")] == ["sip1", "sip2"]
+
+
+async def test_stopping_a_registered_softphone_unregisters_it_at_once() -> None:
+    log, records = capture_log()
+    async with two_registrars() as (sip1, sip3):
+        config = phone_config([("sip1", sip1.bound), ("sip3", sip3.bound)])
+        loop = asyncio.get_running_loop()
+        async with Softphone(config, log) as phone:
+            await wait_for(lambda: phone.status()["registered"])
+            assert sip1.registrar.lookup("7002", loop.time())
+        # the binding is gone now, not at expiry (3 s scaled)
+        assert not sip1.registrar.lookup("7002", loop.time())
+    (unregister,) = records.records("sip.unregister")
+    assert (unregister["registrar"], unregister["status"]) == ("sip1", 200)
+
+
+async def test_a_softphone_stops_promptly_when_its_registrar_no_longer_answers() -> None:
+    log, records = capture_log()
+    async with two_registrars() as (sip1, sip3):
+        config = phone_config([("sip1", sip1.bound), ("sip3", sip3.bound)])
+        loop = asyncio.get_running_loop()
+        async with Softphone(config, log) as phone:
+            await wait_for(lambda: phone.status()["registered"])
+            sip1.answering = False
+            stopping_at = loop.time()
+        # the unregister waits 2 s scaled (0.1 s), not timer F (1.6 s)
+        assert loop.time() - stopping_at < 1.0
+    (unregister,) = records.records("sip.unregister")
+    assert unregister["registrar"] == "sip1" and "Timeout" in unregister["status"]
