@@ -111,12 +111,15 @@ class BayeuxEndpoint:
         log: JsonLog | None = None,
         max_payload: int = 1 << 20,
         sweep_interval: float | None = None,
+        on_request: Callable[[web.Request], None] | None = None,
     ) -> None:
         self.core = ServerCore(config, new_client_id=new_client_id, authorize=authorize)
         self.events = AsyncIOEventEmitter()
         self.events.on("error", self._on_listener_error)
         self.log = log
         self.max_payload = max_payload
+        # Told of every HTTP request the endpoint serves (a long-poll, a WebSocket upgrade).
+        self.on_request = on_request
         self.sweep_interval = (
             sweep_interval if sweep_interval is not None else min(1.0, config.max_interval / 4)
         )
@@ -297,6 +300,8 @@ class BayeuxEndpoint:
         return json.dumps(parts)
 
     async def _handle_post(self, request: web.Request) -> web.StreamResponse:
+        if self.on_request is not None:
+            self.on_request(request)
         body = await self._read_body(request)
         if body is None:
             error = bayeux_error(
@@ -346,6 +351,8 @@ class BayeuxEndpoint:
     # --- WebSocket ---------------------------------------------------------------------------
 
     async def _handle_get(self, request: web.Request) -> web.StreamResponse:
+        if self.on_request is not None:
+            self.on_request(request)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise web.HTTPBadRequest(
                 text="CometD endpoint: POST for long-polling or GET with Upgrade: websocket\n"
