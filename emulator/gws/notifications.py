@@ -25,6 +25,7 @@ from emulator.bayeux.server_model import (
     RemovalReason,
     ServerConfig,
 )
+from emulator.gws.http_api import request_cookie
 from emulator.gws.node import WORKSPACE_CHANNELS, GwsNode
 from emulator.gws.sessions import SESSION_COOKIE, Session
 
@@ -56,7 +57,7 @@ class WorkspaceNotifications:
 
     def _note_activity(self, request: web.Request) -> None:
         """Each CometD HTTP request is a sign of life of its session's desktop."""
-        session = self.node.sessions.find(request.cookies.get(SESSION_COOKIE, ""))
+        session = self.node.sessions.find(request_cookie(request, SESSION_COOKIE) or "")
         if session is not None and session.cometd_clients:
             session.last_cometd_activity = self.node.clock()
 
