@@ -12,7 +12,10 @@ sample is the time from sending the request to receiving the ``DnStateChanged`` 
 new state (REST → proxy → GWS → T-Lib → sip1 → T-Lib → GWS → CometD → proxy → desktop), once
 with CometD over WebSocket and once over long-polling (and, to show what the proxy costs, once
 over WebSocket straight to gws1). The timed requests use a bare keep-alive HTTP/1.1 client,
-so the figures are the lab's, not a client library's. The baseline is one text frame of the
+so the figures are the lab's, not a client library's; over WebSocket the events are read by a
+bare CometD client on the same aiohttp WebSocket client as the baseline, doing no less per frame
+than the baseline's reader (``CometdSocket``); long-polling goes through the project's
+BayeuxClient. The baseline is one text frame of the
 size of a ``DnStateChanged`` message echoed by the echo process. It prints p50/p99 in
 microseconds and each as a ratio to the echo's p50/p99 (goal over WebSocket: p50 ≤ 2.5x,
 p99 ≤ 3.5x). No absolute time is asserted: machines differ, ratios travel.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -132,24 +136,35 @@ async def echo_rtts(http: aiohttp.ClientSession, endpoint: str, count: int) -> l
 
 class BareRest:
     """Keep-alive HTTP/1.1 POSTs written by hand, for the timed requests: the figures are about
-    the lab's path, not about a client library (the echo baseline uses a bare client too)."""
+    the lab's path, not about a client library (the echo baseline uses a bare client too).
+
+    ``send`` writes a request at once (no task); ``answer`` reads its response, which by then
+    waits in the stream's buffer (the timed event comes after it), so it costs no wake-up."""
 
     def __init__(self, endpoint: str, cookies: str) -> None:
         self.endpoint = endpoint
         self.cookies = cookies
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._sent: list[str] = []
 
-    async def post(self, path: str, body: dict[str, Any] | None = None) -> None:
-        if self._streams is None:
-            host, port = self.endpoint.rsplit(":", 1)
-            self._streams = await asyncio.open_connection(host, int(port))
-        reader, writer = self._streams
+    async def open(self) -> None:
+        host, port = self.endpoint.rsplit(":", 1)
+        self._streams = await asyncio.open_connection(host, int(port))
+
+    def send(self, path: str, body: dict[str, Any] | None = None) -> None:
+        assert self._streams is not None, "open() first"
         payload = json.dumps(body).encode() if body is not None else b""
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {self.endpoint}\r\nCookie: {self.cookies}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
-        writer.write(head.encode() + payload)
+        self._streams[1].write(head.encode() + payload)
+        self._sent.append(path)
+
+    async def answer(self) -> None:
+        assert self._streams is not None, "open() first"
+        reader = self._streams[0]
+        path = self._sent.pop(0)
         response = await reader.readuntil(b"\r\n\r\n")
         status = response[9:12]
         length = 0
@@ -166,22 +181,94 @@ class BareRest:
             self._streams[1].close()
 
 
-class Agent:
-    """A desktop on the proxy: REST over aiohttp (log-on) and a bare client (timed requests),
-    CometD over the project's Bayeux client (the one the WWE client uses)."""
+class CometdSocket:
+    """CometD's ``websocket`` transport written out for the timed path, on the plain aiohttp
+    WebSocket client the echo baseline uses: the coroutine waiting for an event reads the frames
+    itself (``receive_str`` + ``json.loads``, as the baseline reads its echo, plus picking the
+    ``DnStateChanged`` out), so the subject's client is no cheaper than the baseline's. The WWE
+    client's BayeuxClient would add a reader task, typed messages and events per frame; the
+    long-polling path still goes through it."""
 
-    def __init__(self, base: str, transport: str) -> None:
-        self.base = base
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        self.cometd = BayeuxClient(
-            f"{base}/workspace/v3/notifications",
-            session=self.http,
-            connection_types=(transport,),
-            max_network_delay=5.0,
+    def __init__(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.http = http
+        self.url = "ws" + url.removeprefix("http")
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.client_id: str | None = None
+        self._ids = itertools.count(1)
+
+    async def _send(self, **fields: Any) -> str:
+        assert self.ws is not None
+        message_id = str(next(self._ids))
+        if self.client_id is not None:
+            fields["clientId"] = self.client_id
+        await self.ws.send_str(json.dumps([{**fields, "id": message_id}]))
+        return message_id
+
+    async def _connect(self, **fields: Any) -> None:
+        await self._send(channel="/meta/connect", connectionType="websocket", **fields)
+
+    async def _messages(self) -> list[dict[str, Any]]:
+        """The next frame's messages; a connect reply is answered with the next connect."""
+        assert self.ws is not None
+        messages: list[dict[str, Any]] = json.loads(await self.ws.receive_str())
+        for message in messages:
+            if message.get("channel") == "/meta/connect":
+                if not message.get("successful"):
+                    raise RuntimeError(f"CometD connect failed: {message}")
+                await self._connect()
+        return messages
+
+    async def _reply(self, message_id: str) -> dict[str, Any]:
+        while True:
+            for message in await self._messages():
+                if message.get("id") == message_id:
+                    if not message.get("successful"):
+                        raise RuntimeError(f"CometD {message.get('channel')} failed: {message}")
+                    return message
+
+    async def handshake(self) -> None:
+        self.ws = await self.http.ws_connect(self.url)
+        reply = await self._reply(
+            await self._send(
+                channel="/meta/handshake", version="1.0", supportedConnectionTypes=["websocket"]
+            )
         )
-        self.cometd.events.on("message", self._on_message)
+        self.client_id = reply["clientId"]
+        await self._connect(advice={"timeout": 0})
+
+    async def subscribe(self, channel: str) -> None:
+        await self._reply(await self._send(channel="/meta/subscribe", subscription=channel))
+
+    async def wait_for_state(self, state: str) -> None:
+        while True:
+            found = False
+            for message in await self._messages():
+                data = message.get("data")
+                if (
+                    isinstance(data, dict)
+                    and data.get("messageType") == "DnStateChanged"
+                    and data["dn"]["agentState"] == state
+                ):
+                    found = True
+            if found:
+                return
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+                await self._send(channel="/meta/disconnect")
+            await self.ws.close()
+
+
+class CometdLibrary:
+    """CometD through the project's BayeuxClient (the one the WWE client uses)."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, transport: str) -> None:
+        self.client = BayeuxClient(
+            url, session=http, connection_types=(transport,), max_network_delay=5.0
+        )
+        self.client.events.on("message", self._on_message)
         self._wanted: tuple[str, asyncio.Future[None]] | None = None
-        self.rest: BareRest | None = None
 
     def _on_message(self, message: Message) -> None:
         data = message.data if isinstance(message.data, dict) else {}
@@ -190,6 +277,37 @@ class Agent:
         state, future = self._wanted
         if data["dn"]["agentState"] == state and not future.done():
             future.set_result(None)
+
+    async def handshake(self) -> None:
+        await self.client.handshake()
+
+    async def subscribe(self, channel: str) -> None:
+        await self.client.subscribe(channel)
+
+    async def wait_for_state(self, state: str) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._wanted = (state, future)
+        await future
+
+    async def close(self) -> None:
+        await self.client.disconnect()
+        await self.client.close()
+
+
+class Agent:
+    """A desktop on the proxy: REST over aiohttp (log-on) and a bare client (timed requests);
+    CometD over :class:`CometdSocket` (WebSocket) or the project's BayeuxClient (long-polling)."""
+
+    def __init__(self, base: str, transport: str) -> None:
+        self.base = base
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        url = f"{base}/workspace/v3/notifications"
+        self.cometd: CometdSocket | CometdLibrary = (
+            CometdSocket(self.http, url)
+            if transport == "websocket"
+            else CometdLibrary(self.http, url, transport)
+        )
+        self.rest: BareRest | None = None
 
     async def post(self, path: str, body: dict[str, Any] | None = None, **kw: Any) -> None:
         async with self.http.post(f"{self.base}{path}", json=body, **kw) as response:
@@ -211,17 +329,22 @@ class Agent:
         await self.change("LoggedIn", "/workspace/v3/activate-channels", {"data": {"dn": dn}})
         cookies = "; ".join(f"{c.key}={c.value}" for c in self.http.cookie_jar)
         self.rest = BareRest(self.base.removeprefix("http://"), cookies)
+        await self.rest.open()
 
     async def change(self, state: str, path: str, body: dict[str, Any] | None = None) -> float:
         """Send the request; seconds until the DnStateChanged reporting ``state`` arrives."""
-        future = asyncio.get_running_loop().create_future()
-        self._wanted = (state, future)
+        if self.rest is None:  # logging on: the answer may come after the event
+            request = asyncio.create_task(self.post(path, body))
+            async with asyncio.timeout(10):
+                await self.cometd.wait_for_state(state)
+            await request
+            return 0.0
         start = time.perf_counter()
-        post = self.rest.post if self.rest is not None else self.post
-        request = asyncio.create_task(post(path, body))
-        await asyncio.wait_for(future, 10)
+        self.rest.send(path, body)
+        async with asyncio.timeout(10):
+            await self.cometd.wait_for_state(state)
         elapsed = time.perf_counter() - start
-        await request
+        await self.rest.answer()
         return elapsed
 
     async def alternate(self, count: int) -> list[float]:
@@ -235,7 +358,6 @@ class Agent:
         return samples
 
     async def close(self) -> None:
-        await self.cometd.disconnect()
         await self.cometd.close()
         if self.rest is not None:
             self.rest.close()

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -61,6 +62,18 @@ _EVENT_NAMES: dict[type, str] = {
     ClientPublished: "published",
 }
 _JSON = "application/json"
+# Above this many unsent bytes a WebSocket's frames wait for aiohttp's flow control.
+_WS_HIGH_WATER = 1 << 16
+
+
+def _text_frame(payload: bytes) -> bytes:
+    """A final, unmasked text frame, as a server sends it (RFC 6455 §5.2)."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 def _new_client_id() -> str:
@@ -72,6 +85,7 @@ class _Socket:
     """One WebSocket and the Bayeux clients that speak over it."""
 
     ws: web.WebSocketResponse
+    transport: asyncio.Transport | None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     clients: set[str] = field(default_factory=set)
     holds: dict[str, Hold] = field(default_factory=dict)
@@ -97,12 +111,15 @@ class BayeuxEndpoint:
         log: JsonLog | None = None,
         max_payload: int = 1 << 20,
         sweep_interval: float | None = None,
+        on_request: Callable[[web.Request], None] | None = None,
     ) -> None:
         self.core = ServerCore(config, new_client_id=new_client_id, authorize=authorize)
         self.events = AsyncIOEventEmitter()
         self.events.on("error", self._on_listener_error)
         self.log = log
         self.max_payload = max_payload
+        # Told of every HTTP request the endpoint serves (a long-poll, a WebSocket upgrade).
+        self.on_request = on_request
         self.sweep_interval = (
             sweep_interval if sweep_interval is not None else min(1.0, config.max_interval / 4)
         )
@@ -129,7 +146,12 @@ class BayeuxEndpoint:
         """Deliver an event to one client; False if there is no such client."""
         queued = self.core.publish(client_id, channel, data)
         if queued:
-            self._wake(client_id)
+            socket = self._socket_of.get(client_id)
+            if socket is not None and self._can_write_now(socket):
+                # The hot path: the event leaves in this call, not after a sender wake-up.
+                self._write_now(socket, self.core.drain(client_id))
+            else:
+                self._wake(client_id)
         return queued
 
     def broadcast(self, channel: str, data: object) -> int:
@@ -278,6 +300,8 @@ class BayeuxEndpoint:
         return json.dumps(parts)
 
     async def _handle_post(self, request: web.Request) -> web.StreamResponse:
+        if self.on_request is not None:
+            self.on_request(request)
         body = await self._read_body(request)
         if body is None:
             error = bayeux_error(
@@ -327,13 +351,15 @@ class BayeuxEndpoint:
     # --- WebSocket ---------------------------------------------------------------------------
 
     async def _handle_get(self, request: web.Request) -> web.StreamResponse:
+        if self.on_request is not None:
+            self.on_request(request)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise web.HTTPBadRequest(
                 text="CometD endpoint: POST for long-polling or GET with Upgrade: websocket\n"
             )
         ws = web.WebSocketResponse(max_msg_size=self.max_payload)
         await ws.prepare(request)
-        socket = _Socket(ws)
+        socket = _Socket(ws, request.transport)
         self._sockets.add(socket)
         credentials = self._credentials(request)
         sender = asyncio.create_task(self._ws_sender(socket), name="bayeux-ws-sender")
@@ -392,8 +418,31 @@ class BayeuxEndpoint:
         if self._socket_of.get(client_id) is socket:
             del self._socket_of[client_id]
 
+    @staticmethod
+    def _can_write_now(socket: _Socket) -> bool:
+        """Whether a frame may go straight into the socket's transport: nothing can reorder or
+        hold it (compressed frames go through aiohttp's locked compressor; a full send buffer
+        waits for aiohttp's flow control)."""
+        transport = socket.transport
+        return not (
+            socket.ws.compress
+            or socket.ws.closed
+            or transport is None
+            or transport.is_closing()
+            or socket.send_lock.locked()
+            or transport.get_write_buffer_size() > _WS_HIGH_WATER
+        )
+
+    @staticmethod
+    def _write_now(socket: _Socket, messages: Sequence[Message]) -> None:
+        if messages and socket.transport is not None:
+            socket.transport.write(_text_frame(encode_messages(messages).encode()))
+
     async def _ws_send(self, socket: _Socket, messages: Sequence[Message]) -> None:
         if not messages or socket.ws.closed:
+            return
+        if self._can_write_now(socket):
+            self._write_now(socket, messages)
             return
         async with socket.send_lock:
             with contextlib.suppress(ConnectionError):

@@ -13,6 +13,9 @@ import sys
 import time
 from typing import Any, TextIO
 
+# One encoder for every line (``json.dumps(default=...)`` builds a new one per call).
+_ENCODER = json.JSONEncoder(default=str)
+
 
 class JsonLog:
     """Writes one JSON object per line; never raises on an unserialisable field."""
@@ -30,9 +33,11 @@ class JsonLog:
             "level": level,
             "event": event,
         }
-        record.update({key: value for key, value in fields.items() if value is not None})
+        for key, value in fields.items():
+            if value is not None:
+                record[key] = value
         try:
-            self._stream.write(json.dumps(record, default=str) + "\n")
+            self._stream.write(_ENCODER.encode(record) + "\n")
             self._stream.flush()
         except (OSError, ValueError):
             # A closed stdout (the runner went away) must not take the service down.

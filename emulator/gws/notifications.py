@@ -25,6 +25,7 @@ from emulator.bayeux.server_model import (
     RemovalReason,
     ServerConfig,
 )
+from emulator.gws.http_api import request_cookie
 from emulator.gws.node import WORKSPACE_CHANNELS, GwsNode
 from emulator.gws.sessions import SESSION_COOKIE, Session
 
@@ -44,6 +45,7 @@ class WorkspaceNotifications:
             authorize=self._authorize,
             log=node.log,
             max_payload=max_payload,
+            on_request=self._note_activity,
         )
         self.endpoint.events.on("client_added", self._on_added)
         self.endpoint.events.on("client_removed", self._on_removed)
@@ -53,15 +55,11 @@ class WorkspaceNotifications:
     def mount(self, app: web.Application) -> None:
         self.endpoint.mount(app, NOTIFICATIONS_PATH)
 
-    @web.middleware
-    async def activity_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    def _note_activity(self, request: web.Request) -> None:
         """Each CometD HTTP request is a sign of life of its session's desktop."""
-        if request.path.startswith(NOTIFICATIONS_PATH):
-            session = self.node.sessions.find(request.cookies.get(SESSION_COOKIE, ""))
-            if session is not None and session.cometd_clients:
-                session.last_cometd_activity = self.node.clock()
-        response: web.StreamResponse = await handler(request)
-        return response
+        session = self.node.sessions.find(request_cookie(request, SESSION_COOKIE) or "")
+        if session is not None and session.cometd_clients:
+            session.last_cometd_activity = self.node.clock()
 
     # --- Publisher -------------------------------------------------------------------------
 

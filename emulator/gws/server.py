@@ -38,7 +38,7 @@ class GwsServer:
         )
         self.app = web.Application(
             client_max_size=config.max_body_bytes,
-            middlewares=[error_middleware, self.notifications.activity_middleware],
+            middlewares=[error_middleware],
         )
         WorkspaceApi(
             self.node, TokenAuthority(config.users, config.auth_secret, config.token_ttl)

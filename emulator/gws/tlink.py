@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -146,10 +147,12 @@ class TLibLink:
             self._log.event(
                 "tlib.link_up", sip=self.sip_name, endpoint=self.endpoint, connects=self.connects
             )
-            pump = asyncio.create_task(self._pump(client))
+            # Events are handled in the callback of the read that decoded them, not after a
+            # queue hop to another task (the queue is emptied as it is filled).
+            client.add_listener(functools.partial(self._on_arrival, client))
             self._on_up()
             await client.stream.wait_closed()
-            await self._drain(client, pump)
+            self._take(client)
             self._client = None
             if self._stopping:
                 await client.close()
@@ -184,14 +187,10 @@ class TLibLink:
             self.last_error = reason
             return None
 
-    async def _pump(self, client: TLibClient) -> None:
-        while True:
-            event = await client.events.get()
-            self._deliver(event)
+    def _on_arrival(self, client: TLibClient, event: Event) -> None:
+        self._take(client)
 
-    async def _drain(self, client: TLibClient, pump: asyncio.Task[None]) -> None:
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
+    def _take(self, client: TLibClient) -> None:
         while not client.events.empty():
             self._deliver(client.events.get_nowait())
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 # --- exception tree ------------------------------------------------------------------------
 
@@ -31,6 +32,8 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(rb"HTTP/1\.[01]")
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
+# A whole header section of well-formed fields, each ended by CRLF (no folding, no bare CR/LF).
+_FIELD_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -47,55 +50,64 @@ _HOP_BY_HOP = frozenset(
 Headers = tuple[tuple[str, str], ...]
 
 
-def _get(headers: Headers, name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers:
-        if key.lower() == lowered:
-            return value
-    return None
-
-
 def _get_all(headers: Headers, name: str) -> list[str]:
     lowered = name.lower()
     return [value for key, value in headers if key.lower() == lowered]
 
 
-def _tokens(headers: Headers, name: str) -> set[str]:
+def _split_tokens(values: list[str]) -> set[str]:
     return {
-        token.strip().lower()
-        for value in _get_all(headers, name)
-        for token in value.split(",")
-        if token.strip()
+        token.strip().lower() for value in values for token in value.split(",") if token.strip()
     }
 
 
+class _Fields:
+    """Field look-ups of a head, by lower-cased name, indexed once per head (a proxy asks a
+    head for the same few fields several times)."""
+
+    version: str
+    headers: Headers
+
+    @cached_property
+    def _index(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for key, value in self.headers:
+            index.setdefault(key.lower(), []).append(value)
+        return index
+
+    def get(self, name: str) -> str | None:
+        values = self._index.get(name.lower())
+        return values[0] if values else None
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._index.get(name.lower(), ()))
+
+    @cached_property
+    def connection_tokens(self) -> set[str]:
+        return _split_tokens(self._index.get("connection", []))
+
+    @property
+    def keep_alive(self) -> bool:
+        tokens = self.connection_tokens
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in tokens
+        return "close" not in tokens
+
+
 @dataclass(frozen=True)
-class RequestHead:
+class RequestHead(_Fields):
     method: str
     target: str
     version: str
     headers: Headers
-
-    def get(self, name: str) -> str | None:
-        return _get(self.headers, name)
-
-    def get_all(self, name: str) -> list[str]:
-        return _get_all(self.headers, name)
 
     @property
     def path(self) -> str:
         return self.target.split("?", 1)[0]
 
     @property
-    def keep_alive(self) -> bool:
-        tokens = _tokens(self.headers, "Connection")
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in tokens
-        return "close" not in tokens
-
-    @property
     def is_upgrade(self) -> bool:
-        return "upgrade" in _tokens(self.headers, "Connection") and bool(self.get("Upgrade"))
+        return "upgrade" in self.connection_tokens and bool(self.get("Upgrade"))
 
     def cookies(self) -> dict[str, str]:
         jar: dict[str, str] = {}
@@ -108,21 +120,11 @@ class RequestHead:
 
 
 @dataclass(frozen=True)
-class ResponseHead:
+class ResponseHead(_Fields):
     version: str
     status: int
     reason: str
     headers: Headers
-
-    def get(self, name: str) -> str | None:
-        return _get(self.headers, name)
-
-    @property
-    def keep_alive(self) -> bool:
-        tokens = _tokens(self.headers, "Connection")
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in tokens
-        return "close" not in tokens
 
 
 def _split_head(data: bytes) -> tuple[bytes, list[bytes]]:
@@ -149,8 +151,33 @@ def _parse_fields(lines: list[bytes]) -> Headers:
     return tuple(fields)
 
 
+def _well_formed(data: bytes) -> tuple[bytes, Headers] | None:
+    """Start line and fields of a well-formed head in one regular-expression pass; None when
+    the head has a fault, which the line-by-line checks then name."""
+    start_end = data.find(b"\r\n")
+    start = data[:start_end]
+    block = data[start_end + 2 : -2]
+    if (
+        start_end < 0
+        or not data.endswith(b"\r\n\r\n")
+        or b"\n" in start
+        or b"\r" in start
+        or not _FIELD_BLOCK.fullmatch(block)
+    ):
+        return None
+    fields = tuple(
+        (name.decode("ascii"), value.strip(b" \t").decode("latin-1"))
+        for name, _, value in (line.partition(b":") for line in block.split(b"\r\n")[:-1])
+    )
+    return start, fields
+
+
 def parse_request_head(data: bytes) -> RequestHead:
-    start, lines = _split_head(data)
+    well_formed = _well_formed(data)
+    if well_formed is None:
+        start, lines = _split_head(data)
+    else:
+        start, fields = well_formed
     parts = start.split(b" ")
     if len(parts) != 3:
         raise HttpError(400, f"malformed request line {start[:60]!r}")
@@ -163,9 +190,9 @@ def parse_request_head(data: bytes) -> RequestHead:
         if version.startswith(b"HTTP/"):
             raise HttpError(505, f"HTTP version {version.decode('latin-1')} not supported")
         raise HttpError(400, "malformed HTTP version")
-    head = RequestHead(
-        method.decode("ascii"), target.decode("ascii"), version.decode(), _parse_fields(lines)
-    )
+    if well_formed is None:
+        fields = _parse_fields(lines)
+    head = RequestHead(method.decode("ascii"), target.decode("ascii"), version.decode(), fields)
     if head.version == "HTTP/1.1" and head.get("Host") is None:
         raise HttpError(400, "HTTP/1.1 request without Host header")
     if len(head.get_all("Host")) > 1:
@@ -174,15 +201,20 @@ def parse_request_head(data: bytes) -> RequestHead:
 
 
 def parse_response_head(data: bytes) -> ResponseHead:
-    start, lines = _split_head(data)
+    well_formed = _well_formed(data)
+    if well_formed is None:
+        start, lines = _split_head(data)
+    else:
+        start, fields = well_formed
     version, _, rest = start.partition(b" ")
     status_text, _, reason = rest.partition(b" ")
     if not _VERSION.fullmatch(version) or len(status_text) != 3 or not status_text.isdigit():
         raise HttpError(502, f"upstream sent a malformed status line {start[:60]!r}")
-    try:
-        fields = _parse_fields(lines)
-    except HttpError as exc:
-        raise HttpError(502, f"upstream sent {exc.reason}") from None
+    if well_formed is None:
+        try:
+            fields = _parse_fields(lines)
+        except HttpError as exc:
+            raise HttpError(502, f"upstream sent {exc.reason}") from None
     return ResponseHead(version.decode(), int(status_text), reason.decode("latin-1"), fields)
 
 
@@ -202,8 +234,8 @@ class Framing:
     length: int = 0
 
 
-def _content_length(headers: Headers) -> int | None:
-    values = {v.strip() for value in _get_all(headers, "Content-Length") for v in value.split(",")}
+def _content_length(head: _Fields) -> int | None:
+    values = {v.strip() for value in head.get_all("Content-Length") for v in value.split(",")}
     if not values:
         return None
     if len(values) != 1 or not next(iter(values)).isdigit():
@@ -217,7 +249,7 @@ def request_framing(head: RequestHead) -> Framing:
         for value in head.get_all("Transfer-Encoding")
         for token in value.split(",")
     ]
-    length = _content_length(head.headers)
+    length = _content_length(head)
     if encodings:
         if length is not None:
             # RFC 9112 §6.1: a request smuggling vector; refuse rather than guess.
@@ -235,7 +267,7 @@ def response_framing(head: ResponseHead, request_method: str) -> Framing:
         return Framing(BodyKind.NONE)
     encodings = [
         token.strip().lower()
-        for value in _get_all(head.headers, "Transfer-Encoding")
+        for value in head.get_all("Transfer-Encoding")
         for token in value.split(",")
     ]
     if encodings and encodings[-1] == "chunked":
@@ -243,7 +275,7 @@ def response_framing(head: ResponseHead, request_method: str) -> Framing:
     if encodings:
         return Framing(BodyKind.UNTIL_CLOSE)
     try:
-        length = _content_length(head.headers)
+        length = _content_length(head)
     except HttpError:
         raise HttpError(502, "upstream sent an invalid Content-Length") from None
     if length is not None:
@@ -267,7 +299,7 @@ def parse_chunk_size(line: bytes) -> int:
 
 def forwardable(headers: Headers, *, keep_upgrade: bool) -> Headers:
     """Drop hop-by-hop fields (and the ones ``Connection`` names) before forwarding."""
-    named = {token for token in _tokens(headers, "Connection")}
+    named = _split_tokens(_get_all(headers, "Connection"))
     dropped = (_HOP_BY_HOP | named) - ({"connection", "upgrade"} if keep_upgrade else set())
     return tuple((key, value) for key, value in headers if key.lower() not in dropped)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
+from emulator.proxy.fastlane import COALESCED_BODY, ClientSide, Close, Respond, UpstreamSide
 from emulator.proxy.health import HealthChecker
 from emulator.proxy.http1 import (
     BodyKind,
@@ -36,9 +37,6 @@ from emulator.proxy.http1 import (
 )
 from emulator.proxy.streams import copy_body, pump_both_ways
 from emulator.proxy.upstreams import Choice, Transition, Upstream, UpstreamPool, UpstreamState
-
-# Response bodies up to this size are read whole and sent with their head.
-_COALESCED_BODY = 65536
 
 
 @dataclass(frozen=True)
@@ -75,10 +73,16 @@ class _UpstreamFailure(Exception):
         self.sent = sent
 
 
+class _ConnectionLost(_UpstreamFailure):
+    """The upstream connection closed before a response head: a reused one may be retried."""
+
+
 @dataclass(eq=False)
 class _Conn:
+    name: str
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    side: UpstreamSide
 
     @property
     def usable(self) -> bool:
@@ -119,11 +123,11 @@ class StickyProxy:
 
     async def start(self) -> None:
         await self.checker.run_round()  # know who is up before taking traffic
-        self._server = await asyncio.start_server(
-            self._on_client,
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ClientSide(self, asyncio.StreamReader(self.config.max_head, loop), loop),
             self.config.listen.host,
             self.config.listen.port,
-            limit=self.config.max_head,
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         self.endpoint = Endpoint(host, port)
@@ -168,29 +172,32 @@ class StickyProxy:
 
     # --- client connections ------------------------------------------------------------------
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # asyncio (3.11) logs "Exception in callback ... CancelledError" when the task it runs
-        # this handler in ends cancelled, so the connection is served by a task the proxy owns
-        # and cancels at shutdown; this one only waits for it and always ends normally.
-        task = asyncio.create_task(self._serve_client(reader, writer), name="proxy-client")
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def serve(self, side: ClientSide) -> None:
+        """A client connected: its task serves whatever the fast lane hands over."""
+        task = asyncio.create_task(self._serve_client(side), name="proxy-client")
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
-        await asyncio.wait((task,))
 
-    async def _serve_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _serve_client(self, side: ClientSide) -> None:
+        reader, writer = side.reader, side.writer
+        assert writer is not None  # set in connection_made, before this task exists
         self._writers.add(writer)
-        peer = writer.get_extra_info("peername")
-        client_ip = str(peer[0]) if peer else "unknown"
-        upstreams: dict[str, _Conn] = {}
+        client_ip = side.client_ip
+        upstreams = side.upstreams
         try:
             while not self._closing:
-                request = await self._read_request(reader, writer, client_ip)
-                if request is None:
+                job = await side.next_job()
+                if isinstance(job, Close):
                     break
-                keep = await self._handle(request, reader, writer, client_ip, upstreams)
-                if not keep:
+                if isinstance(job, Respond):
+                    keep = await self._finish(job, reader, writer, upstreams)
+                    if not keep:
+                        break
+                if not await self._serve_from_stream(side, reader, writer, client_ip, upstreams):
                     break
         except (
             ConnectionError,
@@ -207,6 +214,45 @@ class StickyProxy:
                 conn.close()
             writer.close()
             self._writers.discard(writer)
+
+    async def _serve_from_stream(
+        self,
+        side: ClientSide,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client_ip: str,
+        upstreams: dict[str, _Conn],
+    ) -> bool:
+        """Serve requests from the stream until the fast lane can take over again (True) or the
+        connection is done (False)."""
+        while not self._closing:
+            if side.may_go_fast():
+                side.go_fast()
+                return True
+            request = await self._read_request(reader, writer, client_ip)
+            if request is None:
+                return False
+            if not await self._handle(request, reader, writer, client_ip, upstreams):
+                return False
+        return False
+
+    async def _finish(
+        self,
+        job: Respond,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        upstreams: dict[str, _Conn],
+    ) -> bool:
+        """Answer a request the fast lane forwarded and handed over with its response."""
+        name = job.choice.upstream.name
+        try:
+            response = await self._read_response_head(job.conn, name, upstreams)
+        except _UpstreamFailure as exc:
+            self.passive_failure(name, exc.reason, upstreams)
+            return await self._bad_gateway(writer, name, exc.reason)
+        return await self._respond(
+            job.request, response, job.choice, job.conn, reader, writer, upstreams
+        )
 
     async def _reject(
         self, writer: asyncio.StreamWriter, client_ip: str, status: int, reason: str
@@ -275,7 +321,7 @@ class StickyProxy:
             body = await reader.readexactly(framing.length)
         elif framing.kind is not BodyKind.NONE:
             body = None  # streamed: cannot be replayed on another upstream
-        outgoing = self._upstream_request(request, client_ip)
+        outgoing = self.upstream_request(request, client_ip)
         pinned = request.cookies().get(self.config.cookie_name)
         tried: set[str] = set()
         while True:
@@ -288,7 +334,7 @@ class StickyProxy:
                     choice, outgoing, body, framing, reader, upstreams
                 )
             except _UpstreamFailure as exc:
-                self._passive_failure(choice.upstream.name, exc.reason, upstreams)
+                self.passive_failure(choice.upstream.name, exc.reason, upstreams)
                 if exc.sent:
                     return await self._bad_gateway(writer, choice.upstream.name, exc.reason)
                 continue  # never reached that upstream: another node of the DC may serve it
@@ -304,7 +350,7 @@ class StickyProxy:
             )
         return await self._respond(request, response, choice, conn, reader, writer, upstreams)
 
-    def _upstream_request(self, request: RequestHead, client_ip: str) -> RequestHead:
+    def upstream_request(self, request: RequestHead, client_ip: str) -> RequestHead:
         headers = list(forwardable(request.headers, keep_upgrade=request.is_upgrade))
         lowered = {key.lower() for key, _ in headers}
         forwarded_for = request.get("X-Forwarded-For")
@@ -320,16 +366,21 @@ class StickyProxy:
         return RequestHead(request.method, request.target, "HTTP/1.1", tuple(headers))
 
     async def _open(self, upstream: Upstream) -> _Conn:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(self.config.max_head, loop)
         try:
             async with asyncio.timeout(self.config.connect_timeout):
-                reader, writer = await asyncio.open_connection(
-                    upstream.endpoint.host, upstream.endpoint.port, limit=self.config.max_head
+                transport, side = await loop.create_connection(
+                    lambda: UpstreamSide(reader, loop),
+                    upstream.endpoint.host,
+                    upstream.endpoint.port,
                 )
         except TimeoutError:
             raise _UpstreamFailure("connect timed out", sent=False) from None
         except OSError as exc:
             raise _UpstreamFailure(f"connect failed: {exc.strerror or exc}", sent=False) from None
-        return _Conn(reader, writer)
+        writer = asyncio.StreamWriter(transport, side, reader, loop)
+        return _Conn(upstream.name, reader, writer, side)
 
     async def _exchange(
         self,
@@ -356,28 +407,43 @@ class StickyProxy:
                 if body is None:
                     await copy_body(client_reader, conn.writer, framing, self.config.read_timeout)
                 await conn.writer.drain()
-                async with asyncio.timeout(self.config.read_timeout):
-                    head = await conn.reader.readuntil(b"\r\n\r\n")
-            except TimeoutError:
-                raise _UpstreamFailure(
-                    f"no response within {self.config.read_timeout:.3g} s", sent=True
-                ) from None
-            except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+            except (ConnectionError, OSError) as exc:
                 conn.close()
                 upstreams.pop(name, None)
-                if reused and attempt == 1 and body is not None:
-                    continue
                 reason = f"connection lost before a response ({type(exc).__name__})"
                 raise _UpstreamFailure(reason, sent=True) from None
-            except asyncio.LimitOverrunError:
-                raise _UpstreamFailure("response head too large", sent=True) from None
             try:
-                return conn, parse_response_head(head)
-            except HttpError as exc:
-                raise _UpstreamFailure(exc.reason, sent=True) from None
+                return conn, await self._read_response_head(conn, name, upstreams)
+            except _ConnectionLost:
+                if reused and attempt == 1 and body is not None:
+                    continue
+                raise
         raise AssertionError("unreachable")
 
-    def _passive_failure(self, name: str, reason: str, upstreams: dict[str, _Conn]) -> None:
+    async def _read_response_head(
+        self, conn: _Conn, name: str, upstreams: dict[str, _Conn]
+    ) -> ResponseHead:
+        try:
+            async with asyncio.timeout(self.config.read_timeout):
+                head = await conn.reader.readuntil(b"\r\n\r\n")
+        except TimeoutError:
+            raise _UpstreamFailure(
+                f"no response within {self.config.read_timeout:.3g} s", sent=True
+            ) from None
+        except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+            conn.close()
+            upstreams.pop(name, None)
+            raise _ConnectionLost(
+                f"connection lost before a response ({type(exc).__name__})", sent=True
+            ) from None
+        except asyncio.LimitOverrunError:
+            raise _UpstreamFailure("response head too large", sent=True) from None
+        try:
+            return parse_response_head(head)
+        except HttpError as exc:
+            raise _UpstreamFailure(exc.reason, sent=True) from None
+
+    def passive_failure(self, name: str, reason: str, upstreams: dict[str, _Conn]) -> None:
         conn = upstreams.pop(name, None)
         if conn is not None:
             conn.close()
@@ -400,6 +466,27 @@ class StickyProxy:
         await writer.drain()
         return False
 
+    def client_head(
+        self,
+        request: RequestHead,
+        response: ResponseHead,
+        choice: Choice,
+        *,
+        keep: bool,
+        upgrade: bool = False,
+    ) -> bytes:
+        """The response head as the client gets it: hop-by-hop fields dropped, the stickiness
+        cookie set if the choice pinned the client anew, ``Connection`` saying what comes next."""
+        headers = list(forwardable(response.headers, keep_upgrade=upgrade))
+        if choice.set_cookie:
+            cookie = f"{self.config.cookie_name}={choice.upstream.name}; Path=/; HttpOnly"
+            headers.append(("Set-Cookie", cookie))
+        if not upgrade:
+            headers.append(("Connection", "keep-alive" if keep else "close"))
+        return serialize_response(
+            ResponseHead(response.version, response.status, response.reason, tuple(headers))
+        )
+
     async def _respond(
         self,
         request: RequestHead,
@@ -418,25 +505,17 @@ class StickyProxy:
         try:
             framing = response_framing(response, request.method)
         except HttpError as exc:
-            self._passive_failure(choice.upstream.name, exc.reason, upstreams)
+            self.passive_failure(choice.upstream.name, exc.reason, upstreams)
             return await self._bad_gateway(writer, choice.upstream.name, exc.reason)
         keep = request.keep_alive and framing.kind is not BodyKind.UNTIL_CLOSE and not self._closing
-        headers = list(forwardable(response.headers, keep_upgrade=upgrade))
-        if choice.set_cookie:
-            cookie = f"{self.config.cookie_name}={choice.upstream.name}; Path=/; HttpOnly"
-            headers.append(("Set-Cookie", cookie))
-        if not upgrade:
-            headers.append(("Connection", "keep-alive" if keep else "close"))
-        head = serialize_response(
-            ResponseHead(response.version, response.status, response.reason, tuple(headers))
-        )
+        head = self.client_head(request, response, choice, keep=keep, upgrade=upgrade)
         if upgrade:
             writer.write(head)
             await writer.drain()
             upstreams.pop(choice.upstream.name, None)
             await pump_both_ways(client_reader, writer, conn)
             return False
-        if framing.kind is BodyKind.LENGTH and framing.length <= _COALESCED_BODY:
+        if framing.kind is BodyKind.LENGTH and framing.length <= COALESCED_BODY:
             # Head and a small body in one write: one segment and one wake-up of the client
             # instead of two (every REST answer and long-poll reply is such a body).
             async with asyncio.timeout(self.config.read_timeout):

@@ -7,7 +7,6 @@ the proxy's read timeout so a silent upstream cannot hold a client forever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
 
 from emulator.proxy.http1 import BodyKind, Framing, parse_chunk_size
@@ -68,26 +67,73 @@ async def copy_body(
     await dst.drain()
 
 
-async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while chunk := await src.read(_CHUNK):
-            dst.write(chunk)
-            await dst.drain()
+class _Splice(asyncio.Protocol):
+    """One direction of an upgraded connection, installed on the transport it reads from.
+
+    Bytes go to ``peer`` inside the callback that received them: no task, no stream buffer, no
+    wake-up of a pump between reading a frame and writing it on (the WebSocket hot path). When
+    this side's own send buffer fills, the peer is paused, so a slow reader slows its writer.
+    """
+
+    def __init__(self, peer: asyncio.Transport, done: asyncio.Future[None]) -> None:
+        self.peer = peer
+        self.done = done
+
+    def data_received(self, data: bytes) -> None:
+        self.peer.write(data)
+
+    def eof_received(self) -> bool:
+        self._finish()
+        return False  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish()
+
+    def pause_writing(self) -> None:
+        self.peer.pause_reading()
+
+    def resume_writing(self) -> None:
+        if not self.peer.is_closing():
+            self.peer.resume_reading()
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def _buffered(reader: asyncio.StreamReader) -> bytes:
+    """What the stream had read ahead and nobody consumed (bytes that followed the 101)."""
+    buffer: bytearray = getattr(reader, "_buffer", bytearray())
+    data = bytes(buffer)
+    buffer.clear()
+    return data
 
 
 async def pump_both_ways(
     client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter, conn: Closable
 ) -> None:
-    """After 101: bytes flow both ways until either side closes; then both are closed."""
-    tasks = {
-        asyncio.create_task(_pump(client_reader, conn.writer), name="proxy-pump-up"),
-        asyncio.create_task(_pump(conn.reader, client_writer), name="proxy-pump-down"),
-    }
+    """After 101: bytes flow both ways until either side closes; then both are closed.
+
+    The streams step aside: each transport gets a :class:`_Splice` protocol writing straight
+    into the other transport, after handing on whatever the stream had already buffered.
+    """
+    client = client_writer.transport
+    upstream = conn.writer.transport
+    if not isinstance(client, asyncio.Transport) or not isinstance(upstream, asyncio.Transport):
+        raise TypeError("pump_both_ways needs socket transports")  # always true for TCP streams
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for reader, source, sink in (
+            (client_reader, client, upstream),
+            (conn.reader, upstream, client),
+        ):
+            if pending := _buffered(reader):
+                sink.write(pending)
+            if reader.at_eof() or source.is_closing():
+                return
+            source.set_protocol(_Splice(sink, done))
+            source.resume_reading()
+        await done
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         conn.close()
         client_writer.close()
