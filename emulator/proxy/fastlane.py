@@ -29,6 +29,7 @@ from emulator.proxy.http1 import (
     serialize_request,
     simple_response,
 )
+from emulator.proxy.streams import read_ahead
 from emulator.proxy.upstreams import Choice, UpstreamState
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ COALESCED_BODY = 65536
 
 def buffered_size(reader: asyncio.StreamReader) -> int:
     """Bytes the stream holds that nobody has read yet."""
-    return len(getattr(reader, "_buffer", b""))
+    return len(read_ahead(reader))
 
 
 class UpstreamSide(asyncio.StreamReaderProtocol):

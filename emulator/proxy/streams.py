@@ -101,9 +101,21 @@ class _Splice(asyncio.Protocol):
             self.done.set_result(None)
 
 
+def read_ahead(reader: asyncio.StreamReader) -> bytearray:
+    """The bytes the stream has read ahead that nobody consumed yet.
+
+    asyncio has no public, synchronous way to see them, and the proxy needs one where it takes
+    a connection off its stream (a WebSocket splice, the fast lane). ``StreamReader._buffer`` has
+    held them since Python 3.4; reading it without a default makes a CPython that renames it fail
+    loudly (tests/proxy) instead of dropping bytes.
+    """
+    buffer: bytearray = reader._buffer  # type: ignore[attr-defined]
+    return buffer
+
+
 def _buffered(reader: asyncio.StreamReader) -> bytes:
-    """What the stream had read ahead and nobody consumed (bytes that followed the 101)."""
-    buffer: bytearray = getattr(reader, "_buffer", bytearray())
+    """What the stream had read ahead, taken out of it (bytes that followed the 101)."""
+    buffer = read_ahead(reader)
     data = bytes(buffer)
     buffer.clear()
     return data
