@@ -4,10 +4,18 @@ Every line carries ``ts`` (wall-clock seconds, only for merging timelines across
 ``service``, ``dc`` and ``event``; protocol attributes (``DN``, ``AgentID``, ``ConnID``,
 ``ReferenceID``, ...) are added as keyword fields so that ``drlab timeline`` can merge and
 filter the logs of every service without parsing free text.
+
+Inside a running event loop the stream is flushed once per loop iteration, after the callbacks
+that wrote, rather than once per line: a request that logs three lines costs one ``write``
+instead of three, and a reply sent in the same callback leaves before its log lines are written.
+Whoever follows a log (``drlab timeline``, the scenario engine) sees each line within the same
+loop iteration; a SIGKILL loses at most the lines of the iteration it interrupts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -24,6 +32,9 @@ class JsonLog:
         self.service = service
         self.dc = dc
         self._stream = stream if stream is not None else sys.stdout
+        # The loop a flush is scheduled on: a loop that closed before running it (tests run one
+        # loop per test) must not leave the log unflushed for the next one.
+        self._flush_on: asyncio.AbstractEventLoop | None = None
 
     def event(self, event: str, level: str = "info", **fields: Any) -> None:
         record: dict[str, Any] = {
@@ -38,10 +49,22 @@ class JsonLog:
                 record[key] = value
         try:
             self._stream.write(_ENCODER.encode(record) + "\n")
-            self._stream.flush()
         except (OSError, ValueError):
             # A closed stdout (the runner went away) must not take the service down.
-            pass
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._flush_on is not loop:
+            self._flush_on = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_on = None
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
 
     def warning(self, event: str, **fields: Any) -> None:
         self.event(event, level="warning", **fields)
