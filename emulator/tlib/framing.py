@@ -17,15 +17,20 @@ from emulator.tlib.errors import ErrorCode, ProtocolError
 HEADER = struct.Struct(">I")
 MAX_FRAME_SIZE = 1 << 20
 
+# One encoder and decoder for every frame: ``json.dumps`` with separators builds a new encoder per
+# call, which costs as much as the encoding itself on a message this small.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
 
 def encode_frame(obj: Any) -> bytes:
-    body = json.dumps(obj, separators=(",", ":")).encode()
+    body = _ENCODER.encode(obj).encode()
     return HEADER.pack(len(body)) + body
 
 
 class FrameDecoder:
     def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
-        self._buffer = bytearray()
+        self._buffer = b""
         self._max = max_frame_size
         self._broken = False
 
@@ -33,25 +38,32 @@ class FrameDecoder:
         """Consume ``data``; yield each complete frame's JSON value, or the error it is."""
         if self._broken:
             return
-        self._buffer += data
-        while len(self._buffer) >= HEADER.size:
-            (length,) = HEADER.unpack_from(self._buffer)
-            if length == 0 or length > self._max:
-                self._broken = True
-                self._buffer.clear()
-                yield ProtocolError(
-                    ErrorCode.MALFORMED_FRAME,
-                    f"bad frame length {length} (must be 1..{self._max}); closing connection",
-                    fatal=True,
-                )
-                return
-            if len(self._buffer) < HEADER.size + length:
-                return
-            body = bytes(self._buffer[HEADER.size : HEADER.size + length])
-            del self._buffer[: HEADER.size + length]
-            try:
-                yield json.loads(body.decode("utf-8"))
-            except (ValueError, RecursionError) as exc:
-                # ValueError covers bad UTF-8, bad JSON and over-long integers; RecursionError
-                # deeply nested arrays: the frame is bad, the stream is still in step.
-                yield ProtocolError(ErrorCode.MALFORMED_FRAME, f"frame is not UTF-8 JSON: {exc}")
+        # Usually a read holds whole frames and nothing is left over: parse ``data`` in place.
+        buffer = self._buffer + data if self._buffer else data
+        offset, end = 0, len(buffer)
+        try:
+            while end - offset >= HEADER.size:
+                (length,) = HEADER.unpack_from(buffer, offset)
+                if length == 0 or length > self._max:
+                    self._broken = True
+                    buffer, offset = b"", 0
+                    yield ProtocolError(
+                        ErrorCode.MALFORMED_FRAME,
+                        f"bad frame length {length} (must be 1..{self._max}); closing connection",
+                        fatal=True,
+                    )
+                    return
+                start = offset + HEADER.size
+                if end < start + length:
+                    break
+                offset = start + length
+                try:
+                    yield _DECODER.decode(buffer[start:offset].decode("utf-8"))
+                except (ValueError, RecursionError) as exc:
+                    # ValueError covers bad UTF-8, bad JSON and over-long integers; RecursionError
+                    # deeply nested arrays: the frame is bad, the stream is still in step.
+                    yield ProtocolError(
+                        ErrorCode.MALFORMED_FRAME, f"frame is not UTF-8 JSON: {exc}"
+                    )
+        finally:
+            self._buffer = buffer[offset:] if offset < len(buffer) else b""
