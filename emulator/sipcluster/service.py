@@ -19,6 +19,7 @@ from aiohttp import web
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
+from emulator.sipcluster.batched_log import BatchedLog
 from emulator.sipcluster.config import NodeConfig, Peer
 from emulator.sipcluster.node import ClusterNode
 from emulator.sipcluster.sip_side import SipSide
@@ -35,7 +36,7 @@ SHUTDOWN_GRACE = 2.0
 class NodeService:
     def __init__(self, config: NodeConfig, log: JsonLog | None = None) -> None:
         self.config = config
-        self.log = log or JsonLog(config.name, config.dc)
+        self.log = BatchedLog(log or JsonLog(config.name, config.dc))
         self.node = ClusterNode(config, self, self.log)
         self._clients: dict[int, TLibStream] = {}
         self._client_ids = itertools.count(1)
@@ -180,6 +181,13 @@ class NodeService:
         stream.on_close(lambda: self._client_closed(client, stream))
 
     def _client_items(self, client: int, stream: TLibStream, items: list[Any]) -> None:
+        self.log.begin_batch()
+        try:
+            self._handle_client_items(client, stream, items)
+        finally:
+            self.log.end_batch()
+
+    def _handle_client_items(self, client: int, stream: TLibStream, items: list[Any]) -> None:
         for item in items:
             if isinstance(item, ProtocolError):
                 self.node.client_error(client, item)
@@ -295,11 +303,15 @@ class NodeService:
                 self.node.peer_down(name, stream.close_reason)
 
     def _peer_items(self, name: str, items: list[Any]) -> None:
-        for item in items:
-            if isinstance(item, ProtocolError):
-                self.log.warning("tc.bad_frame", peer=name, error=item.message)
-            else:
-                self.node.peer_message(name, item)
+        self.log.begin_batch()
+        try:
+            for item in items:
+                if isinstance(item, ProtocolError):
+                    self.log.warning("tc.bad_frame", peer=name, error=item.message)
+                else:
+                    self.node.peer_message(name, item)
+        finally:
+            self.log.end_batch()
 
     # -- control endpoint -----------------------------------------------------------------
 
