@@ -90,7 +90,7 @@ class FramedStream(asyncio.BufferedProtocol, Generic[M]):
     def buffer_updated(self, nbytes: int) -> None:
         if self._closed:
             return
-        items = list(self.core.receive_data(bytes(self._view[:nbytes]), self._loop.time()))
+        items = self.core.receive_data(bytes(self._view[:nbytes]), self._loop.time())
         if self._receiver is None:
             self._received += items
             self._chunks += 1
