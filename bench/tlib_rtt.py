@@ -9,8 +9,9 @@ The client sends ``RequestQueryAddress`` one at a time and waits for ``EventAddr
   the TC-layer both ways.
 The three are measured interleaved, in R rounds of N/R requests each, so that they share whatever
 load the machine carries. It prints p50/p99 in microseconds and each as a ratio to the echo's p50
-(goal: one node <= 2x, via TC <= 3x). No absolute time is asserted anywhere: machines differ,
-ratios travel.
+(goal: one node <= 2x, via TC <= 3x). For reference it also measures the echo relayed through
+a plain asyncio forwarder process: the via-TC path's four socket crossings with no logic at all.
+No absolute time is asserted anywhere: machines differ, ratios travel.
 """
 
 from __future__ import annotations
@@ -43,6 +44,24 @@ async def echo(reader, writer):
         writer.write(data)
 async def main():
     server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+# The floor of the via-TC path: the same four socket crossings (client -> relay -> echo -> relay
+# -> client) through a plain asyncio forwarder, with no T-Lib or TC-layer logic at all.
+RELAY_SERVER = """
+import asyncio, sys
+async def pump(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data)
+    writer.close()
+async def relay(reader, writer):
+    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[1]))
+    await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+async def main():
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 asyncio.run(main())
@@ -127,6 +146,11 @@ async def run(count: int, rounds: int) -> None:
     echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
     assert echo.stdout is not None
     echo_port = int(echo.stdout.readline())
+    relay = subprocess.Popen(
+        [sys.executable, "-c", RELAY_SERVER, str(echo_port)], stdout=subprocess.PIPE, text=True
+    )
+    assert relay.stdout is not None
+    relay_port = int(relay.stdout.readline())
     logs = Path(tempfile.mkdtemp(prefix="drlab-bench-"))
     # sip1 sorts first, so it dials sip2; sip2 learns of sip1 from sip1's TcHello.
     sip2, sip2_endpoints = start_node("sip2", "DC1", None, logs)
@@ -139,26 +163,35 @@ async def run(count: int, rounds: int) -> None:
         await owner_desk.request(RequestRegisterAddress(reference_id=1, this_dn="7002"))
         await asyncio.sleep(0.2)
         baseline = await EchoPath.open(echo_port)
+        floor = await EchoPath.open(relay_port)
         one_node = await TLibPath.open(sip1_endpoints["tlib"], "7001")
         via_tc = await TLibPath.open(sip2_endpoints["tlib"], "7002")
         warm = max(50, count // 10)
         await baseline.measure(payload, warm)
+        await floor.measure(payload, warm)
         await one_node.measure(warm)
         await via_tc.measure(warm)
         # Interleaved in short rounds, so that the baseline and both paths see the same load
         # on a shared machine (a burst of load elsewhere lands on all three, not on one).
-        results: dict[str, list[float]] = {"raw TCP echo": [], "one node": [], "via TC-layer": []}
+        results: dict[str, list[float]] = {
+            "raw TCP echo": [],
+            "one node": [],
+            "via TC-layer": [],
+            "echo relayed": [],
+        }
         per_round = max(1, count // rounds)
         for _ in range(rounds):
             results["raw TCP echo"] += await baseline.measure(payload, per_round)
             results["one node"] += await one_node.measure(per_round)
             results["via TC-layer"] += await via_tc.measure(per_round)
+            results["echo relayed"] += await floor.measure(payload, per_round)
         await baseline.close()
+        await floor.close()
         for path in (one_node, via_tc):
             await path.client.close()
         await owner_desk.close()
     finally:
-        for process in (echo, sip1, sip2):
+        for process in (echo, relay, sip1, sip2):
             process.terminate()
             process.wait()
     base = statistics.median(results["raw TCP echo"])
@@ -168,6 +201,8 @@ async def run(count: int, rounds: int) -> None:
         p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
         print(f"{name:<14} {p50 * 1e6:8.0f} {p99 * 1e6:8.0f} {p50 / base:9.2f} {p99 / base:9.2f}")
     print("goals: one node p50 <= 2x echo p50, via TC-layer p50 <= 3x echo p50")
+    print("echo relayed: the echo through a plain asyncio forwarder, the four socket crossings of")
+    print("the via-TC path without any logic (its floor on this machine; not a goal)")
 
 
 def _split(endpoint: str) -> tuple[str, int]:

@@ -37,9 +37,7 @@ from emulator.sipcluster.tc_messages import (
 from emulator.tlib.enums import CallState, CallType, DNStatus, PhoneType
 from emulator.tlib.errors import ErrorCode, ProtocolError, RequestRejected
 from emulator.tlib.messages import (
-    CallRequest as TLibCallRequest,
-)
-from emulator.tlib.messages import (
+    EVENT_NAMES,
     Event,
     EventName,
     Request,
@@ -51,6 +49,9 @@ from emulator.tlib.messages import (
     decode,
     encode,
     error_event,
+)
+from emulator.tlib.messages import (
+    CallRequest as TLibCallRequest,
 )
 
 # A hook of the SIP side around a party's action: (call, party, action, requester).
@@ -240,10 +241,11 @@ class ClusterNode:
             self.effects.to_client(client, event.with_reference(reference if mine else None))
 
     def _note(self, dn: str, event: Event) -> None:
-        agent = event.get("AgentID")
-        if event.name in (EventName.EVENT_AGENT_LOGOUT,) or (
-            event.name in (EventName.EVENT_REGISTERED, EventName.EVENT_DN_BACK_IN_SERVICE)
-            and not agent
+        self._note_agent(dn, event.name, event.get("AgentID"))
+
+    def _note_agent(self, dn: str, name: EventName, agent: Any) -> None:
+        if name in (EventName.EVENT_AGENT_LOGOUT,) or (
+            name in (EventName.EVENT_REGISTERED, EventName.EVENT_DN_BACK_IN_SERVICE) and not agent
         ):
             self.agent_seen.pop(dn, None)
         elif isinstance(agent, str) and agent:
@@ -582,6 +584,8 @@ class ClusterNode:
         elif isinstance(message, DeskRequest):
             self._desk_request(message)
         elif isinstance(message, DeskEvent):
+            if self._relay_answer(message):
+                return
             event = decode(dict(message.event))
             if isinstance(event, Event):
                 self.deliver_local(message.dn, event, message.requester, message.only_requester)
@@ -597,6 +601,23 @@ class ClusterNode:
             self._note_phone(message)
             if self.owner_of(message.dn) == self.name:
                 self.phone_registration_at_owner(message.dn, message.node, message.registered)
+
+    def _relay_answer(self, message: DeskEvent) -> bool:
+        """The owner's answer to one desktop of this node goes out as it came over the TC-layer
+        (what ``deliver_local`` would do for it, without rebuilding and re-encoding the event)."""
+        requester, wire = message.requester, message.event
+        name = wire.get("message")
+        if (
+            not message.only_requester
+            or requester is None
+            or requester.node != self.name
+            or name not in EVENT_NAMES
+            or name == EventName.EVENT_DN_BACK_IN_SERVICE
+        ):
+            return False
+        self._note_agent(message.dn, EventName(name), wire.get("AgentID"))
+        self.effects.relay_to_client(requester.client, wire, requester.reference_id)
+        return True
 
     def _desk_request(self, message: DeskRequest) -> None:
         request = decode(dict(message.request))

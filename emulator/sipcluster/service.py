@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Self
 
 from aiohttp import web
@@ -58,6 +58,16 @@ class NodeService:
         stream = self._clients.get(client)
         if stream is not None:
             stream.send(event)
+
+    def relay_to_client(
+        self, client: int, event: Mapping[str, Any], reference_id: int | None
+    ) -> None:
+        stream = self._clients.get(client)
+        if stream is not None:
+            wire = {**event, "ReferenceID": reference_id}
+            if reference_id is None:
+                del wire["ReferenceID"]
+            stream.send_object(wire)
 
     def to_peer(self, peer: str, message: TcMessage) -> bool:
         stream = self._peers.get(peer)

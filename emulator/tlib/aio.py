@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, Self, TypeVar
 
 from emulator.tlib.addp import Liveness
@@ -151,6 +151,12 @@ class FramedStream(asyncio.BufferedProtocol, Generic[M]):
         if self._closed or self._transport is None:
             return
         self._transport.write(self.core.send(message, self._loop.time()))
+
+    def send_object(self, obj: Mapping[str, Any]) -> None:
+        """Send a message already in its wire form (a relayed one)."""
+        if self._closed or self._transport is None:
+            return
+        self._transport.write(self.core.send_object(obj, self._loop.time()))
 
     async def drain(self) -> None:
         if self._writable is not None and not self._writable.done():

@@ -210,6 +210,7 @@ def error_event(
 
 
 _EVENT_NAMES: Mapping[str, EventName] = {str(name): name for name in EventName}
+EVENT_NAMES = frozenset(_EVENT_NAMES)  # the wire names of events
 _ENUM_TYPES: Mapping[str, type[StrEnum]] = {
     "agent_work_mode": AgentWorkMode,
     "register_mode": RegisterMode,
