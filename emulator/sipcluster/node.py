@@ -620,7 +620,8 @@ class ClusterNode:
         return True
 
     def _desk_request(self, message: DeskRequest) -> None:
-        request = decode(dict(message.request))
+        wire = message.request
+        request = decode(wire if isinstance(wire, dict) else dict(wire))  # decoding copies nothing
         if not isinstance(request, Request):
             return
         owner = self.owner_of(message.dn)

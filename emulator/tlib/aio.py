@@ -329,8 +329,9 @@ class TLibClient:
 
     def _dispatch(self, event: Event) -> None:
         self.events.put_nowait(event)
-        for listener in list(self._listeners):
-            listener(event)
+        if self._listeners:
+            for listener in list(self._listeners):
+                listener(event)
         if event.reference_id is not None:
             future = self._pending.get(event.reference_id)
             if future is not None and not future.done():
