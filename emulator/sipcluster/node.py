@@ -39,7 +39,6 @@ from emulator.sipcluster.tc_messages import (
 from emulator.tlib.enums import DNStatus, PhoneType
 from emulator.tlib.errors import ErrorCode, ProtocolError, RequestRejected
 from emulator.tlib.messages import (
-    EVENT_NAMES,
     Event,
     EventName,
     Request,
@@ -48,6 +47,7 @@ from emulator.tlib.messages import (
     decode,
     encode,
     error_event,
+    event_name,
 )
 
 
@@ -458,16 +458,16 @@ class ClusterNode(CallNodeRole):
         """The owner's answer to one desktop of this node goes out as it came over the TC-layer
         (what ``deliver_local`` would do for it, without rebuilding and re-encoding the event)."""
         requester, wire = message.requester, message.event
-        name = wire.get("message")
+        name = event_name(wire.get("message"))
         if (
             not message.only_requester
             or requester is None
             or requester.node != self.name
-            or name not in EVENT_NAMES
-            or name == EventName.EVENT_DN_BACK_IN_SERVICE
+            or name is None
+            or name is EventName.EVENT_DN_BACK_IN_SERVICE
         ):
             return False
-        self._note_agent(message.dn, EventName(name), wire.get("AgentID"))
+        self._note_agent(message.dn, name, wire.get("AgentID"))
         self.effects.relay_to_client(requester.client, wire, requester.reference_id)
         return True
 

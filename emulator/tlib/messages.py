@@ -210,7 +210,13 @@ def error_event(
 
 
 _EVENT_NAMES: Mapping[str, EventName] = {str(name): name for name in EventName}
-EVENT_NAMES = frozenset(_EVENT_NAMES)  # the wire names of events
+
+
+def event_name(wire_name: object) -> EventName | None:
+    """The event a wire ``message`` name stands for; None if it is not an event's."""
+    return _EVENT_NAMES.get(wire_name) if isinstance(wire_name, str) else None
+
+
 _ENUM_TYPES: Mapping[str, type[StrEnum]] = {
     "agent_work_mode": AgentWorkMode,
     "register_mode": RegisterMode,
