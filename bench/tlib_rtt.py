@@ -1,13 +1,17 @@
 """T-Lib request→event round trip, on one node and through the TC-layer, against raw TCP echo.
 
-Run: ``python bench/tlib_rtt.py [--requests N]``. Everything runs in separate processes on
-loopback in the same run: a raw asyncio TCP echo server (the baseline), and two SIP Cluster nodes.
+Run: ``python bench/tlib_rtt.py [--requests N] [--rounds R]``. Everything runs in separate
+processes on loopback in the same run: a raw asyncio TCP echo server (the baseline), and two SIP
+Cluster nodes.
 The client sends ``RequestQueryAddress`` one at a time and waits for ``EventAddressInfo``:
 - one node: the desktop's node owns the DN;
 - via TC: the desktop is on sip2, the DN is owned by sip1, so the request and the event cross
   the TC-layer both ways.
-It prints p50/p99 in microseconds and each as a ratio to the echo's p50 (goal: one node <= 2x,
-via TC <= 3x). No absolute time is asserted anywhere: machines differ, ratios travel.
+The three are measured interleaved, in R rounds of N/R requests each, so that they share whatever
+load the machine carries. It prints p50/p99 in microseconds and each as a ratio to the echo's p50
+(goal: one node <= 2x, via TC <= 3x). For reference it also measures the echo relayed through
+a plain asyncio forwarder process: the via-TC path's four socket crossings with no logic at all.
+No absolute time is asserted anywhere: machines differ, ratios travel.
 """
 
 from __future__ import annotations
@@ -45,6 +49,24 @@ async def main():
 asyncio.run(main())
 """
 
+# The floor of the via-TC path: the same four socket crossings (client -> relay -> echo -> relay
+# -> client) through a plain asyncio forwarder, with no T-Lib or TC-layer logic at all.
+RELAY_SERVER = """
+import asyncio, sys
+async def pump(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data)
+    writer.close()
+async def relay(reader, writer):
+    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[1]))
+    await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+async def main():
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
 
 def start_node(
     name: str, dc: str, peer: str | None, logs: Path
@@ -71,39 +93,64 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def echo_rtts(port: int, payload: bytes, count: int) -> list[float]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter()
-        writer.write(payload)
-        await reader.readexactly(len(payload))
-        samples.append(time.perf_counter() - start)
-    writer.close()
-    return samples
+class EchoPath:
+    """The baseline: a plain asyncio stream client against the raw TCP echo server."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> EchoPath:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def measure(self, payload: bytes, count: int) -> list[float]:
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter()
+            self.writer.write(payload)
+            await self.reader.readexactly(len(payload))
+            samples.append(time.perf_counter() - start)
+        return samples
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
 
 
-async def tlib_rtts(endpoint: str, dn: str, count: int) -> list[float]:
-    host, port = endpoint.rsplit(":", 1)
-    client = await TLibClient.connect(host, int(port))
-    await client.request(
-        RequestRegisterAddress(reference_id=client.next_reference_id(), this_dn=dn)
-    )
-    samples = []
-    for _ in range(count):
-        request = RequestQueryAddress(reference_id=client.next_reference_id(), this_dn=dn)
-        start = time.perf_counter()
-        await client.request(request)
-        samples.append(time.perf_counter() - start)
-    await client.close()
-    return samples
+class TLibPath:
+    """A desktop registered on ``dn`` through one node, querying it."""
+
+    def __init__(self, client: TLibClient, dn: str) -> None:
+        self.client, self.dn = client, dn
+
+    @classmethod
+    async def open(cls, endpoint: str, dn: str) -> TLibPath:
+        client = await TLibClient.connect(*_split(endpoint))
+        await client.request(
+            RequestRegisterAddress(reference_id=client.next_reference_id(), this_dn=dn)
+        )
+        return cls(client, dn)
+
+    async def measure(self, count: int) -> list[float]:
+        client, samples = self.client, []
+        for _ in range(count):
+            request = RequestQueryAddress(reference_id=client.next_reference_id(), this_dn=self.dn)
+            start = time.perf_counter()
+            await client.request(request)
+            samples.append(time.perf_counter() - start)
+        return samples
 
 
-async def run(count: int) -> None:
+async def run(count: int, rounds: int) -> None:
     payload = encode_frame(encode(RequestQueryAddress(reference_id=1, this_dn="7001")))
     echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
     assert echo.stdout is not None
     echo_port = int(echo.stdout.readline())
+    relay = subprocess.Popen(
+        [sys.executable, "-c", RELAY_SERVER, str(echo_port)], stdout=subprocess.PIPE, text=True
+    )
+    assert relay.stdout is not None
+    relay_port = int(relay.stdout.readline())
     logs = Path(tempfile.mkdtemp(prefix="drlab-bench-"))
     # sip1 sorts first, so it dials sip2; sip2 learns of sip1 from sip1's TcHello.
     sip2, sip2_endpoints = start_node("sip2", "DC1", None, logs)
@@ -115,26 +162,47 @@ async def run(count: int) -> None:
         owner_desk = await TLibClient.connect(*_split(sip1_endpoints["tlib"]))
         await owner_desk.request(RequestRegisterAddress(reference_id=1, this_dn="7002"))
         await asyncio.sleep(0.2)
+        baseline = await EchoPath.open(echo_port)
+        floor = await EchoPath.open(relay_port)
+        one_node = await TLibPath.open(sip1_endpoints["tlib"], "7001")
+        via_tc = await TLibPath.open(sip2_endpoints["tlib"], "7002")
         warm = max(50, count // 10)
-        await echo_rtts(echo_port, payload, warm)
-        await tlib_rtts(sip1_endpoints["tlib"], "7001", warm)
-        results = {
-            "raw TCP echo": await echo_rtts(echo_port, payload, count),
-            "one node": await tlib_rtts(sip1_endpoints["tlib"], "7001", count),
-            "via TC-layer": await tlib_rtts(sip2_endpoints["tlib"], "7002", count),
+        await baseline.measure(payload, warm)
+        await floor.measure(payload, warm)
+        await one_node.measure(warm)
+        await via_tc.measure(warm)
+        # Interleaved in short rounds, so that the baseline and both paths see the same load
+        # on a shared machine (a burst of load elsewhere lands on all three, not on one).
+        results: dict[str, list[float]] = {
+            "raw TCP echo": [],
+            "one node": [],
+            "via TC-layer": [],
+            "echo relayed": [],
         }
+        per_round = max(1, count // rounds)
+        for _ in range(rounds):
+            results["raw TCP echo"] += await baseline.measure(payload, per_round)
+            results["one node"] += await one_node.measure(per_round)
+            results["via TC-layer"] += await via_tc.measure(per_round)
+            results["echo relayed"] += await floor.measure(payload, per_round)
+        await baseline.close()
+        await floor.close()
+        for path in (one_node, via_tc):
+            await path.client.close()
         await owner_desk.close()
     finally:
-        for process in (echo, sip1, sip2):
+        for process in (echo, relay, sip1, sip2):
             process.terminate()
             process.wait()
     base = statistics.median(results["raw TCP echo"])
-    print(f"T-Lib round trip, {count} sequential requests each (microseconds)")
+    print(f"T-Lib round trip, {per_round * rounds} sequential requests each (microseconds)")
     print(f"{'path':<14} {'p50':>8} {'p99':>8} {'p50/echo':>9} {'p99/echo':>9}")
     for name, samples in results.items():
         p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
         print(f"{name:<14} {p50 * 1e6:8.0f} {p99 * 1e6:8.0f} {p50 / base:9.2f} {p99 / base:9.2f}")
     print("goals: one node p50 <= 2x echo p50, via TC-layer p50 <= 3x echo p50")
+    print("echo relayed: the echo through a plain asyncio forwarder, the four socket crossings of")
+    print("the via-TC path without any logic (its floor on this machine; not a goal)")
 
 
 def _split(endpoint: str) -> tuple[str, int]:
@@ -145,4 +213,6 @@ def _split(endpoint: str) -> tuple[str, int]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
-    asyncio.run(run(parser.parse_args().requests))
+    parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds (default 40)")
+    arguments = parser.parse_args()
+    asyncio.run(run(arguments.requests, arguments.rounds))

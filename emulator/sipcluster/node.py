@@ -1,9 +1,10 @@
 """One SIP Cluster node's logic: routing between desktops, owners and call nodes (DESIGN §2.2).
 
 "Call events flow call node → owner → desktop node → GWS; requests flow the other way over the
-TC-layer." A node plays three roles at once: desktop node for the T-Lib clients connected to it,
-owner for the DNs it owns (``owner.OwnerRole``), and call node for the calls it hosts. This class
-is sans-I/O: inputs are method calls, outputs go through ``Effects``.
+TC-layer." A node plays three roles at once: desktop node for the T-Lib clients connected to it
+(here), owner for the DNs it owns (``owner.OwnerRole``), and call node for the calls it hosts
+(``call_node.CallNodeRole``). This class is sans-I/O: inputs are method calls, outputs go
+through ``Effects``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any
 
 from emulator.common.jsonlog import JsonLog
 from emulator.sipcluster import rules
-from emulator.sipcluster.calls import STATE_EVENTS, Call, ConnIdFactory, Party, apply
+from emulator.sipcluster.call_node import CallNodeRole, PartyHook, no_hook, restored_event
+from emulator.sipcluster.calls import Call, ConnIdFactory
 from emulator.sipcluster.config import NodeConfig
 from emulator.sipcluster.effects import Effects
 from emulator.sipcluster.owner import OwnerRole
-from emulator.sipcluster.rules import CallRef, Desktop, OwnedDn
-from emulator.sipcluster.states import PartyInput, ServiceInput, TransitionError, service_next
+from emulator.sipcluster.rules import Desktop, OwnedDn
+from emulator.sipcluster.states import ServiceInput, service_next
 from emulator.sipcluster.tc_messages import (
     CallEvent,
     CallRequest,
@@ -34,41 +36,22 @@ from emulator.sipcluster.tc_messages import (
     Requester,
     TcMessage,
 )
-from emulator.tlib.enums import CallState, CallType, DNStatus, PhoneType
+from emulator.tlib.enums import DNStatus, PhoneType
 from emulator.tlib.errors import ErrorCode, ProtocolError, RequestRejected
-from emulator.tlib.messages import (
-    CallRequest as TLibCallRequest,
-)
 from emulator.tlib.messages import (
     Event,
     EventName,
     Request,
-    RequestAnswerCall,
-    RequestHoldCall,
     RequestRegisterAddress,
-    RequestRetrieveCall,
     RequestUnregisterAddress,
     decode,
     encode,
     error_event,
+    event_name,
 )
 
-# A hook of the SIP side around a party's action: (call, party, action, requester).
-PartyHook = Callable[[Call, Party, PartyInput, Requester | None], None]
 
-
-def _no_hook(*args: object) -> None:
-    return None
-
-
-_ACTIONS: dict[type[TLibCallRequest], PartyInput] = {
-    RequestAnswerCall: PartyInput.ANSWER,
-    RequestHoldCall: PartyInput.HOLD,
-    RequestRetrieveCall: PartyInput.RETRIEVE,
-}
-
-
-class ClusterNode:
+class ClusterNode(CallNodeRole):
     def __init__(self, config: NodeConfig, effects: Effects, log: JsonLog) -> None:
         self.config = config
         self.name = config.name
@@ -87,9 +70,9 @@ class ClusterNode:
         self.phones: dict[str, PhoneRegistration] = {}
         # Hooks of the SIP side (``sip_side``); no-ops on a node without SIP. ``before`` may
         # refuse an action by raising ``RequestRejected``; ``after`` sees every applied action.
-        self.before_party_action: PartyHook = _no_hook
-        self.after_party_action: PartyHook = _no_hook
-        self.on_phone_registration: Callable[[PhoneRegistration], None] = _no_hook
+        self.before_party_action: PartyHook = no_hook
+        self.after_party_action: PartyHook = no_hook
+        self.on_phone_registration: Callable[[PhoneRegistration], None] = no_hook
         self.owner = OwnerRole(config, effects, log, self.reachable, self.deliver_local)
         self.owner.on_move = self._hand_over
         self.owner.on_call_request = self._forward_call_request
@@ -240,10 +223,11 @@ class ClusterNode:
             self.effects.to_client(client, event.with_reference(reference if mine else None))
 
     def _note(self, dn: str, event: Event) -> None:
-        agent = event.get("AgentID")
-        if event.name in (EventName.EVENT_AGENT_LOGOUT,) or (
-            event.name in (EventName.EVENT_REGISTERED, EventName.EVENT_DN_BACK_IN_SERVICE)
-            and not agent
+        self._note_agent(dn, event.name, event.get("AgentID"))
+
+    def _note_agent(self, dn: str, name: EventName, agent: Any) -> None:
+        if name in (EventName.EVENT_AGENT_LOGOUT,) or (
+            name in (EventName.EVENT_REGISTERED, EventName.EVENT_DN_BACK_IN_SERVICE) and not agent
         ):
             self.agent_seen.pop(dn, None)
         elif isinstance(agent, str) and agent:
@@ -302,14 +286,6 @@ class ClusterNode:
             # node included, when the DN moved here.
             self._resync(record.dn)
             self._announce_calls(record.dn)
-
-    def _announce_calls(self, dn: str) -> None:
-        """Tell a DN's new owner about the calls this node hosts for it (a call never moves,
-        its owner may)."""
-        for call in list(self.calls.values()):
-            party = call.party(dn)
-            if party is not None and party.is_dn and party.state is not CallState.RELEASED:
-                self._to_dn_owner(dn, _restored_event(call.info(party)), call.info(party), None)
 
     def adopt_record(self, record: OwnerRecord, sender: str) -> None:
         current = self.view.get(record.dn)
@@ -378,132 +354,10 @@ class ClusterNode:
             self._broadcast(Ownership(record))
         self.owner.evaluate_move(owned)
 
-    # -- calls (this node as call node) ---------------------------------------------------
-
-    def make_call(self, dn: str, destination: str, requester: Requester | None) -> str:
-        internal = destination in self.config.dns
-        call_type = CallType.INTERNAL if internal else CallType.OUTBOUND
-        call = Call(
-            self.new_conn_id(),
-            self.name,
-            call_type,
-            (Party(dn, True, CallState.DIALING), Party(destination, internal, CallState.RINGING)),
-        )
-        self.calls[call.conn_id] = call
-        self.log.event(
-            "call.created", ConnID=call.conn_id, DN=dn, other=destination, call_type=str(call_type)
-        )
-        self._publish(call, call.parties[0], EventName.EVENT_DIALING, requester)
-        self._publish(call, call.parties[1], EventName.EVENT_RINGING, None)
-        return call.conn_id
-
-    def inbound_call(self, caller: str, dn: str) -> str:
-        """A customer's call arriving at this node (from the PSTN gateway) for ``dn``."""
-        if dn not in self.config.dns:
-            raise ValueError(f"unknown DN {dn}")
-        call = Call(
-            self.new_conn_id(),
-            self.name,
-            CallType.INBOUND,
-            (Party(caller, False, CallState.DIALING), Party(dn, True, CallState.RINGING)),
-        )
-        self.calls[call.conn_id] = call
-        self.log.event(
-            "call.created", ConnID=call.conn_id, DN=dn, other=caller, call_type="Inbound"
-        )
-        self._publish(call, call.parties[1], EventName.EVENT_RINGING, None)
-        return call.conn_id
-
-    def party_action(
-        self, conn_id: str, address: str, action: PartyInput, requester: Requester | None = None
-    ) -> None:
-        """Apply a party's action (a desktop's request, or the far end's answer/hang-up)."""
-        call = self.calls.get(conn_id)
-        party = call.party(address) if call else None
-        if call is None or party is None:
-            raise RequestRejected(
-                ErrorCode.INVALID_CONN_ID, f"no call {conn_id} with party {address} on {self.name}"
-            )
-        self.before_party_action(call, party, action, requester)
-        try:
-            changes = apply(call, party, action)
-        except TransitionError as exc:
-            raise RequestRejected(
-                ErrorCode.INVALID_CALL_STATE, f"call {conn_id}, party {address}: {exc}"
-            ) from None
-        self.log.event("call.action", ConnID=conn_id, party=address, action=str(action))
-        if all(p.state is CallState.RELEASED for p in call.parties):
-            del self.calls[conn_id]
-        for changed, name in changes:
-            self._publish(call, changed, name, requester if changed is party else None)
-        self.after_party_action(call, party, action, requester)
-
-    def _publish(
-        self, call: Call, party: Party, name: EventName, requester: Requester | None
-    ) -> None:
-        if not party.is_dn:
-            return
-        info = call.info(party)
-        event = Event(
-            name,
-            party.address,
-            attributes={
-                "ConnID": call.conn_id,
-                "OtherDN": info.other_dn,
-                "CallType": str(call.call_type),
-                "CallState": str(party.state),
-                "CallNode": self.name,
-            },
-        )
-        live = None if party.state is CallState.RELEASED else info
-        self._to_dn_owner(party.address, event, live, requester)
-
-    def _to_dn_owner(
-        self, dn: str, event: Event, party: PartyInfo | None, requester: Requester | None
-    ) -> None:
-        owner = self.owner_of(dn)
-        if owner == self.name:
-            self.owner.call_event(dn, event, party, requester)
-        elif owner is None or not self.effects.to_peer(
-            owner, CallEvent(dn, encode(event), party, requester)
-        ):
-            # The call goes on; its events cannot reach the DN's owner (TC-layer down).
-            self.log.warning(
-                "call.event_undeliverable",
-                DN=dn,
-                owner=owner,
-                message=str(event.name),
-                ConnID=event.get("ConnID"),
-            )
-
-    def _forward_call_request(
-        self, ref: CallRef, dn: str, request: TLibCallRequest, requester: Requester
-    ) -> None:
-        action = _ACTIONS.get(type(request), PartyInput.RELEASE).value
-        if ref.call_node == self.name:
-            self.call_request(CallRequest(ref.conn_id, dn, action, requester))
-        else:
-            self.effects.to_peer(ref.call_node, CallRequest(ref.conn_id, dn, action, requester))
-
-    def call_request(self, message: CallRequest) -> None:
-        try:
-            self.party_action(
-                message.conn_id, message.dn, PartyInput(message.action), message.requester
-            )
-        except RequestRejected as exc:
-            error = error_event(exc.code, exc.message, this_dn=message.dn)
-            self._to_dn_owner(message.dn, error, None, message.requester)
-
     # -- TC-layer -------------------------------------------------------------------------
 
     def hello(self) -> Hello:
-        parties = tuple(
-            call.info(party)
-            for call in self.calls.values()
-            for party in call.parties
-            if party.is_dn and party.state is not CallState.RELEASED
-        )
-        return Hello(self.name, self.config.dc, tuple(self.view.values()), parties)
+        return Hello(self.name, self.config.dc, tuple(self.view.values()), self.hosted_parties())
 
     def peer_up(self, hello: Hello) -> None:
         peer = hello.node
@@ -543,7 +397,7 @@ class ClusterNode:
             if party.dn in self.owner.owned:
                 # Hidden while its call node was unreachable, or cleared by the desktop:
                 # either way the desktops hear of it again.
-                event = _restored_event(party)
+                event = restored_event(party)
                 self.owner.call_event(party.dn, event, party, None, announce_known=True)
 
     def peer_down(self, peer: str, reason: str) -> None:
@@ -582,6 +436,8 @@ class ClusterNode:
         elif isinstance(message, DeskRequest):
             self._desk_request(message)
         elif isinstance(message, DeskEvent):
+            if self._relay_answer(message):
+                return
             event = decode(dict(message.event))
             if isinstance(event, Event):
                 self.deliver_local(message.dn, event, message.requester, message.only_requester)
@@ -598,8 +454,26 @@ class ClusterNode:
             if self.owner_of(message.dn) == self.name:
                 self.phone_registration_at_owner(message.dn, message.node, message.registered)
 
+    def _relay_answer(self, message: DeskEvent) -> bool:
+        """The owner's answer to one desktop of this node goes out as it came over the TC-layer
+        (what ``deliver_local`` would do for it, without rebuilding and re-encoding the event)."""
+        requester, wire = message.requester, message.event
+        name = event_name(wire.get("message"))
+        if (
+            not message.only_requester
+            or requester is None
+            or requester.node != self.name
+            or name is None
+            or name is EventName.EVENT_DN_BACK_IN_SERVICE
+        ):
+            return False
+        self._note_agent(message.dn, name, wire.get("AgentID"))
+        self.effects.relay_to_client(requester.client, wire, requester.reference_id)
+        return True
+
     def _desk_request(self, message: DeskRequest) -> None:
-        request = decode(dict(message.request))
+        wire = message.request
+        request = decode(wire if isinstance(wire, dict) else dict(wire))  # decoding copies nothing
         if not isinstance(request, Request):
             return
         owner = self.owner_of(message.dn)
@@ -669,16 +543,3 @@ class ClusterNode:
                 for dn, reg in sorted(self.phones.items())
             },
         }
-
-
-def _restored_event(party: PartyInfo) -> Event:
-    """The event re-announcing a live call to its DN's owner after a heal or an owner change."""
-    attributes = {
-        "ConnID": party.conn_id,
-        "OtherDN": party.other_dn,
-        "CallType": str(party.call_type),
-        "CallState": str(party.state),
-        "CallNode": party.call_node,
-        "Restored": True,
-    }
-    return Event(STATE_EVENTS[party.state], party.dn, attributes=attributes)

@@ -150,6 +150,10 @@ class OwnerRole:
     def _request(
         self, owned: OwnedDn, requester: Requester, request: Request, resync: bool
     ) -> None:
+        if isinstance(request, RequestQueryAddress):  # first: the one a desktop polls with
+            info = Event(EventName.EVENT_ADDRESS_INFO, owned.dn, None, self.snapshot(owned))
+            self.reply(owned.dn, info, requester)
+            return
         desktop = Desktop(requester.node, requester.client)
         if isinstance(request, RequestRegisterAddress):
             if desktop in owned.desktops:
@@ -171,9 +175,6 @@ class OwnerRole:
             acw = request.agent_work_mode is AgentWorkMode.AFTER_CALL_WORK
             event = AgentInput.NOT_READY_ACW if acw else AgentInput.NOT_READY
             self._set_state(owned, event, request.agent_work_mode, requester)
-        elif isinstance(request, RequestQueryAddress):
-            info = Event(EventName.EVENT_ADDRESS_INFO, owned.dn, None, self.snapshot(owned))
-            self.reply(owned.dn, info, requester)
         elif isinstance(request, TLibCallRequest):
             self._call_request(owned, request, requester)
         elif isinstance(request, RequestMakeCall):

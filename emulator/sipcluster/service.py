@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import itertools
 import json
+from collections.abc import Callable, Mapping
 from typing import Any, Self
 
 from aiohttp import web
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
+from emulator.sipcluster.batched_log import BatchedLog
 from emulator.sipcluster.config import NodeConfig, Peer
 from emulator.sipcluster.node import ClusterNode
 from emulator.sipcluster.sip_side import SipSide
@@ -34,7 +36,7 @@ SHUTDOWN_GRACE = 2.0
 class NodeService:
     def __init__(self, config: NodeConfig, log: JsonLog | None = None) -> None:
         self.config = config
-        self.log = log or JsonLog(config.name, config.dc)
+        self.log = BatchedLog(log or JsonLog(config.name, config.dc))
         self.node = ClusterNode(config, self, self.log)
         self._clients: dict[int, TLibStream] = {}
         self._client_ids = itertools.count(1)
@@ -56,6 +58,16 @@ class NodeService:
         stream = self._clients.get(client)
         if stream is not None:
             stream.send(event)
+
+    def relay_to_client(
+        self, client: int, event: Mapping[str, Any], reference_id: int | None
+    ) -> None:
+        stream = self._clients.get(client)
+        if stream is not None:
+            wire = {**event, "ReferenceID": reference_id}
+            if reference_id is None:
+                del wire["ReferenceID"]
+            stream.send_object(wire)
 
     def to_peer(self, peer: str, message: TcMessage) -> bool:
         stream = self._peers.get(peer)
@@ -84,8 +96,19 @@ class NodeService:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        tlib = await asyncio.start_server(self._serve_client, *self.config.tlib)
-        tc = await asyncio.start_server(self._accept_peer, *self.config.tc)
+        loop = asyncio.get_running_loop()
+        timers = self.config.timers
+        tlib = await loop.create_server(
+            lambda: TLibStream(
+                addp_interval=timers.addp_interval,
+                addp_timeout=timers.addp_timeout,
+                on_connected=self._client_connected,
+            ),
+            *self.config.tlib,
+        )
+        tc = await loop.create_server(
+            lambda: self._tc_stream(on_connected=self._peer_connected), *self.config.tc
+        )
         self._servers = [tlib, tc]
         self._runner = web.AppRunner(self._control_app(), access_log=None)
         await self._runner.setup()
@@ -103,7 +126,7 @@ class NodeService:
             self.endpoints.update(self.sip.endpoints)
         for peer in self.config.peers:
             if self.config.name < peer.name:
-                self._spawn(self._dial_peer(peer))
+                self._spawn(self._dial_peer(peer), dialer=True)
         self.log.event("ready", endpoints=self.endpoints)
 
     async def stop(self) -> None:
@@ -125,11 +148,14 @@ class NodeService:
         ]
         for stream in streams:
             stream.close("node shutting down")
-        if self._tasks:
-            _, pending = await asyncio.wait(list(self._tasks), timeout=SHUTDOWN_GRACE)
+        waits = [*self._tasks, *(asyncio.ensure_future(s.wait_closed()) for s in streams)]
+        if waits:
+            _, pending = await asyncio.wait(waits, timeout=SHUTDOWN_GRACE)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        for stream in streams:
+            stream.close("node shutting down", abort=True)
         if self._runner is not None:
             await self._runner.cleanup()
         for server in self._servers:
@@ -143,88 +169,78 @@ class NodeService:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def _own_current_task(self) -> None:
-        """Connection handlers started by asyncio servers are ours to wait for at shutdown."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, *, dialer: bool = False) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        self._dialers.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(self._dialers.discard)
+        if dialer:
+            self._dialers.add(task)
+            task.add_done_callback(self._dialers.discard)
 
     # -- desktops -------------------------------------------------------------------------
 
-    async def _serve_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def _client_connected(self, stream: TLibStream) -> None:
+        """A desktop connected: its requests are handled as they are read (no task per client)."""
         if self._stopping:
-            writer.transport.abort()
+            stream.close("node shutting down", abort=True)
             return
-        timers = self.config.timers
-        stream = TLibStream(
-            reader, writer, addp_interval=timers.addp_interval, addp_timeout=timers.addp_timeout
-        )
         client = next(self._client_ids)
         self._clients[client] = stream
-        self._own_current_task()
         self.log.event("tlib.client_connected", client=client, peer=stream.peer)
-        try:
-            while not stream.core.should_close:
-                for item in await stream.receive():
-                    self._client_item(client, stream, item)
-                await stream.drain()
-            stream.close("too many bad frames from the client")
-        except StreamClosed:
-            pass
-        finally:
-            stream.close(stream.close_reason or "closed")
-            del self._clients[client]
-            self.node.client_gone(client, stream.close_reason)
-            await stream.wait_closed()
+        stream.deliver_to(lambda items: self._client_items(client, stream, items))
+        stream.on_close(lambda: self._client_closed(client, stream))
 
-    def _client_item(self, client: int, stream: TLibStream, item: Any) -> None:
-        if isinstance(item, ProtocolError):
-            self.node.client_error(client, item)
-            stream.send(stream.core.error_reply(item))
-        elif isinstance(item, Request):
-            self.node.client_request(client, item)
-        else:
-            name = getattr(item, "name", "?")
-            stream.send(
-                error_event(
-                    ErrorCode.UNKNOWN_REQUEST,
-                    f"'{name}' is an event: desktops send requests only",
+    def _client_items(self, client: int, stream: TLibStream, items: list[Any]) -> None:
+        self.log.begin_batch()
+        try:
+            self._handle_client_items(client, stream, items)
+        finally:
+            self.log.end_batch()
+
+    def _handle_client_items(self, client: int, stream: TLibStream, items: list[Any]) -> None:
+        for item in items:
+            if isinstance(item, ProtocolError):
+                self.node.client_error(client, item)
+                stream.send(stream.core.error_reply(item))
+            elif isinstance(item, Request):
+                self.node.client_request(client, item)
+            else:
+                name = getattr(item, "name", "?")
+                stream.send(
+                    error_event(
+                        ErrorCode.UNKNOWN_REQUEST,
+                        f"'{name}' is an event: desktops send requests only",
+                    )
                 )
-            )
+        if stream.core.should_close:
+            stream.close("too many bad frames from the client")
+
+    def _client_closed(self, client: int, stream: TLibStream) -> None:
+        if self._clients.pop(client, None) is not None:
+            self.node.client_gone(client, stream.close_reason)
 
     # -- TC-layer -------------------------------------------------------------------------
 
-    def _tc_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> TcStream:
+    def _tc_stream(self, on_connected: Callable[[TcStream], None] | None = None) -> TcStream:
         timers = self.config.timers
         return FramedStream(
-            reader,
-            writer,
             decoder=decode_tc,
             encoder=encode_tc,
             addp_interval=timers.tc_interval,
             addp_timeout=timers.tc_timeout,
+            on_connected=on_connected,
         )
 
     async def _dial_peer(self, peer: Peer) -> None:
+        loop = asyncio.get_running_loop()
         backoff = 0.05
         while True:
             try:
-                reader, writer = await asyncio.open_connection(*peer.address)
+                _, stream = await loop.create_connection(self._tc_stream, *peer.address)
             except OSError:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
                 continue
-            stream = self._tc_stream(reader, writer)
             try:
                 stream.send(self.node.hello())
                 greeting = await self._first_hello(stream)
@@ -239,11 +255,13 @@ class NodeService:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
 
-    async def _accept_peer(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self._own_current_task()
-        stream = self._tc_stream(reader, writer)
+    def _peer_connected(self, stream: TcStream) -> None:
+        if self._stopping:
+            stream.close("node shutting down", abort=True)
+            return
+        self._spawn(self._accept_peer(stream))
+
+    async def _accept_peer(self, stream: TcStream) -> None:
         try:
             greeting = await self._first_hello(stream)
             if greeting is None:
@@ -284,22 +302,26 @@ class NodeService:
         self._peers[name] = stream
         self.node.peer_up(hello)
         try:
-            items = pending
-            while True:
-                for item in items:
-                    if isinstance(item, ProtocolError):
-                        self.log.warning("tc.bad_frame", peer=name, error=item.message)
-                    else:
-                        self.node.peer_message(name, item)
-                await stream.drain()
-                items = await stream.receive()
-        except StreamClosed:
-            pass
+            self._peer_items(name, pending)
+            # From here on the peer's messages are handled as they are read.
+            stream.deliver_to(lambda items: self._peer_items(name, items))
+            await stream.wait_ended()
         finally:
             stream.close(stream.close_reason or "closed")
             if self._peers.get(name) is stream:
                 del self._peers[name]
                 self.node.peer_down(name, stream.close_reason)
+
+    def _peer_items(self, name: str, items: list[Any]) -> None:
+        self.log.begin_batch()
+        try:
+            for item in items:
+                if isinstance(item, ProtocolError):
+                    self.log.warning("tc.bad_frame", peer=name, error=item.message)
+                else:
+                    self.node.peer_message(name, item)
+        finally:
+            self.log.end_batch()
 
     # -- control endpoint -----------------------------------------------------------------
 

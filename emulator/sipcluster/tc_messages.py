@@ -158,10 +158,36 @@ _TYPES: Mapping[str, type[Any]] = {
 def encode_tc(message: TcMessage) -> dict[str, Any]:
     """The JSON object of a TC message (a shallow walk: ``dataclasses.asdict`` deep-copies every
     value and was the largest cost of a request crossing the TC-layer)."""
+    if isinstance(message, DeskEvent):  # the messages of every desktop request, spelled out
+        return {
+            "message": DeskEvent.NAME,
+            "dn": message.dn,
+            "event": message.event,
+            "requester": _plain_requester(message.requester),
+            "only_requester": message.only_requester,
+        }
+    if isinstance(message, DeskRequest):
+        return {
+            "message": DeskRequest.NAME,
+            "dn": message.dn,
+            "requester": _plain_requester(message.requester),
+            "request": message.request,
+            "resync": message.resync,
+        }
     obj: dict[str, Any] = {"message": message.NAME}
     for spec in fields(message):
         obj[spec.name] = _plain(getattr(message, spec.name))
     return obj
+
+
+def _plain_requester(requester: Requester | None) -> dict[str, Any] | None:
+    if requester is None:
+        return None
+    return {
+        "node": requester.node,
+        "client": requester.client,
+        "reference_id": requester.reference_id,
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -177,10 +203,9 @@ def decode_tc(obj: Any) -> TcMessage:
     if not isinstance(obj, dict) or obj.get("message") not in _TYPES:
         name = obj.get("message") if isinstance(obj, dict) else None
         raise ProtocolError(ErrorCode.UNKNOWN_REQUEST, f"unknown TC-layer message {name!r}")
-    name = obj["message"]
-    fields = {key: value for key, value in obj.items() if key != "message"}
+    name = obj.pop("message")
     try:
-        return _build(name, fields)
+        return _build(name, obj)
     except (TypeError, ValueError, KeyError) as exc:
         raise ProtocolError(ErrorCode.INVALID_ATTRIBUTE, f"malformed {name}: {exc}") from None
 

@@ -9,7 +9,7 @@ fatal one or once the peer has sent ``max_bad_frames`` bad frames in a row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from emulator.tlib.addp import AddpTimer, Liveness
@@ -45,21 +45,23 @@ class FramedConnection(Generic[M]):
     def should_close(self) -> bool:
         return self._fatal or self._bad_in_a_row >= self._max_bad_frames
 
-    def receive_data(self, data: bytes, now: float) -> Iterator[M | ProtocolError]:
-        """Yield the messages in ``data``; heartbeats only refresh liveness and are not yielded."""
+    def receive_data(self, data: bytes, now: float) -> list[M | ProtocolError]:
+        """The messages in ``data``; heartbeats only refresh liveness and are not returned."""
         self._addp.received(now)
+        messages: list[M | ProtocolError] = []
         for item in self._decoder.feed(data):
             if isinstance(item, ProtocolError):
-                yield self._bad(item)
+                messages.append(self._bad(item))
                 continue
             try:
                 message = self._decode(item)
             except ProtocolError as exc:
-                yield self._bad(exc)
+                messages.append(self._bad(exc))
                 continue
             self._bad_in_a_row = 0
             if not isinstance(message, Heartbeat):
-                yield message
+                messages.append(message)
+        return messages
 
     def _bad(self, error: ProtocolError) -> ProtocolError:
         self._bad_in_a_row += 1
@@ -69,6 +71,11 @@ class FramedConnection(Generic[M]):
     def send(self, message: M, now: float) -> bytes:
         self._addp.sent(now)
         return encode_frame(self._encode(message))
+
+    def send_object(self, obj: Mapping[str, Any], now: float) -> bytes:
+        """The frame of a message already in its wire form (relayed, not rebuilt)."""
+        self._addp.sent(now)
+        return encode_frame(obj)
 
     def send_heartbeat(self, now: float) -> bytes:
         self._addp.sent(now)

@@ -1,6 +1,6 @@
 """T-Lib framing: a 4-byte big-endian length, then that many bytes of UTF-8 JSON (DESIGN §2.1).
 
-``FrameDecoder`` is fed bytes as they arrive (split or coalesced) and yields whole JSON values or
+``FrameDecoder`` is fed bytes as they arrive (split or coalesced) and returns whole JSON values or
 the ``ProtocolError`` a bad frame deserves. A bad length prefix loses the frame boundaries, so it
 is fatal; a frame whose body is not JSON is not (the next frame starts where its length says).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 from emulator.tlib.errors import ErrorCode, ProtocolError
@@ -17,41 +17,94 @@ from emulator.tlib.errors import ErrorCode, ProtocolError
 HEADER = struct.Struct(">I")
 MAX_FRAME_SIZE = 1 << 20
 
+# One encoder and decoder for every frame: ``json.dumps`` with separators builds a new encoder per
+# call, which costs as much as the encoding itself on a message this small. Where the C
+# accelerator is there, its encoder is kept too (without a circular-reference check it holds no
+# state between calls; our messages are trees).
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+
+def _unserialisable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _encoder() -> Callable[[Any], str]:
+    make = getattr(json.encoder, "c_make_encoder", None)  # untyped: the C accelerator
+    if make is None:  # pragma: no cover - CPython builds have it
+        return _ENCODER.encode
+    encode_chunks = make(  # markers, default, encoder, indent, separators, sort/skip keys, NaN
+        None,
+        _unserialisable,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        True,
+    )
+    return lambda obj: "".join(encode_chunks(obj, 0))
+
+
+_encode = _encoder()
+_scan_once: Callable[[str, int], tuple[Any, int]] = getattr(_DECODER, "scan_once")  # noqa: B009
+
+
+def _decode(text: str) -> Any:
+    """``json.loads``, with the common case (nothing around the value) taken first."""
+    try:
+        value, end = _scan_once(text, 0)
+        if end == len(text):
+            return value
+    except StopIteration:
+        pass
+    return _DECODER.decode(text)  # whitespace around the value, or the error a bad frame gets
+
 
 def encode_frame(obj: Any) -> bytes:
-    body = json.dumps(obj, separators=(",", ":")).encode()
+    body = _encode(obj).encode()
     return HEADER.pack(len(body)) + body
 
 
 class FrameDecoder:
     def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
-        self._buffer = bytearray()
+        self._buffer = b""
         self._max = max_frame_size
         self._broken = False
 
-    def feed(self, data: bytes) -> Iterator[Any | ProtocolError]:
-        """Consume ``data``; yield each complete frame's JSON value, or the error it is."""
+    def feed(self, data: bytes) -> list[Any | ProtocolError]:
+        """Consume ``data``; return each complete frame's JSON value, or the error it is."""
         if self._broken:
-            return
-        self._buffer += data
-        while len(self._buffer) >= HEADER.size:
-            (length,) = HEADER.unpack_from(self._buffer)
+            return []
+        # Usually a read holds whole frames and nothing is left over: parse ``data`` in place.
+        buffer = self._buffer + data if self._buffer else data
+        offset, end = 0, len(buffer)
+        items: list[Any | ProtocolError] = []
+        while end - offset >= HEADER.size:
+            (length,) = HEADER.unpack_from(buffer, offset)
             if length == 0 or length > self._max:
                 self._broken = True
-                self._buffer.clear()
-                yield ProtocolError(
-                    ErrorCode.MALFORMED_FRAME,
-                    f"bad frame length {length} (must be 1..{self._max}); closing connection",
-                    fatal=True,
+                self._buffer = b""
+                items.append(
+                    ProtocolError(
+                        ErrorCode.MALFORMED_FRAME,
+                        f"bad frame length {length} (must be 1..{self._max}); closing connection",
+                        fatal=True,
+                    )
                 )
-                return
-            if len(self._buffer) < HEADER.size + length:
-                return
-            body = bytes(self._buffer[HEADER.size : HEADER.size + length])
-            del self._buffer[: HEADER.size + length]
+                return items
+            start = offset + HEADER.size
+            if end < start + length:
+                break
+            offset = start + length
             try:
-                yield json.loads(body.decode("utf-8"))
+                items.append(_decode(buffer[start:offset].decode("utf-8")))
             except (ValueError, RecursionError) as exc:
                 # ValueError covers bad UTF-8, bad JSON and over-long integers; RecursionError
                 # deeply nested arrays: the frame is bad, the stream is still in step.
-                yield ProtocolError(ErrorCode.MALFORMED_FRAME, f"frame is not UTF-8 JSON: {exc}")
+                items.append(
+                    ProtocolError(ErrorCode.MALFORMED_FRAME, f"frame is not UTF-8 JSON: {exc}")
+                )
+        self._buffer = buffer[offset:] if offset < end else b""
+        return items

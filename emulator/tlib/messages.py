@@ -185,7 +185,10 @@ class Event:
         return self.attributes.get(wire_name, default)
 
     def with_reference(self, reference_id: int | None) -> Event:
-        return dataclasses.replace(self, reference_id=reference_id)
+        if reference_id == self.reference_id:
+            return self
+        # Not ``dataclasses.replace``: it re-validates every field, on every event delivered.
+        return Event(self.name, self.this_dn, reference_id, self.attributes)
 
 
 Message = Request | Event | Heartbeat
@@ -206,10 +209,48 @@ def error_event(
     )
 
 
+_EVENT_NAMES: Mapping[str, EventName] = {str(name): name for name in EventName}
+
+
+def event_name(wire_name: object) -> EventName | None:
+    """The event a wire ``message`` name stands for; None if it is not an event's."""
+    return _EVENT_NAMES.get(wire_name) if isinstance(wire_name, str) else None
+
+
+_ENUM_TYPES: Mapping[str, type[StrEnum]] = {
+    "agent_work_mode": AgentWorkMode,
+    "register_mode": RegisterMode,
+    "address_type": AddressType,
+}
+
+
+@dataclass(frozen=True)
+class _Attribute:
+    """How one field of a request class goes on and comes off the wire (computed once)."""
+
+    name: str
+    wire: str
+    required: bool
+    enum_type: type[StrEnum] | None
+
+
+def _attributes(cls: type[Request]) -> tuple[_Attribute, ...]:
+    required = ("this_dn", *_REQUIRED_EXTRA.get(cls.NAME, ()))
+    return tuple(
+        _Attribute(
+            spec.name, WIRE_NAMES[spec.name], spec.name in required, _ENUM_TYPES.get(spec.name)
+        )
+        for spec in dataclasses.fields(cls)
+    )
+
+
+_REQUEST_ATTRIBUTES: Mapping[type[Request], tuple[_Attribute, ...]] = {
+    cls: _attributes(cls) for cls in REQUEST_TYPES.values()
+}
+
+
 def encode(message: Message) -> dict[str, Any]:
     """Turn a message into the JSON object sent on the wire."""
-    if isinstance(message, Heartbeat):
-        return {"message": Heartbeat.NAME}
     if isinstance(message, Event):
         obj: dict[str, Any] = {"message": str(message.name)}
         if message.this_dn is not None:
@@ -218,11 +259,13 @@ def encode(message: Message) -> dict[str, Any]:
             obj["ReferenceID"] = message.reference_id
         obj.update(message.attributes)
         return obj
+    if isinstance(message, Heartbeat):
+        return {"message": Heartbeat.NAME}
     obj = {"message": message.NAME}
-    for spec in dataclasses.fields(message):
-        value = getattr(message, spec.name)
+    for attribute in _REQUEST_ATTRIBUTES[type(message)]:
+        value = getattr(message, attribute.name)
         if value is not None:
-            obj[WIRE_NAMES[spec.name]] = str(value) if isinstance(value, StrEnum) else value
+            obj[attribute.wire] = str(value) if attribute.enum_type is not None else value
     return obj
 
 
@@ -237,18 +280,19 @@ def decode(obj: Any) -> Message:
             "attribute 'message' missing or not a string",
             reference_id=_reference(obj.get("ReferenceID")),
         )
+    request_type = REQUEST_TYPES.get(name)
+    if request_type is not None:
+        return _decode_request(request_type, obj)
+    event_name = _EVENT_NAMES.get(name)
+    if event_name is not None:
+        return _decode_event(event_name, obj)
     if name == Heartbeat.NAME:
         return Heartbeat()
-    if name in EventName.__members__.values():
-        return _decode_event(EventName(name), obj)
-    reference_id = obj.get("ReferenceID")
-    if name not in REQUEST_TYPES:
-        raise ProtocolError(
-            ErrorCode.UNKNOWN_REQUEST,
-            f"unknown message '{name}'",
-            reference_id=_reference(reference_id),
-        )
-    return _decode_request(REQUEST_TYPES[name], obj)
+    raise ProtocolError(
+        ErrorCode.UNKNOWN_REQUEST,
+        f"unknown message '{name}'",
+        reference_id=_reference(obj.get("ReferenceID")),
+    )
 
 
 def _reference(value: Any) -> int | None:
@@ -257,9 +301,10 @@ def _reference(value: Any) -> int | None:
 
 
 def _decode_event(name: EventName, obj: dict[str, Any]) -> Event:
-    this_dn = obj.get("ThisDN")
-    reference_id = obj.get("ReferenceID")
-    attributes = {k: v for k, v in obj.items() if k not in ("message", "ThisDN", "ReferenceID")}
+    attributes = dict(obj)
+    this_dn = attributes.pop("ThisDN", None)
+    reference_id = attributes.pop("ReferenceID", None)
+    del attributes["message"]
     return Event(
         name,
         this_dn=this_dn if isinstance(this_dn, str) else None,
@@ -275,13 +320,14 @@ def _decode_request(cls: type[Request], obj: dict[str, Any]) -> Request:
             ErrorCode.INVALID_ATTRIBUTE,
             f"{cls.NAME}: attribute 'ReferenceID' missing or not an integer",
         )
-    this_dn = obj.get("ThisDN")
-    required = ("this_dn", *_REQUIRED_EXTRA.get(cls.NAME, ()))
-    values: dict[str, Any] = {}
-    for spec in dataclasses.fields(cls):
-        wire = WIRE_NAMES[spec.name]
+    values: dict[str, Any] = {"reference_id": reference_id}
+    for attribute in _REQUEST_ATTRIBUTES[cls]:
+        if attribute.name == "reference_id":
+            continue
+        wire = attribute.wire
         if wire not in obj:
-            if spec.name in required:
+            if attribute.required:
+                this_dn = obj.get("ThisDN")
                 raise ProtocolError(
                     ErrorCode.INVALID_ATTRIBUTE,
                     f"{cls.NAME}: mandatory attribute '{wire}' is missing",
@@ -289,21 +335,12 @@ def _decode_request(cls: type[Request], obj: dict[str, Any]) -> Request:
                     this_dn=this_dn if isinstance(this_dn, str) else None,
                 )
             continue
-        values[spec.name] = _convert(cls.NAME, spec, wire, obj[wire], reference_id)
+        values[attribute.name] = _convert(cls.NAME, attribute, obj[wire], reference_id)
     return cls(**values)
 
 
-def _convert(
-    request: str, spec: dataclasses.Field[Any], wire: str, value: Any, reference_id: int
-) -> Any:
-    enum_types: dict[str, type[StrEnum]] = {
-        "agent_work_mode": AgentWorkMode,
-        "register_mode": RegisterMode,
-        "address_type": AddressType,
-    }
-    if spec.name == "reference_id":
-        return value
-    enum_type = enum_types.get(spec.name)
+def _convert(request: str, attribute: _Attribute, value: Any, reference_id: int) -> Any:
+    enum_type = attribute.enum_type
     if enum_type is not None:
         try:
             return enum_type(value)
@@ -311,13 +348,14 @@ def _convert(
             allowed = ", ".join(member.value for member in enum_type)
             raise ProtocolError(
                 ErrorCode.INVALID_ATTRIBUTE,
-                f"{request}: attribute '{wire}' has invalid value {value!r} (one of: {allowed})",
+                f"{request}: attribute '{attribute.wire}' has invalid value {value!r} "
+                f"(one of: {allowed})",
                 reference_id=reference_id,
             ) from None
-    if not isinstance(value, str) or (spec.name != "password" and not value):
+    if not isinstance(value, str) or (attribute.name != "password" and not value):
         raise ProtocolError(
             ErrorCode.INVALID_ATTRIBUTE,
-            f"{request}: attribute '{wire}' must be a non-empty string, got {value!r}",
+            f"{request}: attribute '{attribute.wire}' must be a non-empty string, got {value!r}",
             reference_id=reference_id,
         )
     return value

@@ -57,11 +57,16 @@ async def serve(on_connect: Connected) -> AsyncIterator[int]:
             await server.wait_closed()
 
 
-def tlib_session(session: Session, *, addp_interval: float, addp_timeout: float) -> Connected:
-    """Run ``session`` on a server-side ``TLibStream`` and always close and await that stream."""
+@contextlib.asynccontextmanager
+async def serve_tlib(
+    session: Session, *, addp_interval: float, addp_timeout: float
+) -> AsyncIterator[int]:
+    """A loopback T-Lib server on port 0 running ``session`` on each server-side ``TLibStream``;
+    it always closes and awaits that stream, and owns the session tasks. Yields the port."""
+    tasks: set[asyncio.Task[None]] = set()
+    streams: list[TLibStream] = []
 
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stream = TLibStream(reader, writer, addp_interval=addp_interval, addp_timeout=addp_timeout)
+    async def run(stream: TLibStream) -> None:
         try:
             await session(stream)
         except StreamClosed:
@@ -70,7 +75,26 @@ def tlib_session(session: Session, *, addp_interval: float, addp_timeout: float)
             stream.close("server session over")
             await stream.wait_closed()
 
-    return on_connect
+    def connected(stream: TLibStream) -> None:
+        streams.append(stream)
+        tasks.add(asyncio.create_task(run(stream)))
+
+    server = await asyncio.get_running_loop().create_server(
+        lambda: TLibStream(
+            addp_interval=addp_interval, addp_timeout=addp_timeout, on_connected=connected
+        ),
+        HOST,
+        0,
+    )
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for stream in streams:
+            stream.close("server closing", abort=True)
+        async with asyncio.timeout(WAIT):
+            await asyncio.gather(*tasks)
+            await server.wait_closed()
 
 
 def answer(request: Request) -> Event:
@@ -115,15 +139,15 @@ async def hang_up_at_once(stream: TLibStream) -> None:
     return
 
 
-def relaxed_session(session: Session) -> Connected:
-    return tlib_session(session, addp_interval=RELAXED_INTERVAL, addp_timeout=RELAXED_TIMEOUT)
+def serve_relaxed(session: Session) -> contextlib.AbstractAsyncContextManager[int]:
+    return serve_tlib(session, addp_interval=RELAXED_INTERVAL, addp_timeout=RELAXED_TIMEOUT)
 
 
 @contextlib.asynccontextmanager
 async def client_of(session: Session) -> AsyncIterator[TLibClient]:
     """A ``TLibClient`` connected to a loopback server running ``session`` per connection."""
     async with (
-        serve(relaxed_session(session)) as port,
+        serve_relaxed(session) as port,
         await TLibClient.connect(
             HOST, port, addp_interval=RELAXED_INTERVAL, addp_timeout=RELAXED_TIMEOUT
         ) as client,
@@ -152,9 +176,10 @@ async def test_stream_closes_when_the_peer_never_sends_anything() -> None:
         peer_done.set()
 
     async with serve(silent_peer) as port:
-        reader, writer = await asyncio.open_connection(HOST, port)
         started = asyncio.get_running_loop().time()
-        stream = TLibStream(reader, writer, addp_interval=FAST_INTERVAL, addp_timeout=FAST_TIMEOUT)
+        stream = await TLibStream.connect(
+            HOST, port, addp_interval=FAST_INTERVAL, addp_timeout=FAST_TIMEOUT
+        )
         try:
             async with asyncio.timeout(WAIT):
                 await stream.wait_closed()
@@ -184,7 +209,7 @@ async def test_heartbeats_keep_an_idle_connection_open_past_the_timeout() -> Non
             if asyncio.get_running_loop().time() - started > 2 * (interval + timeout):
                 outlived.set()
 
-    async with serve(tlib_session(idle, addp_interval=interval, addp_timeout=timeout)) as port:
+    async with serve_tlib(idle, addp_interval=interval, addp_timeout=timeout) as port:
         client = await TLibClient.connect(HOST, port, addp_interval=interval, addp_timeout=timeout)
         async with client:
             async with asyncio.timeout(WAIT):
@@ -237,7 +262,7 @@ async def test_pending_request_fails_with_stream_closed_when_the_server_closes()
 
 
 async def test_raw_socket_client_gets_event_error_for_an_unknown_request() -> None:
-    async with serve(relaxed_session(answer_each_request)) as port:
+    async with serve_relaxed(answer_each_request) as port:
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
             writer.write(raw_frame({"message": "RequestTeleport", "ReferenceID": 77}))
@@ -271,7 +296,7 @@ async def test_raw_socket_client_gets_event_error_for_an_unknown_request() -> No
 
 
 async def test_raw_socket_client_sending_a_bad_length_gets_event_error_then_eof() -> None:
-    async with serve(relaxed_session(answer_each_request)) as port:
+    async with serve_relaxed(answer_each_request) as port:
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
             writer.write(HEADER.pack(0))
@@ -306,8 +331,9 @@ async def test_stream_to_a_stopped_peer_finishes_closing_on_addp_timeout() -> No
         writer.close()
 
     async with serve(stopped_peer) as port:
-        reader, writer = await asyncio.open_connection(HOST, port)
-        stream = TLibStream(reader, writer, addp_interval=FAST_INTERVAL, addp_timeout=FAST_TIMEOUT)
+        stream = await TLibStream.connect(
+            HOST, port, addp_interval=FAST_INTERVAL, addp_timeout=FAST_TIMEOUT
+        )
         try:
             # More than the kernel socket buffers of both ends hold, so some stays queued.
             stream.send(Event(EventName.EVENT_ADDRESS_INFO, attributes={"pad": "x" * (32 << 20)}))
@@ -315,5 +341,5 @@ async def test_stream_to_a_stopped_peer_finishes_closing_on_addp_timeout() -> No
                 await stream.wait_closed()
             assert stream.close_reason == "peer silent: ADDP timeout"
         finally:
-            writer.transport.abort()
+            stream.close("test over", abort=True)
             release.set()

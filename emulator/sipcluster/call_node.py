@@ -1,0 +1,210 @@
+"""The call-node role of a SIP Cluster node: the calls it hosts and their events (DESIGN §2.2).
+
+"Calls live on a call node (the node where the call arrived); a call never moves." The call node
+applies each party's action to its call (``calls.apply``), publishes the resulting T-Lib events to
+the DN's owner (here or over the TC-layer), answers the owner's call requests, and re-announces
+its live calls to a DN's new or returned owner. ``ClusterNode`` plays this role alongside the
+desktop-node and owner roles; sans-I/O like it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from emulator.common.jsonlog import JsonLog
+from emulator.sipcluster.calls import STATE_EVENTS, Call, ConnIdFactory, Party, apply
+from emulator.sipcluster.config import NodeConfig
+from emulator.sipcluster.effects import Effects
+from emulator.sipcluster.owner import OwnerRole
+from emulator.sipcluster.rules import CallRef
+from emulator.sipcluster.states import PartyInput, TransitionError
+from emulator.sipcluster.tc_messages import CallEvent, CallRequest, PartyInfo, Requester
+from emulator.tlib.enums import CallState, CallType
+from emulator.tlib.errors import ErrorCode, RequestRejected
+from emulator.tlib.messages import (
+    CallRequest as TLibCallRequest,
+)
+from emulator.tlib.messages import (
+    Event,
+    EventName,
+    RequestAnswerCall,
+    RequestHoldCall,
+    RequestRetrieveCall,
+    encode,
+    error_event,
+)
+
+# A hook of the SIP side around a party's action: (call, party, action, requester).
+PartyHook = Callable[[Call, Party, PartyInput, Requester | None], None]
+
+
+def no_hook(*args: object) -> None:
+    return None
+
+
+_ACTIONS: dict[type[TLibCallRequest], PartyInput] = {
+    RequestAnswerCall: PartyInput.ANSWER,
+    RequestHoldCall: PartyInput.HOLD,
+    RequestRetrieveCall: PartyInput.RETRIEVE,
+}
+
+
+class CallNodeRole:
+    """The calls this node hosts; mixed into ``ClusterNode``, which sets the attributes below."""
+
+    name: str
+    config: NodeConfig
+    effects: Effects
+    log: JsonLog
+    owner: OwnerRole
+    calls: dict[str, Call]
+    new_conn_id: ConnIdFactory
+    before_party_action: PartyHook
+    after_party_action: PartyHook
+
+    def owner_of(self, dn: str) -> str | None:
+        raise NotImplementedError  # the node's view of ownership (``ClusterNode``)
+
+    def hosted_parties(self) -> tuple[PartyInfo, ...]:
+        """The live DN parties of the calls hosted here (what a TcHello reports)."""
+        return tuple(
+            call.info(party)
+            for call in self.calls.values()
+            for party in call.parties
+            if party.is_dn and party.state is not CallState.RELEASED
+        )
+
+    def _announce_calls(self, dn: str) -> None:
+        """Tell a DN's new owner about the calls this node hosts for it (a call never moves,
+        its owner may)."""
+        for call in list(self.calls.values()):
+            party = call.party(dn)
+            if party is not None and party.is_dn and party.state is not CallState.RELEASED:
+                self._to_dn_owner(dn, restored_event(call.info(party)), call.info(party), None)
+
+    def make_call(self, dn: str, destination: str, requester: Requester | None) -> str:
+        internal = destination in self.config.dns
+        call_type = CallType.INTERNAL if internal else CallType.OUTBOUND
+        call = Call(
+            self.new_conn_id(),
+            self.name,
+            call_type,
+            (Party(dn, True, CallState.DIALING), Party(destination, internal, CallState.RINGING)),
+        )
+        self.calls[call.conn_id] = call
+        self.log.event(
+            "call.created", ConnID=call.conn_id, DN=dn, other=destination, call_type=str(call_type)
+        )
+        self._publish(call, call.parties[0], EventName.EVENT_DIALING, requester)
+        self._publish(call, call.parties[1], EventName.EVENT_RINGING, None)
+        return call.conn_id
+
+    def inbound_call(self, caller: str, dn: str) -> str:
+        """A customer's call arriving at this node (from the PSTN gateway) for ``dn``."""
+        if dn not in self.config.dns:
+            raise ValueError(f"unknown DN {dn}")
+        call = Call(
+            self.new_conn_id(),
+            self.name,
+            CallType.INBOUND,
+            (Party(caller, False, CallState.DIALING), Party(dn, True, CallState.RINGING)),
+        )
+        self.calls[call.conn_id] = call
+        self.log.event(
+            "call.created", ConnID=call.conn_id, DN=dn, other=caller, call_type="Inbound"
+        )
+        self._publish(call, call.parties[1], EventName.EVENT_RINGING, None)
+        return call.conn_id
+
+    def party_action(
+        self, conn_id: str, address: str, action: PartyInput, requester: Requester | None = None
+    ) -> None:
+        """Apply a party's action (a desktop's request, or the far end's answer/hang-up)."""
+        call = self.calls.get(conn_id)
+        party = call.party(address) if call else None
+        if call is None or party is None:
+            raise RequestRejected(
+                ErrorCode.INVALID_CONN_ID, f"no call {conn_id} with party {address} on {self.name}"
+            )
+        self.before_party_action(call, party, action, requester)
+        try:
+            changes = apply(call, party, action)
+        except TransitionError as exc:
+            raise RequestRejected(
+                ErrorCode.INVALID_CALL_STATE, f"call {conn_id}, party {address}: {exc}"
+            ) from None
+        self.log.event("call.action", ConnID=conn_id, party=address, action=str(action))
+        if all(p.state is CallState.RELEASED for p in call.parties):
+            del self.calls[conn_id]
+        for changed, name in changes:
+            self._publish(call, changed, name, requester if changed is party else None)
+        self.after_party_action(call, party, action, requester)
+
+    def _publish(
+        self, call: Call, party: Party, name: EventName, requester: Requester | None
+    ) -> None:
+        if not party.is_dn:
+            return
+        info = call.info(party)
+        event = Event(
+            name,
+            party.address,
+            attributes={
+                "ConnID": call.conn_id,
+                "OtherDN": info.other_dn,
+                "CallType": str(call.call_type),
+                "CallState": str(party.state),
+                "CallNode": self.name,
+            },
+        )
+        live = None if party.state is CallState.RELEASED else info
+        self._to_dn_owner(party.address, event, live, requester)
+
+    def _to_dn_owner(
+        self, dn: str, event: Event, party: PartyInfo | None, requester: Requester | None
+    ) -> None:
+        owner = self.owner_of(dn)
+        if owner == self.name:
+            self.owner.call_event(dn, event, party, requester)
+        elif owner is None or not self.effects.to_peer(
+            owner, CallEvent(dn, encode(event), party, requester)
+        ):
+            # The call goes on; its events cannot reach the DN's owner (TC-layer down).
+            self.log.warning(
+                "call.event_undeliverable",
+                DN=dn,
+                owner=owner,
+                message=str(event.name),
+                ConnID=event.get("ConnID"),
+            )
+
+    def _forward_call_request(
+        self, ref: CallRef, dn: str, request: TLibCallRequest, requester: Requester
+    ) -> None:
+        action = _ACTIONS.get(type(request), PartyInput.RELEASE).value
+        if ref.call_node == self.name:
+            self.call_request(CallRequest(ref.conn_id, dn, action, requester))
+        else:
+            self.effects.to_peer(ref.call_node, CallRequest(ref.conn_id, dn, action, requester))
+
+    def call_request(self, message: CallRequest) -> None:
+        try:
+            self.party_action(
+                message.conn_id, message.dn, PartyInput(message.action), message.requester
+            )
+        except RequestRejected as exc:
+            error = error_event(exc.code, exc.message, this_dn=message.dn)
+            self._to_dn_owner(message.dn, error, None, message.requester)
+
+
+def restored_event(party: PartyInfo) -> Event:
+    """The event re-announcing a live call to its DN's owner after a heal or an owner change."""
+    attributes = {
+        "ConnID": party.conn_id,
+        "OtherDN": party.other_dn,
+        "CallType": str(party.call_type),
+        "CallState": str(party.state),
+        "CallNode": party.call_node,
+        "Restored": True,
+    }
+    return Event(STATE_EVENTS[party.state], party.dn, attributes=attributes)
