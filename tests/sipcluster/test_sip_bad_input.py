@@ -91,12 +91,20 @@ async def probe() -> AsyncIterator[Probe]:
         transport.close()
 
 
+def media_latched(state: dict[str, Any]) -> bool:
+    calls = [c for c in state["sip"]["calls"] if c["state"] == "connected"]
+    return len(calls) == 1 and all(d["source"] for d in calls[0]["media"].values())
+
+
 @asynccontextmanager
 async def call_in_progress() -> AsyncIterator[SipLab]:
     async with agent2_lab(login=False) as (lab, phone, pstn, _):
         call = await pstn.place({"to": "7002", "node": "sip2"})
         await eventually(lambda: pstn.find(call.id).state.value == "active")
         await eventually(lambda: phone.line.active_count() == 1)
+        # Both legs have latched (symmetric RTP): a call in progress, not one still setting up,
+        # whose relayed leg would latch the first RTP it sees (media.py rule 4).
+        await eventually(lambda: media_latched(lab.state("sip2")))
         yield lab
         # The call went on through all of it: talking both ways at both phones and the node.
         assert pstn.find(call.id).state.value == "active"
