@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from clients.wwe.desktop import Connection, ConnectionInput
 from clients.wwe.errors import (
@@ -88,7 +89,10 @@ class WweClient(DesktopView):
         retry_min: float = 1.0,
         retry_max: float = 5.0,
         log: JsonLog | None = None,
+        cookies: Mapping[str, str] | None = None,
     ) -> None:
+        """``cookies``: what the browser already holds for ``base_url`` when the page opens,
+        e.g. the proxy's stickiness cookie from an earlier visit, which pins the page to a node."""
         if transport not in TRANSPORTS:
             raise UsageError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
         super().__init__(username, log)
@@ -106,6 +110,7 @@ class WweClient(DesktopView):
             retry_max=self.retry_max,
             network_delay=self.network_delay,
         )
+        self._cookies = dict(cookies or {})
         self._http: aiohttp.ClientSession | None = None
         self._rest: WorkspaceRest | None = None
         self._bayeux: BayeuxClient | None = None
@@ -171,7 +176,10 @@ class WweClient(DesktopView):
     async def _log_on(self) -> LoginOutcome:
         if self._http is None:
             # One cookie jar for the page's life, as a browser keeps the proxy's sticky cookie.
-            self._http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+            jar = aiohttp.CookieJar(unsafe=True)
+            if self._cookies:
+                jar.update_cookies(self._cookies, response_url=URL(self.base_url))
+            self._http = aiohttp.ClientSession(cookie_jar=jar)
         rest = WorkspaceRest(self._http, self.base_url, timeout=self.network_delay)
         token = await rest.token(self.username, self._password)
         await rest.initialize(token)

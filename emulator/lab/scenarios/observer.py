@@ -121,18 +121,15 @@ class Observer:
         if desk.client is not None:
             await desk.client.close()  # the old tab is closed without telling the server
         base_url = self.lab.proxy_url(dc)
+        # A pin is the proxy's stickiness cookie an earlier visit left in the browser.
         client = WweClient(
             base_url,
             agent,
             desk.setup.password,
             time_scale=self.scale,
             log=desk.log,
+            cookies={STICKY_COOKIE: gws} if gws is not None else None,
         )
-        if gws is not None:
-            # WweClient makes its session on first use; one made here carries the pin.
-            jar = aiohttp.CookieJar(unsafe=True)
-            jar.update_cookies({STICKY_COOKIE: gws}, response_url=_url(base_url))
-            client._http = aiohttp.ClientSession(cookie_jar=jar)
         desk.client = client
         desk.watch(client)
         return client
@@ -194,12 +191,6 @@ class Observer:
             items = body.get("calls", body) if isinstance(body, dict) else body
             reports.extend({**item, "phone": name} for item in items if isinstance(item, dict))
         return reports, ""
-
-
-def _url(base_url: str) -> Any:
-    from yarl import URL
-
-    return URL(base_url)
 
 
 async def wait_until(predicate: Any, timeout: float, poll: float = 0.05) -> bool:

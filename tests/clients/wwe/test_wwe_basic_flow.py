@@ -46,3 +46,12 @@ async def test_agent_takes_an_inbound_call_and_goes_to_after_call_work(transport
         await wwe.logout()
         assert str(wwe.connection) == "logged-out"
         assert wwe.messages[0].startswith("Logged on as agent1 (DN 7001) via gws")
+
+
+@pytest.mark.parametrize("node", ["gws1", "gws2"])
+async def test_a_page_opened_with_the_proxys_cookie_is_pinned_to_that_node(node: str) -> None:
+    async with datacentre() as dc:
+        wwe = dc.wwe("agent1", cookies={dc.proxy.config.cookie_name: node})
+        outcome = await wwe.login()
+        assert outcome.node == node
+        await wwe.logout()
