@@ -158,6 +158,17 @@ class Docker:
         done = self.run(args, check=False)
         return done.stdout + done.stderr
 
+    def follow_logs(self, container: str, since: str, path: Path) -> int:
+        """Start a detached ``docker logs --follow`` appending the container's output from
+        ``since`` to ``path``; it ends by itself when the container stops. Returns its pid.
+
+        The shell backgrounds it and exits, so the follower outlives ``drlab up -d`` (a CLI
+        that returns) without being anyone's child to reap."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        script = 'docker logs --follow --since "$1" "$2" >>"$3" 2>&1 </dev/null & echo $!'
+        done = self.run(["sh", "-c", script, "drlab-logs", since, container, str(path)])
+        return int(done.stdout.strip())
+
     def save_logs(self, container: str, path: Path) -> None:
         """The container's whole output (stdout and stderr) into ``path``."""
         path.parent.mkdir(parents=True, exist_ok=True)
