@@ -56,8 +56,9 @@ LIVE_MAX_AGE = 0.5
 FOLLOWER_GRACE = 5.0
 DEFAULT_IMAGE = "drlab:latest"
 BUILD_HINT = (
-    "build it: 'pip wheel -w .drlab/wheelhouse . && docker build -t {image} .' (on a drlab CI "
-    "machine add '--network host --build-arg BASE_IMAGE=drlab-base:bookworm')"
+    "build it: 'pip wheel -w .drlab/wheelhouse . && docker build -t {image} .' (with no registry "
+    "access, after 'scripts/docker-engine.sh up', add '--network host --build-arg "
+    "BASE_IMAGE=drlab-base:bookworm')"
 )
 
 

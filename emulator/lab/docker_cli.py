@@ -23,8 +23,10 @@ from emulator.lab.embedded import LabError
 PROJECT = "drlab"
 CALL_TIMEOUT = 120.0
 NO_ENGINE_HINT = (
-    "on a drlab CI machine run '../shared/tools/docker-engine up' (from the repository), "
-    "elsewhere install Docker (https://docs.docker.com/engine/install/) and start it"
+    "on Debian run 'scripts/docker-engine.sh up' from the repository (it installs docker.io and "
+    "starts dockerd with no bridge network; on drlab machines '../shared/tools/docker-engine up' "
+    "does the same), elsewhere install Docker (https://docs.docker.com/engine/install/) and "
+    "start it"
 )
 
 
