@@ -136,6 +136,13 @@ def test_up_starts_every_service_in_its_own_running_container(lab: Lab) -> None:
     assert "already running in containers" in again.stderr
 
 
+def test_a_scenario_run_refuses_while_a_lab_runs_in_containers(lab: Lab) -> None:
+    result = drlab(lab.state_dir, "scenario", "run", "s2-gws-sip-link", "--time-scale", "0.05")
+    assert result.returncode == 1
+    assert "a lab is running (containers); 'drlab --engine compose down' first" in result.stderr
+    assert all(c["State"] == "running" for c in docker_ps()), "the running lab was touched"
+
+
 async def log_an_agent_on_through_gws1() -> tuple[list[WweClient], str]:
     """Agents log on through proxy-dc1 (round robin) until one is served by gws1."""
     clients: list[WweClient] = []
