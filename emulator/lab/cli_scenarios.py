@@ -1,7 +1,9 @@
 """``drlab scenario list|run``: the seed's DR scenarios against a fresh lab (issue 7).
 
 ``run NAME...|--all`` starts a lab per scenario (its own state directory under
-``STATE_DIR/scenarios/NAME``; the published ports mean no other lab may be up), prints progress
+``STATE_DIR/scenarios/NAME``; the published ports mean no other lab may be up) with drlab's
+engine — ``drlab --engine compose scenario run`` runs each lab in Docker containers, faults
+being ``docker kill``/``pause`` and cuts in the relay container — prints progress
 while it runs (steps, outcome verdicts as they land), then the merged timeline of each run and a
 verdict table; ``--report FILE.json|FILE.xml`` writes the JSON or JUnit report. Exit 1 when an
 outcome fails, 2 on misuse (unknown scenario, a scenario file with an error: file:line).
@@ -14,7 +16,9 @@ from pathlib import Path
 
 import click
 
-from emulator.lab.cli_support import engine_of
+from emulator.lab.cli_support import engine_of, fail
+from emulator.lab.embedded import LabError
+from emulator.lab.engines import ENGINES, make_engine
 from emulator.lab.scenarios.report import timeline_text, verdict_table, write_report
 from emulator.lab.scenarios.runner import RunOptions, run_all
 from emulator.lab.scenarios.schema import Scenario, ScenarioError, load_scenario
@@ -81,10 +85,10 @@ def list_scenarios(ctx: click.Context, directory: Path) -> None:
 )
 @click.option(
     "--engine",
-    type=click.Choice(["embedded"]),
-    default="embedded",
-    show_default=True,
-    help="How the lab runs (compose: not yet).",
+    type=click.Choice(sorted(ENGINES)),
+    default=None,
+    help="How each run's lab runs: embedded (local processes) or compose (Docker containers); "
+    "default: drlab's own --engine.",
 )
 @click.option(
     "--service-arg",
@@ -102,12 +106,14 @@ def run(
     directory: Path,
     time_scale: float,
     report_path: Path | None,
-    engine: str,
+    engine: str | None,
     service_args: tuple[str, ...],
     no_timeline: bool,
 ) -> None:
     """Run scenarios NAME... (or --all) on a fresh lab each; exit 1 if any outcome fails."""
-    lab = engine_of(ctx)
+    root = ctx.find_root().obj
+    engine = engine or root.get("engine") or "embedded"
+    lab = make_engine(engine, engine_of(ctx).topology, root["state_dir"])
     try:
         scenarios = load_all(directory, lab.topology)
     except ScenarioError as exc:
@@ -120,8 +126,14 @@ def run(
         raise click.UsageError(
             f"unknown scenario {', '.join(unknown)}; valid: {', '.join(by_name)}"
         )
-    if lab.running():
-        click.echo(f"drlab: a lab is running from {lab.state_dir}; 'drlab down' first", err=True)
+    try:
+        alive = lab.running()
+    except LabError as exc:  # the compose engine: no Docker engine answers
+        fail(exc)
+    if alive:
+        down = "drlab down" if engine == "embedded" else f"drlab --engine {engine} down"
+        where = lab.state_dir if engine == "embedded" else "containers"
+        click.echo(f"drlab: a lab is running ({where}); '{down}' first", err=True)
         sys.exit(1)
     extra: dict[str, list[str]] = {}
     for item in service_args:
@@ -132,7 +144,7 @@ def run(
             )
         extra.setdefault(service, []).append(arg)
     chosen = scenarios if run_every else [by_name[name] for name in names]
-    options = RunOptions(lab.topology.path, lab.state_dir, time_scale, extra)
+    options = RunOptions(lab.topology.path, root["state_dir"], time_scale, extra, engine)
     results = run_all(chosen, options, lambda line: click.echo(line))
     if not no_timeline:
         for result in results:

@@ -12,8 +12,8 @@ from typing import NoReturn
 
 import click
 
-from emulator.lab.compose_engine import ComposeEngine
 from emulator.lab.embedded import EmbeddedEngine, LabError
+from emulator.lab.engines import make_engine
 from emulator.lab.faults import FaultRefused, LabFaults, UnknownName
 from emulator.lab.topology import TopologyError, load_topology
 
@@ -27,8 +27,7 @@ def engine_of(ctx: click.Context) -> EmbeddedEngine:
         topology = load_topology(root.obj["file"])
     except TopologyError as exc:
         raise click.UsageError(str(exc)) from None
-    engine_class = ComposeEngine if root.obj.get("engine") == "compose" else EmbeddedEngine
-    engine = engine_class(topology, root.obj["state_dir"])
+    engine = make_engine(root.obj.get("engine") or "embedded", topology, root.obj["state_dir"])
     root.meta["drlab.engine"] = engine
     return engine
 

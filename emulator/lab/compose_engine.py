@@ -11,8 +11,12 @@ and the timeline work unchanged:
 - kill is ``docker kill`` (SIGKILL: the container exits 137), pause/resume are ``docker
   pause``/``unpause`` (the cgroup freezer), stop is ``docker stop``, start is ``docker start``.
 - ``down`` stops the containers in reverse waves and removes every container of the project.
-- logs and the timeline read each container's output, copied into the state directory
-  (``STATE_DIR/compose/logs``), so they stay readable after ``down``.
+- logs and the timeline read each container's output as it comes: a ``docker logs --follow``
+  per container start appends it to ``STATE_DIR/compose/logs/SERVICE.log`` (the scenario runner
+  and ``drlab logs -f`` read those files live, and they stay readable after ``down``). A lab
+  started by ``docker compose up`` itself has no followers: its logs are copied on demand.
+- container states are read from Docker at most every ``LIVE_MAX_AGE`` seconds (a scenario
+  polls them many times a second); every fault drlab applies reads them afresh.
 
 Before anything starts, ``up`` refuses with what to do — no Docker engine, the image missing, a
 lab already running in containers, a port already taken — and removes stopped containers left by
@@ -33,16 +37,28 @@ from typing import Any
 import yaml
 
 from emulator.lab.docker_cli import Container, Docker, DockerFailed
-from emulator.lab.embedded import EmbeddedEngine, LabError, Progress, ServiceProcess
+from emulator.lab.embedded import (
+    EmbeddedEngine,
+    LabError,
+    Progress,
+    ServiceProcess,
+    log_tail,
+    process_state,
+    ready_endpoints,
+    start_time,
+)
 from emulator.lab.topology import Topology
 
 READY_TIMEOUT = 60.0
 STOP_GRACE = 5
 LOG_REFRESH = 1.0
+LIVE_MAX_AGE = 0.5
+FOLLOWER_GRACE = 5.0
 DEFAULT_IMAGE = "drlab:latest"
 BUILD_HINT = (
-    "build it: 'pip wheel -w .drlab/wheelhouse . && docker build -t {image} .' (on a drlab CI "
-    "machine add '--network host --build-arg BASE_IMAGE=drlab-base:bookworm')"
+    "build it: 'pip wheel -w .drlab/wheelhouse . && docker build -t {image} .' (with no registry "
+    "access, after 'scripts/docker-engine.sh up', add '--network host --build-arg "
+    "BASE_IMAGE=drlab-base:bookworm')"
 )
 
 
@@ -53,15 +69,25 @@ class ComposeEngine(EmbeddedEngine):
         super().__init__(topology, state_dir / "compose")
         self.docker = docker or Docker(topology.path)
         self._logs_read = 0.0
+        self._live_at = -LIVE_MAX_AGE
+        self._live_cache: dict[str, Container] = {}
 
     # -- state: what was saved at up, with each container's live state --------------------
 
-    def saved(self) -> dict[str, Any]:
-        return super().load()
+    def _live(self, fresh: bool = False) -> dict[str, Container]:
+        """The project's containers by service, read again when older than LIVE_MAX_AGE."""
+        if fresh or time.monotonic() - self._live_at >= LIVE_MAX_AGE:
+            self._live_cache = self.docker.containers()
+            self._live_at = time.monotonic()
+        return self._live_cache
+
+    def _changed(self) -> None:
+        """A container was started, stopped, killed or paused: the next read asks Docker."""
+        self._live_at = -LIVE_MAX_AGE
 
     def load(self) -> dict[str, Any]:
         state = self.saved()
-        containers = self.docker.containers()
+        containers = self._live()
         services = state.setdefault("services", {})
         for name, container in containers.items():
             entry = services.setdefault(name, {})
@@ -90,12 +116,12 @@ class ComposeEngine(EmbeddedEngine):
     def running(self) -> dict[str, int]:
         return {
             name: container.pid
-            for name, container in self.docker.containers().items()
+            for name, container in self._live().items()
             if container.state != "stopped"
         }
 
     def service_state(self, name: str) -> str:
-        container = self.docker.containers().get(name)
+        container = self._live().get(name)
         return container.state if container else "stopped"
 
     def time_scale(self) -> float:
@@ -112,7 +138,7 @@ class ComposeEngine(EmbeddedEngine):
         for image in sorted(self._images()):
             if not self.docker.image_present(image):
                 raise LabError(f"the image {image} is missing; {BUILD_HINT.format(image=image)}")
-        containers = self.docker.containers()
+        containers = self._live(fresh=True)
         alive = sorted(name for name, c in containers.items() if c.state != "stopped")
         if alive:
             raise LabError(
@@ -121,6 +147,7 @@ class ComposeEngine(EmbeddedEngine):
             )
         if containers:
             self.docker.run(["docker", "rm", "-f", *(c.id for c in containers.values())])
+            self._changed()
             progress(f"removed {len(containers)} stopped containers left by an earlier run")
         taken = self._taken_ports()
         if taken:
@@ -135,39 +162,57 @@ class ComposeEngine(EmbeddedEngine):
         self, names: list[str], progress: Progress, **context: Any
     ) -> list[ServiceProcess]:
         """Start containers together (create them if absent) and wait until each is ready."""
-        containers = self.docker.containers()
+        containers = self._live(fresh=True)
         for name in names:
             container = containers.get(name)
             if container and container.state != "stopped":
                 raise LabError(f"{name} is already {container.state}; stop it first")
         existing = [containers[name].id for name in names if name in containers]
         absent = [name for name in names if name not in containers]
+        self._changed()
         if existing:
             self.docker.run(["docker", "start", *existing])
         if absent:
             env = {"DRLAB_TIME_SCALE": f"{self.time_scale():g}"}
             self.docker.compose(["up", "-d", "--no-build", "--no-deps", *absent], env)
-        return self._wait_ready(names, progress, context)
-
-    def _wait_ready(
-        self, names: list[str], progress: Progress, context: dict[str, Any]
-    ) -> list[ServiceProcess]:
-        begun = time.monotonic()
-        started = self.docker.containers()
+        started = self._live(fresh=True)
         missing = [name for name in names if name not in started]
         if missing:
             raise LabError(f"compose created no container for {', '.join(missing)}")
-        pending = {name: started[name] for name in names}
+        offsets = {name: self._follow(name, started[name]) for name in names}
+        return self._wait_ready({name: started[name] for name in names}, offsets, progress, context)
+
+    def _follow(self, name: str, container: Container) -> int:
+        """Start the log follower of this container start; the log's size before it."""
+        log = self._log_path(name)
+        offset = log.stat().st_size if log.exists() else 0
+        pid = self.docker.follow_logs(container.id, container.started_at, log)
+        self._save_entry(
+            name,
+            container=container.id[:12],
+            log=str(log),
+            follower={"pid": pid, "started": start_time(pid)},
+        )
+        return offset
+
+    def _wait_ready(
+        self,
+        pending: dict[str, Container],
+        offsets: dict[str, int],
+        progress: Progress,
+        context: dict[str, Any],
+    ) -> list[ServiceProcess]:
+        begun = time.monotonic()
         ready: list[ServiceProcess] = []
         while pending:
-            live = self.docker.containers()
+            live = self._live()
             for name, container in list(pending.items()):
-                output = self.docker.logs(container.id, since=container.started_at)
-                endpoints = _ready_endpoints(output)
+                log = self._log_path(name)
+                endpoints = ready_endpoints(log, offsets[name])
                 now = live.get(name)
                 if endpoints is not None:
                     del pending[name]
-                    self._save_entry(name, container=container.id[:12], endpoints=endpoints)
+                    self._save_entry(name, endpoints=endpoints)
                     self.timeline.event(
                         "service.start",
                         target=name,
@@ -178,19 +223,19 @@ class ComposeEngine(EmbeddedEngine):
                     shown = ", ".join(f"{key} {value}" for key, value in endpoints.items())
                     took = time.monotonic() - begun
                     progress(f"  {name:<10} ready   {shown}  ({took:.1f} s)")
-                    log = self.state_dir / "logs" / f"{name}.log"
                     ready.append(ServiceProcess(name, container.pid, log, endpoints))
                 elif now is None or now.state == "stopped":
+                    self._end_followers([name])  # its last lines are in the log once it ends
                     status = now.describe() if now else "removed"
                     raise LabError(
                         f"{name} stopped ({status}) before it was ready; last log lines "
-                        f"('docker logs {container.id[:12]}'):\n{_tail(output)}"
+                        f"('docker logs {container.id[:12]}'):\n{log_tail(log, offsets[name])}"
                     )
             if pending and time.monotonic() - begun > READY_TIMEOUT:
-                name, container = next(iter(pending.items()))
+                name = next(iter(pending))
                 raise LabError(
                     f"{name} was not ready within {READY_TIMEOUT:.0f} s; last log lines:\n"
-                    f"{_tail(self.docker.logs(container.id, since=container.started_at))}"
+                    f"{log_tail(self._log_path(name), offsets[name])}"
                 )
             if pending:
                 time.sleep(0.2)
@@ -198,9 +243,10 @@ class ComposeEngine(EmbeddedEngine):
 
     def signal(self, name: str, sig: signal.Signals, event: str, **context: Any) -> int:
         """SIGKILL is ``docker kill``, SIGSTOP ``docker pause``, SIGCONT ``docker unpause``."""
-        container = self.docker.containers().get(name)
+        container = self._live(fresh=True).get(name)
         if container is None or container.state == "stopped":
             raise LabError(f"{name} is not running")
+        self._changed()
         if sig == signal.SIGSTOP:
             if container.state != "paused":
                 self.docker.run(["docker", "pause", container.id])
@@ -223,13 +269,14 @@ class ComposeEngine(EmbeddedEngine):
 
     def stop_many(self, names: list[str], **context: Any) -> None:
         """``docker stop`` together (paused containers are resumed first so they can exit)."""
-        containers = self.docker.containers()
+        containers = self._live(fresh=True)
         alive = {n: containers[n] for n in names if n in containers}
         alive = {n: c for n, c in alive.items() if c.state != "stopped"}
         if len(names) == 1 and not alive:
             raise LabError(f"{names[0]} is not running")
         if not alive:
             return
+        self._changed()
         paused = [c.id for c in alive.values() if c.state == "paused"]
         if paused:
             self.docker.run(["docker", "unpause", *paused])
@@ -246,8 +293,8 @@ class ComposeEngine(EmbeddedEngine):
 
     def down(self, progress: Progress) -> None:
         """Stop in reverse waves, keep each container's log, remove every project container."""
-        containers = self.docker.containers()
-        self._copy_logs(containers)
+        containers = self._live(fresh=True)
+        self._copy_logs(self._unfollowed(containers))
         strays = [name for name in containers if name not in self.topology.services]
         for wave in [strays, *reversed(self.topology.start_waves())]:
             alive = [n for n in wave if n in containers and containers[n].state != "stopped"]
@@ -257,18 +304,21 @@ class ComposeEngine(EmbeddedEngine):
                     progress(f"  {name:<10} stopped")
         if containers:
             with contextlib.suppress(DockerFailed):
-                self._copy_logs(self.docker.containers())
+                self._copy_logs(self._unfollowed(self.docker.containers()))
             self.docker.run(["docker", "rm", "-f", *(c.id for c in containers.values())])
+            self._changed()
             progress(f"  removed {len(containers)} containers")
             self.timeline.event("lab.down")
+        self._end_followers(list(self.saved()["services"]))
         with contextlib.suppress(OSError):
             self.state_file.unlink()
 
     def logs(self, name: str | None) -> list[Path]:
-        """Each container's output copied to the state directory (at most once a second)."""
+        """The followed logs; a lab that 'docker compose up' started has its output copied
+        (at most once a second)."""
         if time.monotonic() - self._logs_read >= LOG_REFRESH:
             with contextlib.suppress(LabError):
-                containers = self.docker.containers()
+                containers = self._unfollowed(self._live())
                 if name is not None:
                     containers = {n: c for n, c in containers.items() if n == name}
                 self._copy_logs(containers)
@@ -277,9 +327,38 @@ class ComposeEngine(EmbeddedEngine):
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _log_path(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def _unfollowed(self, containers: dict[str, Container]) -> dict[str, Container]:
+        """The containers whose output no follower of drlab's appends to their log."""
+        services = self.saved()["services"]
+        return {
+            name: container
+            for name, container in containers.items()
+            if not (services.get(name) or {}).get("follower")
+        }
+
+    def _end_followers(self, names: list[str]) -> None:
+        """Wait for the log followers of these services to end (their container stopped),
+        then kill any that outlive the grace period."""
+        services = self.saved()["services"]
+        followers = [
+            (int(f["pid"]), f.get("started"))
+            for name in names
+            if (f := (services.get(name) or {}).get("follower"))
+        ]
+        deadline = time.monotonic() + FOLLOWER_GRACE
+        for pid, started in followers:
+            while process_state(pid, started) != "stopped" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if process_state(pid, started) != "stopped":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
     def _copy_logs(self, containers: dict[str, Container]) -> None:
         for name, container in containers.items():
-            self.docker.save_logs(container.id, self.state_dir / "logs" / f"{name}.log")
+            self.docker.save_logs(container.id, self._log_path(name))
 
     def _images(self) -> set[str]:
         document = yaml.safe_load(self.topology.path.read_text())
@@ -315,7 +394,3 @@ def _ready_endpoints(output: str) -> dict[str, str] | None:
                 endpoints = record.get("endpoints") or {}
                 return {str(k): str(v) for k, v in endpoints.items()}
     return None
-
-
-def _tail(output: str, count: int = 20) -> str:
-    return "\n".join(output.splitlines()[-count:]) or "(no output)"

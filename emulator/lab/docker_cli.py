@@ -23,8 +23,10 @@ from emulator.lab.embedded import LabError
 PROJECT = "drlab"
 CALL_TIMEOUT = 120.0
 NO_ENGINE_HINT = (
-    "on a drlab CI machine run '../shared/tools/docker-engine up' (from the repository), "
-    "elsewhere install Docker (https://docs.docker.com/engine/install/) and start it"
+    "on Debian run 'scripts/docker-engine.sh up' from the repository (it installs docker.io and "
+    "starts dockerd with no bridge network; on drlab machines '../shared/tools/docker-engine up' "
+    "does the same), elsewhere install Docker (https://docs.docker.com/engine/install/) and "
+    "start it"
 )
 
 
@@ -157,6 +159,17 @@ class Docker:
         args = ["docker", "logs", *(["--since", since] if since else []), container]
         done = self.run(args, check=False)
         return done.stdout + done.stderr
+
+    def follow_logs(self, container: str, since: str, path: Path) -> int:
+        """Start a detached ``docker logs --follow`` appending the container's output from
+        ``since`` to ``path``; it ends by itself when the container stops. Returns its pid.
+
+        The shell backgrounds it and exits, so the follower outlives ``drlab up -d`` (a CLI
+        that returns) without being anyone's child to reap."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        script = 'docker logs --follow --since "$1" "$2" >>"$3" 2>&1 </dev/null & echo $!'
+        done = self.run(["sh", "-c", script, "drlab-logs", since, container, str(path)])
+        return int(done.stdout.strip())
 
     def save_logs(self, container: str, path: Path) -> None:
         """The container's whole output (stdout and stderr) into ``path``."""

@@ -94,12 +94,22 @@ class EmbeddedEngine:
 
     # -- persisted state ------------------------------------------------------------------
 
-    def load(self) -> dict[str, Any]:
+    def saved(self) -> dict[str, Any]:
+        """The state as last written (pids, endpoints, time scale), without asking anyone."""
         try:
             state: dict[str, Any] = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return {"services": {}, "time_scale": 1.0}
         return state
+
+    def load(self) -> dict[str, Any]:
+        """The state with each service's live state (here: what /proc says of its pid)."""
+        return self.saved()
+
+    def endpoints(self, name: str) -> dict[str, str]:
+        """The endpoints a service announced in its ``ready`` line ({} if it never did)."""
+        entry = self.saved()["services"].get(name) or {}
+        return {str(k): str(v) for k, v in (entry.get("endpoints") or {}).items()}
 
     def save(self, state: dict[str, Any]) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +118,7 @@ class EmbeddedEngine:
         tmp.replace(self.state_file)
 
     def _update(self, name: str, **fields: Any) -> None:
-        state = self.load()
+        state = self.saved()
         state["services"].setdefault(name, {}).update(fields)
         self.save(state)
 
@@ -171,7 +181,7 @@ class EmbeddedEngine:
         deadline = begun + READY_TIMEOUT
         while pending:
             for name, (process, log, offset) in list(pending.items()):
-                endpoints = _ready_endpoints(log, offset)
+                endpoints = ready_endpoints(log, offset)
                 if endpoints is not None:
                     del pending[name]
                     self._update(name, endpoints=endpoints)
@@ -183,14 +193,14 @@ class EmbeddedEngine:
                 elif process.poll() is not None:
                     raise LabError(
                         f"{name} exited with code {process.returncode} before it was ready; "
-                        f"last log lines ({log}):\n{_tail(log, offset)}"
+                        f"last log lines ({log}):\n{log_tail(log, offset)}"
                     )
             if pending and time.monotonic() > deadline:
                 name, (process, log, offset) = next(iter(pending.items()))
                 process.kill()
                 raise LabError(
                     f"{name} was not ready within {READY_TIMEOUT:.0f} s; last log lines ({log}):\n"
-                    f"{_tail(log, offset)}"
+                    f"{log_tail(log, offset)}"
                 )
             if pending:
                 time.sleep(0.05)
@@ -311,7 +321,7 @@ def records(path: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
                 yield record
 
 
-def _ready_endpoints(path: Path, offset: int) -> dict[str, str] | None:
+def ready_endpoints(path: Path, offset: int) -> dict[str, str] | None:
     for record in records(path, offset):
         if record.get("event") == "ready":
             endpoints = record.get("endpoints") or {}
@@ -319,7 +329,7 @@ def _ready_endpoints(path: Path, offset: int) -> dict[str, str] | None:
     return None
 
 
-def _tail(path: Path, offset: int, count: int = 20) -> str:
+def log_tail(path: Path, offset: int, count: int = 20) -> str:
     try:
         with path.open("rb") as log:
             log.seek(offset)

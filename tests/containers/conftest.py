@@ -1,8 +1,9 @@
 """The container test group: runs only where a Docker engine answers and the image is built.
 
-``scripts/test.sh`` brings up an engine and builds ``drlab:latest`` first; elsewhere these tests
-skip with the reason (no docker CLI, no engine, no image), so a machine without Docker still runs
-the rest of the suite. Run only this group with ``pytest -m containers``.
+``scripts/test.sh`` brings up an engine (``scripts/docker-engine.sh``, or the shared tool on drlab
+machines) and builds ``drlab:latest`` first, so in CI they run; only where no engine can run do
+they skip, with the reason (no docker CLI, no engine, no image). Run only this group with
+``pytest -m containers tests/containers``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def docker_missing() -> str | None:
     """Why the container tests cannot run here, or None."""
     if shutil.which("docker") is None:
-        return "no docker CLI (scripts/test.sh starts ../shared/tools/docker-engine up)"
+        return "no docker CLI (scripts/docker-engine.sh up installs and starts one)"
     info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
     if info.returncode != 0:
         return f"no Docker engine answers: {' '.join(info.stderr.strip().splitlines()[-1:]) or '?'}"

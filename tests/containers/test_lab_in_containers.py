@@ -2,9 +2,9 @@
 
 One lab for the module, at time scale 0.05: up in containers, a container killed (``docker
 kill``: exit 137) with the outcomes a DR engineer checks — the DC's proxy still answers and pins
-the surviving GWS node, and sip1 logs out the agent whose GWS node died (logout on disconnect) —
-and ``down`` leaving no container. The tests need the lab's fixed loopback ports: the fixture
-waits for another lab on this machine to finish first.
+the surviving GWS node, and sip1 logs out agent2, whose GWS node died (logout on disconnect,
+S1.13) — and ``down`` leaving no container. The tests need the lab's fixed loopback ports: the
+fixture waits for another lab on this machine to finish first.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from yarl import URL
 
 from clients.wwe.client import WweClient
 from emulator.lab.topology import load_topology
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.05
 PORTS_FREE_WAIT = 300.0
 PROJECT_LABEL = "label=com.docker.compose.project=drlab"
+PROXY_DC1 = "http://127.0.0.1:8080"
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
 
@@ -136,18 +139,24 @@ def test_up_starts_every_service_in_its_own_running_container(lab: Lab) -> None:
     assert "already running in containers" in again.stderr
 
 
-async def log_an_agent_on_through_gws1() -> tuple[list[WweClient], str]:
-    """Agents log on through proxy-dc1 (round robin) until one is served by gws1."""
-    clients: list[WweClient] = []
-    for number in range(1, 5):
-        name = f"agent{number}"
-        wwe = WweClient("http://127.0.0.1:8080", name, name, time_scale=TIME_SCALE)
-        clients.append(wwe)
-        outcome = await wwe.login()
-        assert outcome.rejected is None, outcome
-        if outcome.node == "gws1":
-            return clients, name
-    raise AssertionError("no agent was served by gws1 through proxy-dc1")
+def test_a_scenario_run_refuses_while_a_lab_runs_in_containers(lab: Lab) -> None:
+    result = drlab(lab.state_dir, "scenario", "run", "s2-gws-sip-link", "--time-scale", "0.05")
+    assert result.returncode == 1
+    assert "a lab is running (containers); 'drlab --engine compose down' first" in result.stderr
+    assert all(c["State"] == "running" for c in docker_ps()), "the running lab was touched"
+
+
+async def log_agent2_on_through_gws1() -> WweClient:
+    """agent2's WWE through proxy-dc1, pinned to gws1 as an earlier visit would have left it
+    (the proxy's stickiness cookie in the browser): S1's setup, agent2 on gws1."""
+    cookie = (await asyncio.to_thread(get_json, f"{PROXY_DC1}/proxy/status"))["cookie"]
+    wwe = WweClient(PROXY_DC1, "agent2", "agent2", time_scale=TIME_SCALE)
+    jar = aiohttp.CookieJar(unsafe=True)
+    jar.update_cookies({cookie: "gws1"}, response_url=URL(PROXY_DC1))
+    wwe._http = aiohttp.ClientSession(cookie_jar=jar)
+    outcome = await wwe.login()
+    assert outcome.rejected is None and outcome.node == "gws1", outcome
+    return wwe
 
 
 def agent_record(state: dict[str, Any], agent: str) -> dict[str, Any] | None:
@@ -167,8 +176,9 @@ def pin_of_a_gws1_client() -> str:
         return str(response.headers.get("Set-Cookie") or "")
 
 
-async def test_a_killed_gws_container_exits_137_and_its_agent_is_logged_out(lab: Lab) -> None:
-    clients, agent = await log_an_agent_on_through_gws1()
+async def test_a_killed_gws_container_exits_137_and_sip1_logs_agent2_out(lab: Lab) -> None:
+    agent = "agent2"
+    wwe = await log_agent2_on_through_gws1()
     try:
         record = agent_record(await asyncio.to_thread(lab.sip1_state), agent)
         assert record is not None and record["AgentState"] in ("NotReady", "Ready"), record
@@ -177,12 +187,20 @@ async def test_a_killed_gws_container_exits_137_and_its_agent_is_logged_out(lab:
         assert killed.stdout.startswith("kill gws1 (pid ")
         assert container_of("gws1")["Status"].startswith("Exited (137)")
 
-        # sip1 logs the agent out when gws1's T-Lib connection drops (logout on disconnect).
+        # sip1 logs agent2 out when gws1's T-Lib connection drops (logout on disconnect, S1.13).
         def logged_out() -> bool:
             state = agent_record(lab.sip1_state(), agent)
             return state is None or state.get("AgentState") == "LoggedOut"
 
         await asyncio.to_thread(wait_for, logged_out, 20, f"sip1 to log {agent} out")
+        sip1_log = await asyncio.to_thread(lab.run, "logs", "sip1")  # the container's output
+        logouts = [json.loads(line) for line in sip1_log.stdout.splitlines() if "logout" in line]
+        assert any(
+            e.get("event") == "agent.logout"
+            and e.get("AgentID") == agent
+            and e.get("reason") == "LogoutOnDisconnect"
+            for e in logouts
+        ), logouts
 
         # proxy-dc1 still answers, marks gws1 down, and pins a client of gws1 to gws2.
         def gws1_down() -> bool:
@@ -199,8 +217,7 @@ async def test_a_killed_gws_container_exits_137_and_its_agent_is_logged_out(lab:
         kills = [json.loads(line) for line in timeline.stdout.splitlines()]
         assert any(e["event"] == "service.kill" and e["target"] == "gws1" for e in kills)
     finally:
-        for wwe in clients:
-            await wwe.close()
+        await wwe.close()
     started = await asyncio.to_thread(lab.run, "start", "gws1")
     assert "gws1" in started.stdout and "ready" in started.stdout
     assert container_of("gws1")["State"] == "running"

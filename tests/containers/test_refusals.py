@@ -60,7 +60,7 @@ def test_no_docker_engine_says_how_to_get_one(tmp_path: Path) -> None:
     result = drlab_up(tmp_path, env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert result.returncode == 1
     assert "docker-engine up" in result.stderr and "install Docker" in result.stderr
-    for args in (["status"], ["down"], ["kill", "gws1"]):
+    for args in (["status"], ["down"], ["kill", "gws1"], ["scenario", "run", "s2-gws-sip-link"]):
         other = subprocess.run(
             [
                 sys.executable,

@@ -2,10 +2,13 @@
 
 ``LabSession`` writes the scenario's variant of the topology (``compose.yaml`` with the extra
 service arguments a scenario asks for, e.g. ``--no-unregister-on-timeout`` on gws1 for S1.14)
-into the run's own state directory, starts it with the embedded engine at the run's time scale,
-waits until it is healthy, and stops it at the end. Faults go where ``drlab`` sends them: link
-faults to the relay's API (``LinksClient``), service faults to the engine (signals). Every fault
-is a ``fault.*`` / ``service.*`` entry on the lab's timeline, as with ``drlab cut`` or ``kill``.
+into the run's own directory, starts it with the run's engine (``embedded``: local processes;
+``compose``: Docker containers from the variant file) at the run's time scale, waits until it is
+healthy, and stops it at the end. Faults go where ``drlab`` sends them: link faults to the
+relay's API (``LinksClient``), service faults to the engine (signals, or ``docker kill`` /
+``pause`` / ``stop`` / ``start``). Every fault is a ``fault.*`` / ``service.*`` entry on the lab's
+timeline, as with ``drlab cut`` or ``kill``; logs and the timeline are in the engine's state
+directory (``state_dir``), where both engines write them as the services run.
 
 Phones in the variant: a softphone runs only when the scenario has a softphone agent with its DN
 (``softphones``: DN -> the agent's owner node), and then it registers at that node first (its
@@ -31,6 +34,7 @@ import aiohttp
 import yaml
 
 from emulator.lab.embedded import EmbeddedEngine, LabError
+from emulator.lab.engines import make_engine
 from emulator.lab.status import health_problems, relay_api
 from emulator.lab.topology import GROUPS_KEY, LINKS_KEY, Topology, load_topology
 from emulator.links.client import LinksClient
@@ -50,15 +54,17 @@ class LabSession:
         extra_args: Mapping[str, Sequence[str]],
         progress: Callable[[str], None],
         softphones: Mapping[str, str] | None = None,
+        engine: str = "embedded",
     ) -> None:
         self.compose = compose
-        self.state_dir = state_dir
+        self.run_dir = state_dir  # the run's variant of compose.yaml; the engine's state below
+        self.engine_name = engine
         self.time_scale = time_scale
         self.extra_args = extra_args
         self.progress = progress
         self.softphones = dict(softphones or {})
         self.topology: Topology = load_topology(compose)
-        self.engine = EmbeddedEngine(self.topology, state_dir)
+        self.engine: EmbeddedEngine = make_engine(engine, self.topology, state_dir)
         self._http: aiohttp.ClientSession | None = None
         self._downed: set[str] = set()  # services this run killed or stopped
 
@@ -67,8 +73,8 @@ class LabSession:
     async def up(self) -> None:
         variant = self._write_variant()
         self.topology = load_topology(variant)
-        self.engine = EmbeddedEngine(self.topology, self.state_dir)
-        if self.engine.running():
+        self.engine = make_engine(self.engine_name, self.topology, self.run_dir)
+        if await asyncio.to_thread(self.engine.running):
             await asyncio.to_thread(self.engine.down, lambda _line: None)
         for stale in (self.state_dir / "logs").glob("*.log"):
             stale.unlink()
@@ -97,8 +103,8 @@ class LabSession:
                 raise LabError(f"the scenario adds arguments to unknown service {service}")
             body["command"] = [*body["command"], *args]
         self._phones(document)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        variant = self.state_dir / "compose.yaml"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        variant = self.run_dir / "compose.yaml"
         variant.write_text(yaml.safe_dump(document, sort_keys=False))
         return variant
 
@@ -120,9 +126,13 @@ class LabSession:
 
     # -- where things are -----------------------------------------------------------------
 
+    @property
+    def state_dir(self) -> Path:
+        """Where the engine keeps the run's logs (``logs/``) and timeline (``lab.jsonl``)."""
+        return self.engine.state_dir
+
     def endpoint(self, service: str, key: str) -> str:
-        entry = self.engine.load()["services"].get(service, {})
-        endpoint = entry.get("endpoints", {}).get(key)
+        endpoint = self.engine.endpoints(service).get(key)
         if not endpoint:
             raise LabError(f"{service} has no {key} endpoint (is it running?)")
         return str(endpoint)
@@ -157,6 +167,9 @@ class LabSession:
     def running(self, service: str) -> bool:
         return self.engine.service_state(service) == "running"
 
+    def _running_nodes(self) -> list[str]:
+        return [node for node in self.sip_nodes() if self.running(node)]
+
     # -- HTTP control endpoints -----------------------------------------------------------
 
     async def get_json(self, url: str) -> Any:
@@ -182,7 +195,7 @@ class LabSession:
             except (aiohttp.ClientError, TimeoutError, LabError, ValueError):
                 return node, None
 
-        nodes = [node for node in self.sip_nodes() if self.running(node)]
+        nodes = await asyncio.to_thread(self._running_nodes)
         answers = await asyncio.gather(*(one(node) for node in nodes))
         return {node: state for node, state in answers if isinstance(state, dict)}
 
@@ -237,7 +250,7 @@ class LabSession:
         if self._http is None:
             return done
         for name in self.topology.names():
-            state = self.engine.service_state(name)
+            state = await asyncio.to_thread(self.engine.service_state, name)
             with contextlib.suppress(LabError):
                 if state == "paused":
                     await self.service_fault("resume", name)

@@ -92,6 +92,7 @@ class RunOptions:
     time_scale: float = 0.05
     # Arguments added to services for every scenario (the negative test breaks a rule here).
     extra_args: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    engine: str = "embedded"  # how each run's lab runs: embedded (processes) | compose (Docker)
 
 
 class ScenarioRun:
@@ -105,7 +106,13 @@ class ScenarioRun:
         state_dir = options.state_dir / "scenarios" / scenario.name
         softphones = {a.dn: a.owner for a in scenario.agents.values() if a.phone == "softphone"}
         self.lab = LabSession(
-            options.compose, state_dir, options.time_scale, args, progress, softphones
+            options.compose,
+            state_dir,
+            options.time_scale,
+            args,
+            progress,
+            softphones,
+            engine=options.engine,
         )
         self.result = ScenarioResult(scenario.name, scenario.title, options.time_scale)
         self.observer: Observer | None = None
@@ -113,8 +120,9 @@ class ScenarioRun:
 
     async def run(self) -> ScenarioResult:
         scenario = self.scenario
+        engine = "" if self.options.engine == "embedded" else f", {self.options.engine} engine"
         self.progress(
-            f"== {scenario.name}: {scenario.title} (time scale {self.options.time_scale})"
+            f"== {scenario.name}: {scenario.title} (time scale {self.options.time_scale}{engine})"
         )
         begun = time.monotonic()
         self.result.started = time.time()
