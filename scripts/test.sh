@@ -32,9 +32,9 @@ case "$groups" in *" containers "*) ;; *) exit 0 ;; esac
 # A Docker engine is brought up when none answers or the base image is missing: with
 # ../shared/tools/docker-engine on drlab machines, else with scripts/docker-engine.sh (apt
 # installs docker.io, dockerd starts with no bridge and no iptables, debootstrap builds the base
-# image drlab-base:bookworm). Only an engine that cannot run here (dockerd installed but not
-# answering: no privileges...) is a loud warning and skips the group; a package that does not
-# install, a base image or a drlab image that does not build fails CI.
+# image drlab-base:bookworm). An engine that cannot be brought up here (packages, dockerd, the
+# base image) is a loud warning with the logs' tails, and the group skips; a drlab image that
+# does not build fails CI.
 docker_warning() {
   printf '\n!!! WARNING: %s\n!!! the container tests (tests/containers) will SKIP\n\n' "$*" >&2
 }
@@ -48,21 +48,24 @@ if ! docker_answers || ! docker image inspect "$base_image" >/dev/null 2>&1; the
     engine_status=0
     bash "$engine_tool" up || engine_status=$?
     if [ "$engine_status" != 0 ]; then
-      if command -v dockerd >/dev/null 2>&1 && ! docker_answers; then
-        docker_warning "dockerd is installed but does not come up on this machine ($engine_tool up)"
-      else
-        echo "test.sh: $engine_tool up failed (exit $engine_status)" >&2
-        exit 1
-      fi
+      # The machine, not drlab, failed (packages, dockerd, the base image's debootstrap): the
+      # rest of CI must still count. What failed is printed; a drlab image that does not build
+      # still fails CI below.
+      docker_warning "$engine_tool up failed (exit $engine_status) after $(( $(date +%s) - started )) s"
+      for log in /var/log/drlab-dockerd.log /tmp/drlab-debootstrap.log; do
+        if [ -f "$log" ]; then echo "--- tail of $log" >&2; tail -n 20 "$log" >&2; fi
+      done
+    else
+      echo "test.sh: Docker engine ready in $(( $(date +%s) - started )) s" >&2
     fi
-    echo "test.sh: Docker engine ready in $(( $(date +%s) - started )) s" >&2
   elif docker_answers; then
     base_image=python:3.11-slim  # not Debian: a normal public base, pulled by Docker
   else
     docker_warning "no Docker engine answers and this is not a Debian machine: install Docker"
   fi
 fi
-if docker_answers; then
+if docker_answers && { [ "$base_image" != drlab-base:bookworm ] \
+    || docker image inspect "$base_image" >/dev/null 2>&1; }; then
   started=$(date +%s)
   rm -rf .drlab/wheelhouse
   python3 -m pip wheel -q -w .drlab/wheelhouse .
