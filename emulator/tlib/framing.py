@@ -12,16 +12,13 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from emulator.common.jsonfast import make_encoder
 from emulator.tlib.errors import ErrorCode, ProtocolError
 
 HEADER = struct.Struct(">I")
 MAX_FRAME_SIZE = 1 << 20
 
-# One encoder and decoder for every frame: ``json.dumps`` with separators builds a new encoder per
-# call, which costs as much as the encoding itself on a message this small. Where the C
-# accelerator is there, its encoder is kept too (without a circular-reference check it holds no
-# state between calls; our messages are trees).
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+# One encoder and decoder for every frame (``json.dumps`` builds a new encoder per call).
 _DECODER = json.JSONDecoder()
 
 
@@ -29,25 +26,7 @@ def _unserialisable(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _encoder() -> Callable[[Any], str]:
-    make = getattr(json.encoder, "c_make_encoder", None)  # untyped: the C accelerator
-    if make is None:  # pragma: no cover - CPython builds have it
-        return _ENCODER.encode
-    encode_chunks = make(  # markers, default, encoder, indent, separators, sort/skip keys, NaN
-        None,
-        _unserialisable,
-        json.encoder.encode_basestring_ascii,
-        None,
-        ":",
-        ",",
-        False,
-        False,
-        True,
-    )
-    return lambda obj: "".join(encode_chunks(obj, 0))
-
-
-_encode = _encoder()
+_encode = make_encoder(_unserialisable)
 _scan_once: Callable[[str, int], tuple[Any, int]] = getattr(_DECODER, "scan_once")  # noqa: B009
 
 
