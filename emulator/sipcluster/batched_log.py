@@ -26,11 +26,15 @@ class BatchedLog(JsonLog):
         else:
             self._inner.event(event, level, **fields)
 
-    def begin_batch(self) -> None:
-        self._open = True
+    def batch(self) -> BatchedLog:
+        """``with log.batch():`` holds the records logged inside until the block ends."""
+        return self
 
-    def end_batch(self) -> None:
-        """Write what the batch logged; safe to call when no batch is open."""
+    def __enter__(self) -> BatchedLog:
+        self._open = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
         self._open = False
         pending, self._pending = self._pending, []
         for event, level, fields in pending:

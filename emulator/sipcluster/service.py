@@ -191,29 +191,23 @@ class NodeService:
         stream.on_close(lambda: self._client_closed(client, stream))
 
     def _client_items(self, client: int, stream: TLibStream, items: list[Any]) -> None:
-        self.log.begin_batch()
-        try:
-            self._handle_client_items(client, stream, items)
-        finally:
-            self.log.end_batch()
-
-    def _handle_client_items(self, client: int, stream: TLibStream, items: list[Any]) -> None:
-        for item in items:
-            if isinstance(item, ProtocolError):
-                self.node.client_error(client, item)
-                stream.send(stream.core.error_reply(item))
-            elif isinstance(item, Request):
-                self.node.client_request(client, item)
-            else:
-                name = getattr(item, "name", "?")
-                stream.send(
-                    error_event(
-                        ErrorCode.UNKNOWN_REQUEST,
-                        f"'{name}' is an event: desktops send requests only",
+        with self.log.batch():
+            for item in items:
+                if isinstance(item, ProtocolError):
+                    self.node.client_error(client, item)
+                    stream.send(stream.core.error_reply(item))
+                elif isinstance(item, Request):
+                    self.node.client_request(client, item)
+                else:
+                    name = getattr(item, "name", "?")
+                    stream.send(
+                        error_event(
+                            ErrorCode.UNKNOWN_REQUEST,
+                            f"'{name}' is an event: desktops send requests only",
+                        )
                     )
-                )
-        if stream.core.should_close:
-            stream.close("too many bad frames from the client")
+            if stream.core.should_close:
+                stream.close("too many bad frames from the client")
 
     def _client_closed(self, client: int, stream: TLibStream) -> None:
         if self._clients.pop(client, None) is not None:
@@ -313,15 +307,12 @@ class NodeService:
                 self.node.peer_down(name, stream.close_reason)
 
     def _peer_items(self, name: str, items: list[Any]) -> None:
-        self.log.begin_batch()
-        try:
+        with self.log.batch():
             for item in items:
                 if isinstance(item, ProtocolError):
                     self.log.warning("tc.bad_frame", peer=name, error=item.message)
                 else:
                     self.node.peer_message(name, item)
-        finally:
-            self.log.end_batch()
 
     # -- control endpoint -----------------------------------------------------------------
 
