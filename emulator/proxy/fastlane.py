@@ -27,7 +27,6 @@ from emulator.proxy.http1 import (
     request_framing,
     response_framing,
     serialize_request,
-    simple_response,
 )
 from emulator.proxy.streams import read_ahead
 from emulator.proxy.upstreams import Choice, UpstreamState
@@ -42,6 +41,13 @@ COALESCED_BODY = 65536
 def buffered_size(reader: asyncio.StreamReader) -> int:
     """Bytes the stream holds that nobody has read yet."""
     return len(read_ahead(reader))
+
+
+def _hand_back(buffer: bytearray, reader: asyncio.StreamReader) -> None:
+    """Leaving the fast lane: the stream gets the bytes the lane had not consumed."""
+    if buffer:
+        reader.feed_data(bytes(buffer))
+        buffer.clear()
 
 
 class UpstreamSide(asyncio.StreamReaderProtocol):
@@ -74,9 +80,7 @@ class UpstreamSide(asyncio.StreamReaderProtocol):
     def to_stream(self) -> None:
         """Leave the fast lane; the stream gets what the lane had not consumed."""
         self.client = None
-        if self.buffer:
-            self.reader.feed_data(bytes(self.buffer))
-            self.buffer.clear()
+        _hand_back(self.buffer, self.reader)
 
 
 @dataclass(frozen=True)
@@ -192,9 +196,7 @@ class ClientSide(asyncio.StreamReaderProtocol):
     def _to_task(self, job: Job) -> None:
         """Leave the fast lane: the stream gets the unconsumed bytes, the task gets ``job``."""
         self.fast = False
-        if self.buffer:
-            self.reader.feed_data(bytes(self.buffer))
-            self.buffer.clear()
+        _hand_back(self.buffer, self.reader)
         if self._eof:
             self.reader.feed_eof()
         if self._paused and self.transport is not None:
@@ -288,8 +290,7 @@ class ClientSide(asyncio.StreamReaderProtocol):
         reason = f"no response within {self.proxy.config.read_timeout:.3g} s"
         self.proxy.passive_failure(flight.conn.name, reason, self.upstreams)
         if self.transport is not None:
-            text = f"502 Bad Gateway: upstream {flight.conn.name}: {reason}\n"
-            self.transport.write(simple_response(502, "Bad Gateway", text))
+            self.transport.write(self.proxy.bad_gateway_response(flight.conn.name, reason))
         self._to_task(Close())
 
     # --- responses ---------------------------------------------------------------------------

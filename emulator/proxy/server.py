@@ -459,10 +459,14 @@ class StickyProxy:
         await writer.drain()
         return False
 
-    async def _bad_gateway(self, writer: asyncio.StreamWriter, upstream: str, reason: str) -> bool:
-        writer.write(
-            simple_response(502, "Bad Gateway", f"502 Bad Gateway: upstream {upstream}: {reason}\n")
+    @staticmethod
+    def bad_gateway_response(upstream: str, reason: str) -> bytes:
+        return simple_response(
+            502, "Bad Gateway", f"502 Bad Gateway: upstream {upstream}: {reason}\n"
         )
+
+    async def _bad_gateway(self, writer: asyncio.StreamWriter, upstream: str, reason: str) -> bool:
+        writer.write(self.bad_gateway_response(upstream, reason))
         await writer.drain()
         return False
 
