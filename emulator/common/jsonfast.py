@@ -13,9 +13,15 @@ from typing import Any
 
 
 def make_encoder(
-    default: Callable[[Any], Any], *, item_separator: str = ",", key_separator: str = ":"
+    default: Callable[[Any], Any] | None = None,
+    *,
+    item_separator: str = ",",
+    key_separator: str = ":",
 ) -> Callable[[Any], str]:
-    """``obj -> str`` as ``json.dumps(obj, default=default, separators=...)`` writes it."""
+    """``obj -> str`` as ``json.dumps(obj, default=default, separators=...)`` writes it; with no
+    ``default``, what JSON cannot hold raises ``TypeError`` as in ``json.dumps``."""
+    if default is None:
+        default = json.JSONEncoder().default
     make = getattr(json.encoder, "c_make_encoder", None)  # untyped: the C accelerator
     if make is None:  # pragma: no cover - CPython builds have it
         fallback = json.JSONEncoder(

@@ -20,13 +20,7 @@ MAX_FRAME_SIZE = 1 << 20
 
 # One encoder and decoder for every frame (``json.dumps`` builds a new encoder per call).
 _DECODER = json.JSONDecoder()
-
-
-def _unserialisable(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-_encode = make_encoder(_unserialisable)
+_encode = make_encoder()
 _scan_once: Callable[[str, int], tuple[Any, int]] = getattr(_DECODER, "scan_once")  # noqa: B009
 
 

@@ -32,3 +32,8 @@ def test_default_serves_what_json_cannot_and_may_refuse() -> None:
 
     with pytest.raises(TypeError, match="bytes is not JSON"):
         make_encoder(refuse)({"frame": b"x"})
+
+
+def test_without_a_default_what_json_cannot_hold_raises_as_json_dumps_does() -> None:
+    with pytest.raises(TypeError, match="Object of type bytes is not JSON serializable"):
+        make_encoder()({"frame": b"x"})
