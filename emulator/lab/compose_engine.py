@@ -26,7 +26,6 @@ an earlier run; a service that fails to come up stops the whole lab, so none is 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -42,6 +41,8 @@ from emulator.lab.embedded import (
     LabError,
     Progress,
     ServiceProcess,
+    first_ready,
+    json_lines,
     log_tail,
     process_state,
     ready_endpoints,
@@ -93,7 +94,7 @@ class ComposeEngine(EmbeddedEngine):
             entry = services.setdefault(name, {})
             if not entry.get("endpoints") and container.state == "running":
                 # Started by 'docker compose up' itself: the endpoints are in its ready line.
-                endpoints = _ready_endpoints(self.docker.logs(container.id))
+                endpoints = first_ready(json_lines(self.docker.logs(container.id).splitlines()))
                 if endpoints is not None:
                     entry["endpoints"] = endpoints
                     self._save_entry(name, endpoints=endpoints)
@@ -184,7 +185,7 @@ class ComposeEngine(EmbeddedEngine):
 
     def _follow(self, name: str, container: Container) -> int:
         """Start the log follower of this container start; the log's size before it."""
-        log = self._log_path(name)
+        log = self.log_path(name)
         offset = log.stat().st_size if log.exists() else 0
         pid = self.docker.follow_logs(container.id, container.started_at, log)
         self._save_entry(
@@ -207,7 +208,7 @@ class ComposeEngine(EmbeddedEngine):
         while pending:
             live = self._live()
             for name, container in list(pending.items()):
-                log = self._log_path(name)
+                log = self.log_path(name)
                 endpoints = ready_endpoints(log, offsets[name])
                 now = live.get(name)
                 if endpoints is not None:
@@ -235,7 +236,7 @@ class ComposeEngine(EmbeddedEngine):
                 name = next(iter(pending))
                 raise LabError(
                     f"{name} was not ready within {READY_TIMEOUT:.0f} s; last log lines:\n"
-                    f"{log_tail(self._log_path(name), offsets[name])}"
+                    f"{log_tail(self.log_path(name), offsets[name])}"
                 )
             if pending:
                 time.sleep(0.2)
@@ -327,9 +328,6 @@ class ComposeEngine(EmbeddedEngine):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _log_path(self, name: str) -> Path:
-        return self.state_dir / "logs" / f"{name}.log"
-
     def _unfollowed(self, containers: dict[str, Container]) -> dict[str, Container]:
         """The containers whose output no follower of drlab's appends to their log."""
         services = self.saved()["services"]
@@ -358,7 +356,7 @@ class ComposeEngine(EmbeddedEngine):
 
     def _copy_logs(self, containers: dict[str, Container]) -> None:
         for name, container in containers.items():
-            self.docker.save_logs(container.id, self._log_path(name))
+            self.docker.save_logs(container.id, self.log_path(name))
 
     def _images(self) -> set[str]:
         document = yaml.safe_load(self.topology.path.read_text())
@@ -384,13 +382,3 @@ class ComposeEngine(EmbeddedEngine):
                 except OSError:
                     taken.append(f"{address} ({owner})")
         return taken
-
-
-def _ready_endpoints(output: str) -> dict[str, str] | None:
-    for line in output.splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict) and record.get("event") == "ready":
-                endpoints = record.get("endpoints") or {}
-                return {str(k): str(v) for k, v in endpoints.items()}
-    return None

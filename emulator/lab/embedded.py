@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,7 @@ class EmbeddedEngine:
     def _spawn(
         self, spec: ServiceSpec, time_scale: float
     ) -> tuple[str, subprocess.Popen[bytes], Path, int]:
-        log_path = self.state_dir / "logs" / f"{spec.name}.log"
+        log_path = self.log_path(spec.name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         offset = log_path.stat().st_size if log_path.exists() else 0
         env = {**os.environ, "DRLAB_COMPOSE_FILE": str(self.topology.path.resolve())}
@@ -294,10 +294,14 @@ class EmbeddedEngine:
         with contextlib.suppress(OSError):
             self.state_file.unlink()
 
+    def log_path(self, name: str) -> Path:
+        """Where a service's JSON-lines log is kept."""
+        return self.state_dir / "logs" / f"{name}.log"
+
     def logs(self, name: str | None) -> list[Path]:
         if name is None:
             return sorted((self.state_dir / "logs").glob("*.log"))
-        path = self.state_dir / "logs" / f"{name}.log"
+        path = self.log_path(name)
         return [path] if path.exists() else []
 
 
@@ -314,6 +318,11 @@ def records(path: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
             lines = log.read().splitlines()
     except OSError:
         return
+    yield from json_lines(lines)
+
+
+def json_lines(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
+    """The lines that are JSON objects, parsed; other lines are skipped."""
     for line in lines:
         with contextlib.suppress(ValueError):
             record = json.loads(line)
@@ -322,7 +331,12 @@ def records(path: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
 
 
 def ready_endpoints(path: Path, offset: int) -> dict[str, str] | None:
-    for record in records(path, offset):
+    return first_ready(records(path, offset))
+
+
+def first_ready(entries: Iterable[dict[str, Any]]) -> dict[str, str] | None:
+    """The endpoints a service's ``ready`` line announces, if one is among ``entries``."""
+    for record in entries:
         if record.get("event") == "ready":
             endpoints = record.get("endpoints") or {}
             return {str(k): str(v) for k, v in endpoints.items()}
