@@ -154,7 +154,7 @@ class Observer:
     # -- logs -----------------------------------------------------------------------------
 
     def log_entries(self, service: str, event: str, since: float) -> list[dict[str, Any]]:
-        path = self.lab.state_dir / "logs" / f"{service}.log"
+        path = self.lab.engine.log_path(service)
         return [
             entry
             for entry in records(path)
