@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from emulator.proxy.http1 import (
     BodyKind,
@@ -134,9 +134,8 @@ class ClientSide(asyncio.StreamReaderProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.writer = asyncio.StreamWriter(transport, self, self.reader, self.loop)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.writer = asyncio.StreamWriter(self.transport, self, self.reader, self.loop)
         peer = transport.get_extra_info("peername")
         self.client_ip = str(peer[0]) if peer else "unknown"
         self.proxy.serve(self)

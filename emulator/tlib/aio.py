@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, cast
 
 from emulator.tlib.addp import Liveness
 from emulator.tlib.connection import FramedConnection
@@ -78,8 +78,7 @@ class FramedStream(asyncio.BufferedProtocol, Generic[M]):
     # -- asyncio protocol callbacks ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._arm_addp()
         if self._on_connected is not None:
             self._on_connected(self)
