@@ -19,7 +19,6 @@ from aiohttp import web
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
-from emulator.sipcluster.batched_log import BatchedLog
 from emulator.sipcluster.config import NodeConfig, Peer
 from emulator.sipcluster.node import ClusterNode
 from emulator.sipcluster.sip_side import SipSide
@@ -36,7 +35,7 @@ SHUTDOWN_GRACE = 2.0
 class NodeService:
     def __init__(self, config: NodeConfig, log: JsonLog | None = None) -> None:
         self.config = config
-        self.log = BatchedLog(log or JsonLog(config.name, config.dc))
+        self.log = log or JsonLog(config.name, config.dc)
         self.node = ClusterNode(config, self, self.log)
         self._clients: dict[int, TLibStream] = {}
         self._client_ids = itertools.count(1)
@@ -191,23 +190,22 @@ class NodeService:
         stream.on_close(lambda: self._client_closed(client, stream))
 
     def _client_items(self, client: int, stream: TLibStream, items: list[Any]) -> None:
-        with self.log.batch():
-            for item in items:
-                if isinstance(item, ProtocolError):
-                    self.node.client_error(client, item)
-                    stream.send(stream.core.error_reply(item))
-                elif isinstance(item, Request):
-                    self.node.client_request(client, item)
-                else:
-                    name = getattr(item, "name", "?")
-                    stream.send(
-                        error_event(
-                            ErrorCode.UNKNOWN_REQUEST,
-                            f"'{name}' is an event: desktops send requests only",
-                        )
+        for item in items:
+            if isinstance(item, ProtocolError):
+                self.node.client_error(client, item)
+                stream.send(stream.core.error_reply(item))
+            elif isinstance(item, Request):
+                self.node.client_request(client, item)
+            else:
+                name = getattr(item, "name", "?")
+                stream.send(
+                    error_event(
+                        ErrorCode.UNKNOWN_REQUEST,
+                        f"'{name}' is an event: desktops send requests only",
                     )
-            if stream.core.should_close:
-                stream.close("too many bad frames from the client")
+                )
+        if stream.core.should_close:
+            stream.close("too many bad frames from the client")
 
     def _client_closed(self, client: int, stream: TLibStream) -> None:
         if self._clients.pop(client, None) is not None:
@@ -307,12 +305,11 @@ class NodeService:
                 self.node.peer_down(name, stream.close_reason)
 
     def _peer_items(self, name: str, items: list[Any]) -> None:
-        with self.log.batch():
-            for item in items:
-                if isinstance(item, ProtocolError):
-                    self.log.warning("tc.bad_frame", peer=name, error=item.message)
-                else:
-                    self.node.peer_message(name, item)
+        for item in items:
+            if isinstance(item, ProtocolError):
+                self.log.warning("tc.bad_frame", peer=name, error=item.message)
+            else:
+                self.node.peer_message(name, item)
 
     # -- control endpoint -----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from emulator.common.addresses import Endpoint
-from emulator.common.jsonlog import JsonLog
+from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.gws.config import GwsConfig, GwsTimers, UserDirectory
 from emulator.gws.server import GwsServer
 from emulator.sipcluster.config import NodeConfig
@@ -42,6 +42,7 @@ async def eventually(check: Callable[[], bool], timeout: float = 8.0) -> None:
 
 
 def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    flush_all()
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 

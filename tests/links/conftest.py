@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 
 from emulator.common.addresses import Endpoint
-from emulator.common.jsonlog import JsonLog
+from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.common.timescale import TimeScale
 from emulator.links.client import LinksClient
 from emulator.links.link import Link
@@ -103,6 +103,7 @@ class Events:
         self.log = JsonLog("links", stream=self.stream)
 
     def all(self) -> list[dict[str, Any]]:
+        flush_all()
         return [json.loads(line) for line in self.stream.getvalue().splitlines()]
 
     def named(self, event: str) -> list[dict[str, Any]]:

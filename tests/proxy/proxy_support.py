@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from emulator.common.addresses import Endpoint
-from emulator.common.jsonlog import JsonLog
+from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.proxy.server import ProxyConfig, StickyProxy
 from emulator.proxy.upstreams import Upstream
 
@@ -99,6 +99,7 @@ class Lab:
         self.base = f"http://{proxy.endpoint}"
 
     def logs(self, event: str | None = None) -> list[dict[str, Any]]:
+        flush_all()
         records = [json.loads(line) for line in self._log.getvalue().splitlines() if line]
         return [r for r in records if event is None or r["event"] == event]
 

@@ -8,7 +8,7 @@ import json
 import socket
 from collections.abc import Callable
 
-from emulator.common.jsonlog import JsonLog
+from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.rtp.endpoint import MediaTicker, RtpEndpoint
 from emulator.rtp.packet import RtpPacket
 from emulator.rtp.relay import RtpRelay
@@ -59,6 +59,7 @@ async def test_garbage_and_wrong_version_datagrams_are_counted_and_dropped() -> 
             await wait_for(lambda: rtp.meter.bad_packets == 2)
         report = rtp.stop()
     assert report.packets_received == 1 and report.bad_packets == 2
+    flush_all()
     events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
     assert events.count("rtp.bad_packet") == 2
 
@@ -89,6 +90,7 @@ async def test_silence_is_reported_as_a_media_gap_and_its_end_too() -> None:
     assert gaps[1][0] == "ended" and gaps[1][1] >= silent_for
     assert report.longest_gap_ms >= 200
     assert not report.talking
+    flush_all()
     logged = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [entry["state"] for entry in logged if entry["event"] == "media.gap"] == [
         "started",

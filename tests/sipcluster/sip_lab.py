@@ -26,7 +26,7 @@ from clients.pstn.config import PstnConfig
 from clients.pstn.gateway import Pstn
 from clients.softphone.phone import Softphone
 from emulator.common.addresses import Endpoint
-from emulator.common.jsonlog import JsonLog
+from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.common.timescale import TimeScale
 from emulator.links.model import CutMode, LinkSpec, LinkUpdate, NewLink, Protocol
 from emulator.links.relay import Relay
@@ -88,6 +88,7 @@ class SipLab(Cluster):
         return {**service.node.state(), "sip": service.sip.state()}
 
     def records(self, node: str, event: str) -> list[dict[str, Any]]:
+        flush_all()
         lines = self.logs[node].getvalue().splitlines()
         return [r for r in map(json.loads, lines) if r["event"] == event]
 

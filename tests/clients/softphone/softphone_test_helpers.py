@@ -13,7 +13,7 @@ from typing import Any
 from clients.softphone.config import SoftphoneConfig
 from clients.softphone.registration import RegistrarEntry
 from emulator.common.addresses import Endpoint
-from emulator.common.jsonlog import JsonLog
+from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.common.timescale import TimeScale
 from emulator.rtp.endpoint import MediaTicker, RtpEndpoint
 from emulator.sip.builder import make_request, new_call_id, new_tag
@@ -44,6 +44,7 @@ def free_udp_port() -> int:
 
 class LogCapture(io.StringIO):
     def records(self, event: str | None = None) -> list[dict[str, Any]]:
+        flush_all()
         entries = [json.loads(line) for line in self.getvalue().splitlines() if line]
         return [e for e in entries if event is None or e["event"] == event]
 

@@ -15,7 +15,7 @@ import aiohttp
 
 from clients.wwe.client import WweClient
 from emulator.common.addresses import Endpoint
-from emulator.common.jsonlog import JsonLog
+from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.gws.config import GwsConfig, GwsTimers, UserDirectory
 from emulator.gws.server import GwsServer
 from emulator.proxy.server import ProxyConfig, StickyProxy
@@ -85,6 +85,7 @@ class Dc:
         return conn_id
 
     def sip_saw(self, message: str, dn: str) -> bool:
+        flush_all()
         for line in self.sip_log.getvalue().splitlines():
             record = json.loads(line)
             if record.get("message") == message and dn in (record.get("DN"), record.get("ThisDN")):
