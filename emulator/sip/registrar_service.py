@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from typing import cast
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
@@ -20,7 +21,7 @@ from emulator.common.timescale import TimeScale
 from emulator.sip.message import Message
 from emulator.sip.registrar import RegisterOutcome, Registrar
 from emulator.sip.transaction import TimerConfig
-from emulator.sip.transport import SipTransport, TcpTransport, UdpTransport
+from emulator.sip.transport import SipTransport, TcpTransport, UdpTransport, bind_udp_and_tcp
 from emulator.sip.ua import IncomingRequest, UserAgent
 
 ChangeListener = Callable[[RegisterOutcome], None]
@@ -59,15 +60,20 @@ class RegistrarService:
         return self.udp.bound
 
     async def __aenter__(self) -> RegistrarService:
-        self.udp = await self._stack.enter_async_context(
-            UdpTransport(self._host, self._port, log=self._log)
+        try:
+            await self._bind()
+        except BaseException:
+            await self._stack.aclose()  # a failed start leaves no socket open
+            raise
+        self._expiry_task = asyncio.create_task(self._expire_loop())
+        return self
+
+    async def _bind(self) -> None:
+        transports = await bind_udp_and_tcp(
+            self._host, self._port, tcp=self._tcp, log=self._log, stack=self._stack
         )
-        transports: list[SipTransport] = [self.udp]
-        if self._tcp:
-            self.tcp = await self._stack.enter_async_context(
-                TcpTransport(self._host, self.udp.bound.port, log=self._log)
-            )
-            transports.append(self.tcp)
+        self.udp = cast(UdpTransport, transports[0])
+        self.tcp = cast(TcpTransport, transports[1]) if self._tcp else None
         for transport in transports:
             ua = UserAgent(
                 transport,
@@ -80,8 +86,6 @@ class RegistrarService:
             handler = transport.handler
             assert handler is not None
             transport.handler = self._gate(handler)
-        self._expiry_task = asyncio.create_task(self._expire_loop())
-        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._expiry_task is not None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, cast
 
 from emulator.common.jsonlog import JsonLog
 from emulator.common.tasks import OwnedTasks
-from emulator.sip.transport import SipTransport, TcpTransport, UdpTransport
+from emulator.sip.transport import SipTransport, UdpTransport, bind_udp_and_tcp
 from emulator.sip.ua import IncomingRequest, UserAgent
 from emulator.sipcluster.b2bua import B2bua
 from emulator.sipcluster.media import MediaPort
@@ -28,7 +28,6 @@ from emulator.sipcluster.sip_phones import PhoneDirectory
 METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER")
 WATCH_INTERVAL = 0.1
 BYE_GRACE = 1.0
-BIND_ATTEMPTS = 5
 
 
 class SipSide:
@@ -92,27 +91,11 @@ class SipSide:
         ]
 
     async def _bind_transports(self) -> UdpTransport:
-        """UDP and TCP on one port number; with port 0, retried when TCP finds it taken."""
         config = self.config
-        for attempt in range(BIND_ATTEMPTS):
-            udp = UdpTransport(config.sip.host, config.sip.port, log=self.log)
-            await udp.__aenter__()
-            if not config.tcp:
-                break
-            tcp = TcpTransport(config.sip.host, udp.bound.port, log=self.log)
-            try:
-                await tcp.__aenter__()
-            except OSError:
-                await udp.__aexit__(None, None, None)
-                if config.sip.port != 0 or attempt == BIND_ATTEMPTS - 1:
-                    raise
-                continue
-            self.transports.append(tcp)
-            self._stack.push_async_exit(tcp.__aexit__)
-            break
-        self.transports.insert(0, udp)
-        self._stack.push_async_exit(udp.__aexit__)
-        return udp
+        self.transports = await bind_udp_and_tcp(
+            config.sip.host, config.sip.port, tcp=config.tcp, log=self.log, stack=self._stack
+        )
+        return cast(UdpTransport, self.transports[0])
 
     async def stop(self) -> None:
         if self._b2bua is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,26 @@ async def test_register_over_udp_and_tcp_creates_a_binding_that_expires_scaled()
         assert changes[0].is_new and not changes[1].is_new
         # 30 s scaled by 0.01 is 0.3 s: both bindings are gone soon after
         await wait_for(lambda: service.registrar.all_bindings() == ())
+
+
+async def test_a_taken_tcp_port_fails_the_start_and_leaves_the_udp_port_free() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(OSError):
+            async with RegistrarService(port=port, tcp=True):
+                pass
+    await wait_for(lambda: _udp_port_free(port))  # the failed start released its UDP socket
+
+
+def _udp_port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) not installed")
