@@ -3,7 +3,8 @@
 Run: ``python bench/tlib_rtt.py [--requests N] [--rounds R]``. Everything runs in separate
 processes on loopback in the same run: a raw asyncio TCP echo server (the baseline), and two SIP
 Cluster nodes.
-The client sends ``RequestQueryAddress`` one at a time and waits for ``EventAddressInfo``:
+The client sends ``RequestQueryAddress`` one at a time and waits for ``EventAddressInfo``, on the
+same plain stream client as the echo, each request frame encoded before its clock starts:
 - one node: the desktop's node owns the DN;
 - via TC: the desktop is on sip2, the DN is owned by sip1, so the request and the event cross
   the TC-layer both ways.
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from emulator.tlib.aio import TLibClient
 from emulator.tlib.framing import encode_frame
 from emulator.tlib.messages import (
+    Request,
     RequestQueryAddress,
     RequestRegisterAddress,
     encode,
@@ -117,26 +119,50 @@ class EchoPath:
         await self.writer.wait_closed()
 
 
-class TLibPath:
-    """A desktop registered on ``dn`` through one node, querying it."""
+class TLibPath(EchoPath):
+    """A desktop registered on ``dn`` through one node, querying it.
 
-    def __init__(self, client: TLibClient, dn: str) -> None:
-        self.client, self.dn = client, dn
+    It is driven the way the echo is: on the same plain asyncio stream client, each request's
+    frame encoded before the clock starts (as the echo's payload is), so that the ratio measures
+    the node(s), not a client library. The answer is read as a whole frame and checked: it must
+    be the ``EventAddressInfo`` carrying the request's ``ReferenceID``.
+    """
+
+    dn = ""
+    _next_reference = 1
 
     @classmethod
-    async def open(cls, endpoint: str, dn: str) -> TLibPath:
-        client = await TLibClient.connect(*_split(endpoint))
-        await client.request(
-            RequestRegisterAddress(reference_id=client.next_reference_id(), this_dn=dn)
-        )
-        return cls(client, dn)
+    async def register(cls, endpoint: str, dn: str) -> TLibPath:
+        path = cls(*await asyncio.open_connection(*_split(endpoint)))
+        path.dn = dn
+        await path._exchange(RequestRegisterAddress, "EventRegistered")
+        return path
 
-    async def measure(self, count: int) -> list[float]:
-        client, samples = self.client, []
-        for _ in range(count):
-            request = RequestQueryAddress(reference_id=client.next_reference_id(), this_dn=self.dn)
+    async def _exchange(self, request: type[Request], answer: str) -> None:
+        reference_id = self._next_reference
+        self._next_reference += 1
+        self.writer.write(encode_frame(encode(request(reference_id=reference_id, this_dn=self.dn))))
+        await self._read(answer, reference_id)
+
+    async def _read(self, answer: str, reference_id: int) -> None:
+        header = await self.reader.readexactly(4)
+        event = json.loads(await self.reader.readexactly(int.from_bytes(header, "big")))
+        if event.get("message") != answer or event.get("ReferenceID") != reference_id:
+            raise RuntimeError(f"expected {answer} for ReferenceID {reference_id}, got {event}")
+
+    async def measure(self, payload: bytes, count: int) -> list[float]:
+        """``payload`` is unused: each request is its own frame, with its own ReferenceID."""
+        first = self._next_reference
+        self._next_reference += count
+        frames = [
+            encode_frame(encode(RequestQueryAddress(reference_id=first + i, this_dn=self.dn)))
+            for i in range(count)
+        ]
+        samples = []
+        for reference_id, frame in enumerate(frames, first):
             start = time.perf_counter()
-            await client.request(request)
+            self.writer.write(frame)
+            await self._read("EventAddressInfo", reference_id)
             samples.append(time.perf_counter() - start)
         return samples
 
@@ -164,13 +190,13 @@ async def run(count: int, rounds: int) -> None:
         await asyncio.sleep(0.2)
         baseline = await EchoPath.open(echo_port)
         floor = await EchoPath.open(relay_port)
-        one_node = await TLibPath.open(sip1_endpoints["tlib"], "7001")
-        via_tc = await TLibPath.open(sip2_endpoints["tlib"], "7002")
+        one_node = await TLibPath.register(sip1_endpoints["tlib"], "7001")
+        via_tc = await TLibPath.register(sip2_endpoints["tlib"], "7002")
         warm = max(50, count // 10)
         await baseline.measure(payload, warm)
         await floor.measure(payload, warm)
-        await one_node.measure(warm)
-        await via_tc.measure(warm)
+        await one_node.measure(payload, warm)
+        await via_tc.measure(payload, warm)
         # Interleaved in short rounds, so that the baseline and both paths see the same load
         # on a shared machine (a burst of load elsewhere lands on all three, not on one).
         results: dict[str, list[float]] = {
@@ -182,13 +208,11 @@ async def run(count: int, rounds: int) -> None:
         per_round = max(1, count // rounds)
         for _ in range(rounds):
             results["raw TCP echo"] += await baseline.measure(payload, per_round)
-            results["one node"] += await one_node.measure(per_round)
-            results["via TC-layer"] += await via_tc.measure(per_round)
+            results["one node"] += await one_node.measure(payload, per_round)
+            results["via TC-layer"] += await via_tc.measure(payload, per_round)
             results["echo relayed"] += await floor.measure(payload, per_round)
-        await baseline.close()
-        await floor.close()
-        for path in (one_node, via_tc):
-            await path.client.close()
+        for path in (baseline, floor, one_node, via_tc):
+            await path.close()
         await owner_desk.close()
     finally:
         for process in (echo, relay, sip1, sip2):

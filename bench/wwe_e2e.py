@@ -69,6 +69,29 @@ async def main():
 asyncio.run(main())
 """
 
+# The floor of the path through the proxy: a plain asyncio byte forwarder, started twice in
+# series (standing for proxy-dc1 and gws1) in front of the echo (standing for sip1), so the
+# echo crosses the same six sockets as request -> event (desktop -> proxy -> GWS -> sip1 -> GWS
+# -> proxy -> desktop) with no HTTP, CometD or T-Lib logic at all. Not a goal: the measure of
+# what the process chain alone costs on this machine.
+RELAY_SERVER = """
+import asyncio, json, sys
+async def pump(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data)
+    writer.close()
+async def relay(reader, writer):
+    host, port = sys.argv[1].rsplit(":", 1)
+    up_reader, up_writer = await asyncio.open_connection(host, int(port))
+    await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+async def main():
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    print(json.dumps({"event": "ready", "endpoints": {"http": f"127.0.0.1:{port}"}}), flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
 VOICE = "/workspace/v3/voice"
 # A DnStateChanged as GWS sends it over CometD: the baseline frame has the same size.
 SAMPLE_FRAME = json.dumps(
@@ -433,13 +456,16 @@ async def measure(endpoints: dict[str, str], count: int, cpu: CpuMeter) -> None:
                 # Interleaved, so the baseline and the path see the same machine load.
                 echo: list[float] = []
                 path: list[float] = []
+                floor: list[float] = []
                 for _ in range(rounds):
                     with cpu.phase(f"echo ({name} run)"):
                         echo += await echo_rtts(http, endpoints["echo"], count // rounds)
                     with cpu.phase(name):
                         path += await agent.alternate(count // rounds)
+                    floor += await echo_rtts(http, endpoints["relayed"], count // rounds)
                 results[name] = path
                 results[f"echo ({name} run)"] = echo
+                results[f"floor ({name} run)"] = floor
             finally:
                 await agent.close()
     print(f"{count} requests per path (alternating ready / not-ready), after {warm} warm-up")
@@ -449,7 +475,10 @@ async def measure(endpoints: dict[str, str], count: int, cpu: CpuMeter) -> None:
         cpu.report(f"echo ({name} run)", count)
         report(name, results[name], echo)
         cpu.report(name, count)
+        report("  echo relayed twice (floor)", results[f"floor ({name} run)"], echo)
     print("goal over WebSocket through the proxy: p50 <= 2.5x, p99 <= 3.5x")
+    print("echo relayed twice: the echo through two plain asyncio forwarders in series, the six")
+    print("socket crossings of request -> event without any logic (the floor; not a goal)")
 
 
 def main() -> None:
@@ -468,6 +497,13 @@ def main() -> None:
     try:
         echo, echo_endpoints = start_service("echo", [sys.executable, "-c", ECHO_SERVER], logs)
         processes.append(echo)
+        relayed = echo_endpoints["http"]
+        for hop in ("relay-b", "relay-a"):  # relay-a -> relay-b -> echo
+            relay, relay_endpoints = start_service(
+                hop, [sys.executable, "-c", RELAY_SERVER, relayed], logs
+            )
+            processes.append(relay)
+            relayed = relay_endpoints["http"]
         common = ("--dc", "DC1", "--time-scale", "1")
         sip, sip_endpoints = start_service(
             "sip1",
@@ -509,8 +545,9 @@ def main() -> None:
             "echo": echo_endpoints["http"],
             "proxy": proxy_endpoints["http"],
             "gws1": gws_http["gws1"],
+            "relayed": relayed,
         }
-        names = ["echo", "sip1", "gws1", "gws2", "proxy-dc1"]
+        names = ["echo", "relay-b", "relay-a", "sip1", "gws1", "gws2", "proxy-dc1"]
         cpu = CpuMeter({name: p.pid for name, p in zip(names, processes, strict=True)})
         asyncio.run(measure(endpoints, args.requests, cpu))
         print(f"service logs: {logs}")
