@@ -2,8 +2,11 @@
 
 "Call events flow call node → owner → desktop node → GWS; requests flow the other way over the
 TC-layer." A node plays three roles at once: desktop node for the T-Lib clients connected to it
-(here), owner for the DNs it owns (``owner.OwnerRole``), and call node for the calls it hosts
-(``call_node.CallNodeRole``). This class is sans-I/O: inputs are method calls, outputs go
+(``desktop_node.DesktopNodeRole``), owner for the DNs it owns (``owner.OwnerRole``), and call
+node for the calls it hosts (``call_node.CallNodeRole``). This class holds what the roles share:
+the node's view of ownership ("each DN has exactly one owner node in the cluster view"; after a
+partition the higher epoch wins, ``OwnerRecord.beats``) and the TC-layer to its peers, whose
+messages it hands to the role they are for. It is sans-I/O: inputs are method calls, outputs go
 through ``Effects``.
 """
 
@@ -14,14 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.common.jsonlog import JsonLog
-from emulator.sipcluster import rules
 from emulator.sipcluster.call_node import CallNodeRole, PartyHook, no_hook, restored_event
 from emulator.sipcluster.calls import Call, ConnIdFactory
 from emulator.sipcluster.config import NodeConfig
+from emulator.sipcluster.desktop_node import DesktopNodeRole
 from emulator.sipcluster.effects import Effects
 from emulator.sipcluster.owner import OwnerRole
-from emulator.sipcluster.rules import Desktop, OwnedDn
-from emulator.sipcluster.states import ServiceInput, service_next
+from emulator.sipcluster.rules import OwnedDn
 from emulator.sipcluster.tc_messages import (
     CallEvent,
     CallRequest,
@@ -33,25 +35,21 @@ from emulator.sipcluster.tc_messages import (
     Ownership,
     PartyInfo,
     PhoneRegistration,
-    Requester,
     TcMessage,
 )
 from emulator.tlib.enums import DNStatus, PhoneType
-from emulator.tlib.errors import ErrorCode, ProtocolError, RequestRejected
+from emulator.tlib.errors import ErrorCode, ProtocolError
 from emulator.tlib.messages import (
     Event,
     EventName,
     Request,
-    RequestRegisterAddress,
-    RequestUnregisterAddress,
     decode,
     encode,
     error_event,
-    event_name,
 )
 
 
-class ClusterNode(CallNodeRole):
+class ClusterNode(DesktopNodeRole, CallNodeRole):
     def __init__(self, config: NodeConfig, effects: Effects, log: JsonLog) -> None:
         self.config = config
         self.name = config.name
@@ -84,161 +82,6 @@ class ClusterNode(CallNodeRole):
     def owner_of(self, dn: str) -> str | None:
         record = self.view.get(dn)
         return record.owner if record else None
-
-    # -- desktop side ---------------------------------------------------------------------
-
-    def client_request(self, client: int, request: Request) -> None:
-        dn = request.this_dn
-        self.log.event(
-            "tlib.request",
-            message=request.NAME,
-            DN=dn,
-            client=client,
-            ReferenceID=request.reference_id,
-            AgentID=getattr(request, "agent_id", None),
-            ConnID=getattr(request, "conn_id", None),
-        )
-        requester = Requester(self.name, client, request.reference_id)
-        try:
-            if dn not in self.config.dns:
-                raise RequestRejected(ErrorCode.NO_SUCH_DN, f"{request.NAME}: unknown DN {dn}")
-            if isinstance(request, RequestRegisterAddress):
-                self._register(client, request, requester)
-                return
-            if dn not in self.client_dns[client]:
-                raise RequestRejected(
-                    ErrorCode.DN_NOT_REGISTERED,
-                    f"{request.NAME}: DN {dn} is not registered by this client "
-                    f"(send RequestRegisterAddress first)",
-                )
-            if isinstance(request, RequestUnregisterAddress):
-                self._drop_local(client, dn)
-            self._to_owner(dn, requester, request)
-        except RequestRejected as exc:
-            self.effects.to_client(
-                client,
-                error_event(exc.code, exc.message, this_dn=dn, reference_id=request.reference_id),
-            )
-
-    def client_error(self, client: int, error: ProtocolError) -> None:
-        self.log.warning("tlib.bad_input", client=client, error=error.message)
-
-    def _register(self, client: int, request: Request, requester: Requester) -> None:
-        dn = request.this_dn
-        self.local_regs[dn].add(client)
-        self.client_dns[client].add(dn)
-        record = self.view.get(dn)
-        phone = record.phone if record else PhoneType.PSTN
-        owner_reachable = record is not None and self.reachable(record.owner)
-        if rules.ownership_follows_registration(phone, owner_reachable):
-            self.claim(dn, PhoneType.PSTN)
-        elif record is not None and not owner_reachable:
-            self.dn_service[dn] = DNStatus.OUT_OF_SERVICE
-            attrs = {
-                "AgentState": "LoggedOut",
-                "DNStatus": str(DNStatus.OUT_OF_SERVICE),
-                "Owner": record.owner,
-                "OwnerEpoch": record.epoch,
-                "PhoneType": str(record.phone),
-                "Calls": [],
-            }
-            self.effects.to_client(
-                client, Event(EventName.EVENT_REGISTERED, dn, request.reference_id, attrs)
-            )
-            self.effects.to_client(client, self._out_of_service_event(dn, record.owner))
-            return
-        self.dn_service[dn] = DNStatus.IN_SERVICE
-        self._to_owner(dn, requester, request)
-
-    def _drop_local(self, client: int, dn: str) -> None:
-        self.local_regs[dn].discard(client)
-        self.client_dns[client].discard(dn)
-        if not self.local_regs[dn]:
-            del self.local_regs[dn]
-            self.dn_service.pop(dn, None)
-
-    def _to_owner(
-        self, dn: str, requester: Requester, request: Request, *, resync: bool = False
-    ) -> None:
-        owner = self.owner_of(dn)
-        if owner == self.name:
-            self.owner.request(dn, requester, request, resync)
-        elif owner is not None and self.effects.to_peer(
-            owner, DeskRequest(dn, requester, encode(request), resync)
-        ):
-            return
-        elif not resync:
-            raise RequestRejected(
-                ErrorCode.OWNER_UNREACHABLE,
-                f"{request.NAME}: DN {dn} is out of service here: its owner {owner} "
-                f"is unreachable over the TC-layer",
-            )
-
-    def client_gone(self, client: int, reason: str) -> None:
-        """The desktop's T-Lib connection is closed (or declared dead by ADDP)."""
-        by_owner: dict[str, list[str]] = defaultdict(list)
-        for dn in sorted(self.client_dns.pop(client, set())):
-            self.local_regs[dn].discard(client)
-            if not self.local_regs[dn]:
-                del self.local_regs[dn]
-                self.dn_service.pop(dn, None)
-            owner = self.owner_of(dn)
-            if owner is not None:
-                by_owner[owner].append(dn)
-        self.log.event("tlib.client_gone", client=client, reason=reason)
-        for owner, dns in by_owner.items():
-            if owner == self.name:
-                self._desktop_gone(self.name, client, dns, reason)
-            else:
-                self.effects.to_peer(owner, ClientGone(self.name, client, tuple(dns), reason))
-
-    def _desktop_gone(
-        self, node: str, client: int, dns: list[str] | tuple[str, ...], reason: str
-    ) -> None:
-        for dn in dns:
-            owned = self.owner.owned.get(dn)
-            if owned is not None:
-                self.owner.desktop_gone(owned, Desktop(node, client), reason)
-
-    def deliver_local(
-        self, dn: str, event: Event, requester: Requester | None, only_requester: bool
-    ) -> None:
-        """Hand an event from the owner to this node's desktops registered on the DN."""
-        self._note(dn, event)
-        reference = requester.reference_id if requester else None
-        if only_requester and requester is not None:
-            if event.name is EventName.EVENT_DN_BACK_IN_SERVICE:
-                if self.dn_service.get(dn) is not DNStatus.OUT_OF_SERVICE:
-                    return
-                self.dn_service[dn] = DNStatus.IN_SERVICE
-                for client in sorted(self.local_regs.get(dn, ())):
-                    self.effects.to_client(client, event)
-                return
-            self.effects.to_client(requester.client, event.with_reference(reference))
-            return
-        for client in sorted(self.local_regs.get(dn, ())):
-            mine = (
-                requester is not None and requester.node == self.name and requester.client == client
-            )
-            self.effects.to_client(client, event.with_reference(reference if mine else None))
-
-    def _note(self, dn: str, event: Event) -> None:
-        self._note_agent(dn, event.name, event.get("AgentID"))
-
-    def _note_agent(self, dn: str, name: EventName, agent: Any) -> None:
-        if name in (EventName.EVENT_AGENT_LOGOUT,) or (
-            name in (EventName.EVENT_REGISTERED, EventName.EVENT_DN_BACK_IN_SERVICE) and not agent
-        ):
-            self.agent_seen.pop(dn, None)
-        elif isinstance(agent, str) and agent:
-            self.agent_seen[dn] = agent
-
-    def _out_of_service_event(self, dn: str, owner: str) -> Event:
-        return Event(
-            EventName.EVENT_DN_OUT_OF_SERVICE,
-            dn,
-            attributes={"Reason": f"owner {owner} unreachable over the TC-layer"},
-        )
 
     # -- ownership ------------------------------------------------------------------------
 
@@ -296,15 +139,6 @@ class ClusterNode(CallNodeRole):
             return
         self.log.event("ownership.view", DN=record.dn, owner=record.owner, epoch=record.epoch)
         self.set_owner(record)
-
-    def _resync(self, dn: str) -> None:
-        """Re-register this node's desktops of ``dn`` with its (new or returned) owner."""
-        record = self.view.get(dn)
-        if record is None:
-            return
-        for client in sorted(self.local_regs.get(dn, ())):
-            request = RequestRegisterAddress(reference_id=0, this_dn=dn)
-            self._to_owner(dn, Requester(self.name, client, None), request, resync=True)
 
     def _broadcast(self, message: TcMessage) -> None:
         for peer in sorted(self.peers_up):
@@ -367,9 +201,7 @@ class ClusterNode(CallNodeRole):
         for record in hello.ownership:
             self.adopt_record(record, peer)
         self._reconcile_calls(peer, hello.parties)
-        for dn in sorted(self.local_regs):
-            if self.owner_of(dn) == peer:
-                self._resync(dn)
+        self._owner_back(peer)
         for owned in list(self.owner.owned.values()):
             self.owner.evaluate_move(owned)
 
@@ -406,23 +238,7 @@ class ClusterNode(CallNodeRole):
         self.peers_up.discard(peer)
         self.log.warning("tc.peer_down", peer=peer, reason=reason)
         self.owner.node_lost(peer)
-        for dn in sorted(self.local_regs):
-            if self.owner_of(dn) != peer:
-                continue
-            state = self.dn_service.get(dn, DNStatus.IN_SERVICE)
-            self.dn_service[dn] = service_next(state, ServiceInput.OWNER_LOST)
-            agent = self.agent_seen.pop(dn, None)
-            for client in sorted(self.local_regs[dn]):
-                if agent is not None:
-                    self.effects.to_client(
-                        client,
-                        Event(
-                            EventName.EVENT_AGENT_LOGOUT,
-                            dn,
-                            attributes={"AgentID": agent, "Reason": "OwnerUnreachable"},
-                        ),
-                    )
-                self.effects.to_client(client, self._out_of_service_event(dn, peer))
+        self._owner_lost(peer)
 
     def peer_message(self, peer: str, message: TcMessage) -> None:
         try:
@@ -436,11 +252,7 @@ class ClusterNode(CallNodeRole):
         elif isinstance(message, DeskRequest):
             self._desk_request(message)
         elif isinstance(message, DeskEvent):
-            if self._relay_answer(message):
-                return
-            event = decode(dict(message.event))
-            if isinstance(event, Event):
-                self.deliver_local(message.dn, event, message.requester, message.only_requester)
+            self._desk_event(message)
         elif isinstance(message, ClientGone):
             self._desktop_gone(message.node, message.client, message.dns, message.reason)
         elif isinstance(message, CallRequest):
@@ -453,23 +265,6 @@ class ClusterNode(CallNodeRole):
             self._note_phone(message)
             if self.owner_of(message.dn) == self.name:
                 self.phone_registration_at_owner(message.dn, message.node, message.registered)
-
-    def _relay_answer(self, message: DeskEvent) -> bool:
-        """The owner's answer to one desktop of this node goes out as it came over the TC-layer
-        (what ``deliver_local`` would do for it, without rebuilding and re-encoding the event)."""
-        requester, wire = message.requester, message.event
-        name = event_name(wire.get("message"))
-        if (
-            not message.only_requester
-            or requester is None
-            or requester.node != self.name
-            or name is None
-            or name is EventName.EVENT_DN_BACK_IN_SERVICE
-        ):
-            return False
-        self._note_agent(message.dn, name, wire.get("AgentID"))
-        self.effects.relay_to_client(requester.client, wire, requester.reference_id)
-        return True
 
     def _desk_request(self, message: DeskRequest) -> None:
         wire = message.request
