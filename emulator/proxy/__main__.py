@@ -17,7 +17,8 @@ from emulator.common.addresses import Endpoint, parse_endpoint
 from emulator.common.cli import endpoint_option, stop_signal
 from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
-from emulator.proxy.server import ProxyConfig, StickyProxy
+from emulator.proxy.config import ProxyConfig
+from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream
 
 # Scaled network timeouts never go below these: on a loaded CI machine a healthy loopback

@@ -18,6 +18,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from emulator.proxy.forwarding import bad_gateway_response, client_head, upstream_request
 from emulator.proxy.http1 import (
     BodyKind,
     HttpError,
@@ -32,7 +33,7 @@ from emulator.proxy.streams import read_ahead
 from emulator.proxy.upstreams import Choice, UpstreamState
 
 if TYPE_CHECKING:
-    from emulator.proxy.server import StickyProxy, _Conn
+    from emulator.proxy.server import StickyProxy
 
 # Response bodies up to this size are read whole and sent with their head.
 COALESCED_BODY = 65536
@@ -83,13 +84,30 @@ class UpstreamSide(asyncio.StreamReaderProtocol):
         _hand_back(self.buffer, self.reader)
 
 
+@dataclass(eq=False)
+class UpstreamConn:
+    """A client connection's kept-alive connection to one upstream, used by either lane."""
+
+    name: str
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    side: UpstreamSide
+
+    @property
+    def usable(self) -> bool:
+        return not self.writer.is_closing() and not self.reader.at_eof()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 @dataclass(frozen=True)
 class Respond:
     """Job for the connection's task: the answer to a forwarded request is its to read."""
 
     request: RequestHead
     choice: Choice
-    conn: _Conn
+    conn: UpstreamConn
 
 
 class Close:
@@ -104,7 +122,7 @@ class _InFlight:
     request: RequestHead
     raw: bytes  # as received, to be replayed if the kept-alive upstream had gone
     choice: Choice
-    conn: _Conn
+    conn: UpstreamConn
     timer: asyncio.TimerHandle
 
 
@@ -121,7 +139,7 @@ class ClientSide(asyncio.StreamReaderProtocol):
         self.writer: asyncio.StreamWriter | None = None
         self.transport: asyncio.Transport | None = None
         self.client_ip = "unknown"
-        self.upstreams: dict[str, _Conn] = {}
+        self.upstreams: dict[str, UpstreamConn] = {}
         self.fast = True
         self.buffer = bytearray()
         self._eof = False
@@ -265,7 +283,7 @@ class ClientSide(asyncio.StreamReaderProtocol):
             return
         raw = bytes(buffer[:total])
         del buffer[:total]
-        outgoing = self.proxy.upstream_request(request, self.client_ip)
+        outgoing = upstream_request(request, self.client_ip)
         timer = self.loop.call_later(config.read_timeout, self._timed_out)
         self._flight = _InFlight(request, raw, choice, conn, timer)
         conn.side.client = self
@@ -276,7 +294,7 @@ class ClientSide(asyncio.StreamReaderProtocol):
         flight.conn.side.client = None
         self._flight = None
 
-    def _drop(self, conn: _Conn) -> None:
+    def _drop(self, conn: UpstreamConn) -> None:
         if self.upstreams.get(conn.name) is conn:
             del self.upstreams[conn.name]
         conn.close()
@@ -289,7 +307,7 @@ class ClientSide(asyncio.StreamReaderProtocol):
         reason = f"no response within {self.proxy.config.read_timeout:.3g} s"
         self.proxy.passive_failure(flight.conn.name, reason, self.upstreams)
         if self.transport is not None:
-            self.transport.write(self.proxy.bad_gateway_response(flight.conn.name, reason))
+            self.transport.write(bad_gateway_response(flight.conn.name, reason))
         self._to_task(Close())
 
     # --- responses ---------------------------------------------------------------------------
@@ -342,7 +360,7 @@ class ClientSide(asyncio.StreamReaderProtocol):
         del buffer[:total]
         self._land(flight)
         keep = flight.request.keep_alive and not self.proxy.closing
-        head = self.proxy.client_head(flight.request, response, flight.choice, keep=keep)
+        head = client_head(response, flight.choice, self.proxy.config.cookie_name, keep=keep)
         if self.transport is not None:
             self.transport.write(head + body)
         if buffer or not response.keep_alive:

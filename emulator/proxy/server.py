@@ -2,7 +2,8 @@
 
 Per client connection it reads request heads (keep-alive), answers its own status page, picks an
 upstream with :class:`UpstreamPool` (stickiness cookie, failover, round-robin), forwards the
-request with ``X-Forwarded-*`` fields, streams the response back (``Content-Length``, chunked or
+request with ``X-Forwarded-*`` fields (:mod:`emulator.proxy.forwarding`) and reads the answer's
+head (:mod:`emulator.proxy.exchange`), streams the response back (``Content-Length``, chunked or
 until close — long-polls are simply long responses) and, after a ``101 Switching Protocols``,
 pumps bytes both ways so WebSockets pass through untouched. A connect failure marks the upstream
 down and the request goes to another healthy node of the DC; with none left the client gets a
@@ -14,82 +15,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
-from emulator.proxy.fastlane import COALESCED_BODY, ClientSide, Close, Respond, UpstreamSide
+from emulator.proxy.config import ProxyConfig
+from emulator.proxy.exchange import UpstreamFailure, exchange, read_response_head
+from emulator.proxy.fastlane import COALESCED_BODY, ClientSide, Close, Respond, UpstreamConn
+from emulator.proxy.forwarding import bad_gateway_response, client_head, upstream_request
 from emulator.proxy.health import HealthChecker
 from emulator.proxy.http1 import (
     BodyKind,
-    Framing,
     HttpError,
     RequestHead,
     ResponseHead,
-    forwardable,
     parse_request_head,
     parse_response_head,
     request_framing,
     response_framing,
-    serialize_request,
     serialize_response,
     simple_response,
 )
 from emulator.proxy.streams import copy_body, pump_both_ways
-from emulator.proxy.upstreams import Choice, Transition, Upstream, UpstreamPool, UpstreamState
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    """Timers in seconds, already scaled by the lab's time scale."""
-
-    name: str
-    dc: str
-    listen: Endpoint
-    upstreams: tuple[Upstream, ...]
-    health_path: str = "/health"
-    health_interval: float = 1.0
-    health_timeout: float = 1.0
-    connect_timeout: float = 5.0
-    read_timeout: float = 120.0
-    cookie_name: str = "DRLAB_UPSTREAM"
-    status_path: str = "/proxy/status"
-    max_head: int = 16384
-    max_buffered_body: int = 1 << 20
-    rise: int = 1
-    fall: int = 1
-    shutdown_grace: float = 1.0
-
-
-class _UpstreamFailure(Exception):
-    """The upstream failed before a response head arrived (nothing went to the client yet).
-
-    ``sent``: the request had reached the upstream, so it must not be replayed elsewhere.
-    """
-
-    def __init__(self, reason: str, *, sent: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.sent = sent
-
-
-class _ConnectionLost(_UpstreamFailure):
-    """The upstream connection closed before a response head: a reused one may be retried."""
-
-
-@dataclass(eq=False)
-class _Conn:
-    name: str
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    side: UpstreamSide
-
-    @property
-    def usable(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
-
-    def close(self) -> None:
-        self.writer.close()
+from emulator.proxy.upstreams import Choice, Transition, UpstreamPool, UpstreamState
 
 
 class StickyProxy:
@@ -221,7 +168,7 @@ class StickyProxy:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         client_ip: str,
-        upstreams: dict[str, _Conn],
+        upstreams: dict[str, UpstreamConn],
     ) -> bool:
         """Serve requests from the stream until the fast lane can take over again (True) or the
         connection is done (False)."""
@@ -241,13 +188,13 @@ class StickyProxy:
         job: Respond,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        upstreams: dict[str, _Conn],
+        upstreams: dict[str, UpstreamConn],
     ) -> bool:
         """Answer a request the fast lane forwarded and handed over with its response."""
         name = job.choice.upstream.name
         try:
-            response = await self._read_response_head(job.conn, name, upstreams)
-        except _UpstreamFailure as exc:
+            response = await read_response_head(self.config, job.conn, name, upstreams)
+        except UpstreamFailure as exc:
             self.passive_failure(name, exc.reason, upstreams)
             return await self._bad_gateway(writer, name, exc.reason)
         return await self._respond(
@@ -293,7 +240,7 @@ class StickyProxy:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         client_ip: str,
-        upstreams: dict[str, _Conn],
+        upstreams: dict[str, UpstreamConn],
     ) -> bool:
         if request.path == self.config.status_path and request.method == "GET":
             page = (json.dumps(self.status(), indent=2) + "\n").encode()
@@ -321,7 +268,7 @@ class StickyProxy:
             body = await reader.readexactly(framing.length)
         elif framing.kind is not BodyKind.NONE:
             body = None  # streamed: cannot be replayed on another upstream
-        outgoing = self.upstream_request(request, client_ip)
+        outgoing = upstream_request(request, client_ip)
         pinned = request.cookies().get(self.config.cookie_name)
         tried: set[str] = set()
         while True:
@@ -330,10 +277,10 @@ class StickyProxy:
                 return await self._no_upstream(writer)
             tried.add(choice.upstream.name)
             try:
-                conn, response = await self._exchange(
-                    choice, outgoing, body, framing, reader, upstreams
+                conn, response = await exchange(
+                    self.config, choice, outgoing, body, framing, reader, upstreams
                 )
-            except _UpstreamFailure as exc:
+            except UpstreamFailure as exc:
                 self.passive_failure(choice.upstream.name, exc.reason, upstreams)
                 if exc.sent:
                     return await self._bad_gateway(writer, choice.upstream.name, exc.reason)
@@ -350,100 +297,7 @@ class StickyProxy:
             )
         return await self._respond(request, response, choice, conn, reader, writer, upstreams)
 
-    def upstream_request(self, request: RequestHead, client_ip: str) -> RequestHead:
-        headers = list(forwardable(request.headers, keep_upgrade=request.is_upgrade))
-        lowered = {key.lower() for key, _ in headers}
-        forwarded_for = request.get("X-Forwarded-For")
-        headers = [(k, v) for k, v in headers if k.lower() not in ("x-forwarded-for", "expect")]
-        headers.append(
-            ("X-Forwarded-For", f"{forwarded_for}, {client_ip}" if forwarded_for else client_ip)
-        )
-        if "x-real-ip" not in lowered:
-            headers.append(("X-Real-IP", client_ip))
-        headers.append(("X-Forwarded-Proto", "http"))
-        if request.get("Host") is not None and "x-forwarded-host" not in lowered:
-            headers.append(("X-Forwarded-Host", request.get("Host") or ""))
-        return RequestHead(request.method, request.target, "HTTP/1.1", tuple(headers))
-
-    async def _open(self, upstream: Upstream) -> _Conn:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(self.config.max_head, loop)
-        try:
-            async with asyncio.timeout(self.config.connect_timeout):
-                transport, side = await loop.create_connection(
-                    lambda: UpstreamSide(reader, loop),
-                    upstream.endpoint.host,
-                    upstream.endpoint.port,
-                )
-        except TimeoutError:
-            raise _UpstreamFailure("connect timed out", sent=False) from None
-        except OSError as exc:
-            raise _UpstreamFailure(f"connect failed: {exc.strerror or exc}", sent=False) from None
-        writer = asyncio.StreamWriter(transport, side, reader, loop)
-        return _Conn(upstream.name, reader, writer, side)
-
-    async def _exchange(
-        self,
-        choice: Choice,
-        outgoing: RequestHead,
-        body: bytes | None,
-        framing: Framing,
-        client_reader: asyncio.StreamReader,
-        upstreams: dict[str, _Conn],
-    ) -> tuple[_Conn, ResponseHead]:
-        """Send the request and read the final response head (forwarding 1xx is left to the
-        caller); a kept-alive connection the upstream had closed is retried once, fresh."""
-        name = choice.upstream.name
-        for attempt in (1, 2):
-            conn = upstreams.get(name)
-            reused = conn is not None and conn.usable
-            if conn is not None and not reused:
-                conn.close()
-            if conn is None or not reused:
-                conn = await self._open(choice.upstream)
-                upstreams[name] = conn
-            try:
-                conn.writer.write(serialize_request(outgoing) + (body or b""))
-                if body is None:
-                    await copy_body(client_reader, conn.writer, framing, self.config.read_timeout)
-                await conn.writer.drain()
-            except (ConnectionError, OSError) as exc:
-                conn.close()
-                upstreams.pop(name, None)
-                reason = f"connection lost before a response ({type(exc).__name__})"
-                raise _UpstreamFailure(reason, sent=True) from None
-            try:
-                return conn, await self._read_response_head(conn, name, upstreams)
-            except _ConnectionLost:
-                if reused and attempt == 1 and body is not None:
-                    continue
-                raise
-        raise AssertionError("unreachable")
-
-    async def _read_response_head(
-        self, conn: _Conn, name: str, upstreams: dict[str, _Conn]
-    ) -> ResponseHead:
-        try:
-            async with asyncio.timeout(self.config.read_timeout):
-                head = await conn.reader.readuntil(b"\r\n\r\n")
-        except TimeoutError:
-            raise _UpstreamFailure(
-                f"no response within {self.config.read_timeout:.3g} s", sent=True
-            ) from None
-        except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
-            conn.close()
-            upstreams.pop(name, None)
-            raise _ConnectionLost(
-                f"connection lost before a response ({type(exc).__name__})", sent=True
-            ) from None
-        except asyncio.LimitOverrunError:
-            raise _UpstreamFailure("response head too large", sent=True) from None
-        try:
-            return parse_response_head(head)
-        except HttpError as exc:
-            raise _UpstreamFailure(exc.reason, sent=True) from None
-
-    def passive_failure(self, name: str, reason: str, upstreams: dict[str, _Conn]) -> None:
+    def passive_failure(self, name: str, reason: str, upstreams: dict[str, UpstreamConn]) -> None:
         conn = upstreams.pop(name, None)
         if conn is not None:
             conn.close()
@@ -459,47 +313,20 @@ class StickyProxy:
         await writer.drain()
         return False
 
-    @staticmethod
-    def bad_gateway_response(upstream: str, reason: str) -> bytes:
-        return simple_response(
-            502, "Bad Gateway", f"502 Bad Gateway: upstream {upstream}: {reason}\n"
-        )
-
     async def _bad_gateway(self, writer: asyncio.StreamWriter, upstream: str, reason: str) -> bool:
-        writer.write(self.bad_gateway_response(upstream, reason))
+        writer.write(bad_gateway_response(upstream, reason))
         await writer.drain()
         return False
-
-    def client_head(
-        self,
-        request: RequestHead,
-        response: ResponseHead,
-        choice: Choice,
-        *,
-        keep: bool,
-        upgrade: bool = False,
-    ) -> bytes:
-        """The response head as the client gets it: hop-by-hop fields dropped, the stickiness
-        cookie set if the choice pinned the client anew, ``Connection`` saying what comes next."""
-        headers = list(forwardable(response.headers, keep_upgrade=upgrade))
-        if choice.set_cookie:
-            cookie = f"{self.config.cookie_name}={choice.upstream.name}; Path=/; HttpOnly"
-            headers.append(("Set-Cookie", cookie))
-        if not upgrade:
-            headers.append(("Connection", "keep-alive" if keep else "close"))
-        return serialize_response(
-            ResponseHead(response.version, response.status, response.reason, tuple(headers))
-        )
 
     async def _respond(
         self,
         request: RequestHead,
         response: ResponseHead,
         choice: Choice,
-        conn: _Conn,
+        conn: UpstreamConn,
         client_reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        upstreams: dict[str, _Conn],
+        upstreams: dict[str, UpstreamConn],
     ) -> bool:
         while 100 <= response.status < 200 and response.status != 101:
             writer.write(serialize_response(response))  # 100 Continue, 103 Early Hints
@@ -512,7 +339,7 @@ class StickyProxy:
             self.passive_failure(choice.upstream.name, exc.reason, upstreams)
             return await self._bad_gateway(writer, choice.upstream.name, exc.reason)
         keep = request.keep_alive and framing.kind is not BodyKind.UNTIL_CLOSE and not self._closing
-        head = self.client_head(request, response, choice, keep=keep, upgrade=upgrade)
+        head = client_head(response, choice, self.config.cookie_name, keep=keep, upgrade=upgrade)
         if upgrade:
             writer.write(head)
             await writer.drain()

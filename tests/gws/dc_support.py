@@ -15,7 +15,8 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.gws.config import GwsConfig, UserDirectory
 from emulator.gws.server import GwsServer
-from emulator.proxy.server import ProxyConfig, StickyProxy
+from emulator.proxy.config import ProxyConfig
+from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream
 from emulator.sipcluster.config import NodeConfig
 from emulator.sipcluster.service import NodeService

@@ -14,7 +14,8 @@ from aiohttp import WSMsgType, web
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog, flush_all
-from emulator.proxy.server import ProxyConfig, StickyProxy
+from emulator.proxy.config import ProxyConfig
+from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream
 
 

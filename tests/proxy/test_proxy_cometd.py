@@ -17,7 +17,8 @@ from emulator.bayeux.messages import Message
 from emulator.bayeux.server_model import ServerConfig
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
-from emulator.proxy.server import ProxyConfig, StickyProxy
+from emulator.proxy.config import ProxyConfig
+from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream
 
 PATH = "/workspace/v3/notifications"

@@ -10,7 +10,8 @@ from proxy_support import proxied, wait_until
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
-from emulator.proxy.server import ProxyConfig, StickyProxy
+from emulator.proxy.config import ProxyConfig
+from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream, UpstreamState
 
 PINNED = b"Host: a\r\nCookie: DRLAB_UPSTREAM=gws1\r\n"

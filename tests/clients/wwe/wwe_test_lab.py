@@ -18,7 +18,8 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.gws.config import GwsConfig, GwsTimers, UserDirectory
 from emulator.gws.server import GwsServer
-from emulator.proxy.server import ProxyConfig, StickyProxy
+from emulator.proxy.config import ProxyConfig
+from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream
 from emulator.sipcluster.config import NodeConfig, Timers
 from emulator.sipcluster.service import NodeService
