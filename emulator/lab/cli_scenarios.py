@@ -19,9 +19,11 @@ import click
 from emulator.lab.cli_support import engine_of, fail
 from emulator.lab.embedded import LabError
 from emulator.lab.engines import ENGINES, make_engine
+from emulator.lab.scenarios.model import Scenario
 from emulator.lab.scenarios.report import timeline_text, verdict_table, write_report
 from emulator.lab.scenarios.runner import RunOptions, run_all
-from emulator.lab.scenarios.schema import Scenario, ScenarioError, load_scenario
+from emulator.lab.scenarios.schema import load_scenario
+from emulator.lab.scenarios.schema_reader import ScenarioError
 from emulator.lab.topology import Topology
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "scenarios"

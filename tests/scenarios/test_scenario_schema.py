@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from emulator.lab.cli_scenarios import DEFAULT_DIR, load_all
-from emulator.lab.scenarios.schema import ScenarioError, load_scenario
+from emulator.lab.scenarios.schema import load_scenario
+from emulator.lab.scenarios.schema_reader import ScenarioError
 from emulator.lab.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ import aiohttp
 
 from clients.wwe import CONNECTION_LOST, UNABLE_TO_CONNECT, VOICE_UNAVAILABLE, VoiceChanged
 from emulator.lab.embedded import LabError
+from emulator.lab.scenarios.model import Expect
 from emulator.lab.scenarios.observer import Observer
-from emulator.lab.scenarios.schema import Expect
 
 MESSAGES = {
     "CONNECTION_LOST": CONNECTION_LOST,

@@ -27,7 +27,7 @@ from clients.wwe.client import LoginOutcome
 from emulator.common.jsonlog import JsonLog
 from emulator.lab.embedded import LabError, records
 from emulator.lab.scenarios.labsession import LabSession
-from emulator.lab.scenarios.schema import AgentSetup
+from emulator.lab.scenarios.model import AgentSetup
 
 STICKY_COOKIE = "DRLAB_UPSTREAM"
 

@@ -23,8 +23,8 @@ from emulator.lab.embedded import LabError
 from emulator.lab.scenarios.actions import ACTIONS, FAULTS, answer_call, place_call
 from emulator.lab.scenarios.checks import CHECKS, NOT_OBSERVABLE, Verdict
 from emulator.lab.scenarios.labsession import LabSession
+from emulator.lab.scenarios.model import Expect, Outcome, Scenario
 from emulator.lab.scenarios.observer import Observer, wait_until
-from emulator.lab.scenarios.schema import Expect, Outcome, Scenario
 from emulator.lab.timeline import Timeline
 
 MIN_DEADLINE = 10.0

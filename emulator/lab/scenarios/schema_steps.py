@@ -1,0 +1,125 @@
+"""The step vocabulary of a scenario file: faults, agent and customer actions, waits, marks and
+``check: ID`` points, with the keys and values each action takes, and their validation.
+
+Service and link names are checked against the topology when ``load_scenario`` is given one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from emulator.lab.scenarios.model import DCS, AgentSetup, CallSetup, Outcome, Step
+from emulator.lab.scenarios.schema_outcomes import read_expect
+from emulator.lab.scenarios.schema_reader import Reader
+from emulator.lab.scenarios.yamlnodes import LocatedList, LocatedMap, line_of
+
+# action -> (required params, optional params)
+ACTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "cut": (frozenset({"links"}), frozenset({"mode"})),
+    "heal": (frozenset(), frozenset({"links"})),
+    "partition": (frozenset({"dcs"}), frozenset({"mode"})),
+    "kill": (frozenset({"service"}), frozenset()),
+    "stop": (frozenset({"service"}), frozenset()),
+    "start": (frozenset({"service"}), frozenset()),
+    "pause": (frozenset({"service"}), frozenset()),
+    "resume": (frozenset({"service"}), frozenset()),
+    "login": (frozenset({"agent", "dc"}), frozenset({"gws", "label"})),
+    "agent": (frozenset({"agent", "request"}), frozenset({"label"})),
+    "call_control": (frozenset({"agent", "call", "request"}), frozenset({"label"})),
+    "customer": (frozenset({"call", "request"}), frozenset()),
+    "new_call": (frozenset({"call", "agent", "node"}), frozenset()),
+    "phone": (frozenset({"agent", "node", "request"}), frozenset()),
+    "wait": (frozenset({"seconds"}), frozenset()),
+    "wait_acw_over": (frozenset({"agent"}), frozenset({"within"})),
+    # Wait for a condition stated like an outcome's expectation (not an outcome: no verdict).
+    "wait_until": (frozenset({"expect"}), frozenset({"within"})),
+}
+AGENT_REQUESTS = ("ready", "not_ready", "agent_login", "agent_logout")
+CALL_REQUESTS = ("answer", "release", "hold", "retrieve")
+CUSTOMER_REQUESTS = ("answer", "release")
+PHONE_REQUESTS = ("register", "unregister")
+CUT_MODES = ("reset", "blackhole")
+
+
+def read_steps(
+    r: Reader,
+    value: Any,
+    line: int,
+    agents: Mapping[str, AgentSetup],
+    calls: Mapping[str, CallSetup],
+    outcomes: Mapping[str, Outcome],
+) -> tuple[Step, ...]:
+    if not isinstance(value, LocatedList):
+        raise r.fail(line_of(value, line), "steps", "must be a list")
+    steps = []
+    for index, item in enumerate(value):
+        where = f"steps[{index}]"
+        body = r.mapping(item, where, value.line_of(index))
+        if "check" in body:
+            r.keys(body, where, {"check"}, set())
+            outcome_id = r.text(body, "check", where)
+            if outcome_id not in outcomes:
+                raise r.fail(
+                    body.line_of("check"),
+                    f"{where}.check",
+                    f"no outcome {outcome_id!r} in this file",
+                )
+            steps.append(Step(body.line, "check", outcome_id))
+            continue
+        if "mark" in body:
+            r.keys(body, where, {"mark"}, set())
+            steps.append(Step(body.line, "mark", r.text(body, "mark", where)))
+            continue
+        if "do" not in body:
+            raise r.fail(
+                body.line, where, "a step is 'do: ACTION', 'check: OUTCOME' or 'mark: NAME'"
+            )
+        action = r.text(body, "do", where, ACTIONS)
+        required, optional = ACTIONS[action]
+        r.keys(body, where, required | {"do"}, optional)
+        _step_names(r, body, where, action, agents, calls)
+        params = {key: val for key, val in body.items() if key != "do"}
+        if action == "wait_until":
+            params["expect"] = read_expect(
+                r, body["expect"], body.line_of("expect"), f"{where}.expect", agents, calls
+            )
+        steps.append(Step(body.line, "do", action, params))
+    return tuple(steps)
+
+
+def _step_names(
+    r: Reader,
+    body: LocatedMap,
+    where: str,
+    action: str,
+    agents: Mapping[str, AgentSetup],
+    calls: Mapping[str, CallSetup],
+) -> None:
+    if "agent" in body:
+        r.text(body, "agent", where, agents)
+    if "call" in body and action != "new_call":
+        r.text(body, "call", where, calls)
+    if "service" in body:
+        r.text(body, "service", where, sorted(r.services))
+    for key in ("node", "gws"):
+        if key in body:
+            r.text(body, key, where, sorted(r.services))
+    if "links" in body:
+        r.names(body, "links", where, r.links)
+    if "dcs" in body:
+        r.names(body, "dcs", where, DCS)
+    if "dc" in body:
+        r.text(body, "dc", where, DCS)
+    if "mode" in body:
+        r.text(body, "mode", where, CUT_MODES)
+    if "seconds" in body:
+        r.number(body, "seconds", where)
+    choices = {
+        "agent": AGENT_REQUESTS,
+        "call_control": CALL_REQUESTS,
+        "customer": CUSTOMER_REQUESTS,
+        "phone": PHONE_REQUESTS,
+    }.get(action)
+    if choices is not None:
+        r.text(body, "request", where, choices)
