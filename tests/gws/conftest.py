@@ -19,7 +19,7 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.gws.config import GwsConfig, GwsTimers, UserDirectory
 from emulator.gws.server import GwsServer
-from emulator.sipcluster.config import NodeConfig
+from emulator.sipcluster.config import NodeConfig, Timers
 from emulator.sipcluster.service import NodeService
 from tests.sipcluster.conftest import FAST_TIMERS, LOOPBACK, Relay, free_port
 
@@ -44,6 +44,52 @@ async def eventually(check: Callable[[], bool], timeout: float = 8.0) -> None:
 def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     flush_all()
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def sip1(timers: Timers = FAST_TIMERS, tc_port: int = 0) -> tuple[NodeService, io.StringIO]:
+    """DC1's sip1 on loopback (not started; every port 0 but ``tc_port``) and its log's stream."""
+    log = io.StringIO()
+    node = NodeService(
+        NodeConfig(
+            name="sip1",
+            dc="DC1",
+            tlib=Endpoint(LOOPBACK, 0),
+            tc=Endpoint(LOOPBACK, tc_port),
+            control=Endpoint(LOOPBACK, 0),
+            timers=timers,
+        ),
+        JsonLog("sip1", "DC1", log),
+    )
+    return node, log
+
+
+def tlib_of(sip: NodeService) -> Endpoint:
+    """Where a started sip1 takes T-Lib clients."""
+    host, port = sip.endpoints["tlib"].rsplit(":", 1)
+    return Endpoint(host, int(port))
+
+
+def gws_node(
+    name: str,
+    sip: Endpoint,
+    timers: GwsTimers = FAST_GWS_TIMERS,
+    users: tuple[str, ...] = (),
+    **options: Any,
+) -> tuple[GwsServer, io.StringIO]:
+    """DC1's GWS node ``name`` on loopback port 0 (not started), a T-Lib client of sip1 at
+    ``sip``, and its log's stream; ``options`` are further ``GwsConfig`` fields."""
+    log = io.StringIO()
+    config = GwsConfig(
+        name=name,
+        dc="DC1",
+        sip_name="sip1",
+        sip_host=sip.host,
+        sip_port=sip.port,
+        users=UserDirectory.from_options(None, users),
+        timers=timers,
+        **options,
+    )
+    return GwsServer(config, http=Endpoint(LOOPBACK, 0), log=JsonLog(name, "DC1", log)), log
 
 
 async def refuse_link(relay: Relay) -> None:
@@ -259,34 +305,17 @@ async def lab_factory() -> AsyncIterator[Callable[..., Any]]:
         users: tuple[str, ...] = (),
         unregister_on_timeout: bool = True,
     ) -> Lab:
-        sip_log = io.StringIO()
-        sip = NodeService(
-            NodeConfig(
-                name="sip1",
-                dc="DC1",
-                tlib=Endpoint(LOOPBACK, 0),
-                tc=Endpoint(LOOPBACK, free_port()),
-                control=Endpoint(LOOPBACK, 0),
-                timers=FAST_TIMERS,
-            ),
-            JsonLog("sip1", "DC1", sip_log),
-        )
+        sip, sip_log = sip1(tc_port=free_port())
         await sip.start()
-        host, port = sip.endpoints["tlib"].rsplit(":", 1)
-        relay = Relay(Endpoint(host, int(port)))
+        relay = Relay(tlib_of(sip))
         await relay.start()
-        gws_log = io.StringIO()
-        config = GwsConfig(
-            name="gws1",
-            dc="DC1",
-            sip_name="sip1",
-            sip_host=LOOPBACK,
-            sip_port=relay.port,
-            users=UserDirectory.from_options(None, users),
-            timers=timers,
+        gws, gws_log = gws_node(
+            "gws1",
+            Endpoint(LOOPBACK, relay.port),
+            timers,
+            users,
             unregister_on_timeout=unregister_on_timeout,
         )
-        gws = GwsServer(config, http=Endpoint(LOOPBACK, 0), log=JsonLog("gws1", "DC1", gws_log))
         await gws.start()
         lab = Lab(sip, relay, gws, gws_log, sip_log)
         made.append(lab)

@@ -1,27 +1,32 @@
 """DC1 in-process on loopback port 0: sip1, gws1 and gws2 (T-Lib clients of sip1) and proxy-dc1
-(the sticky proxy in front of both GWS nodes) — the path a desktop really takes."""
+(the sticky proxy in front of both GWS nodes) — the path a desktop really takes.
+
+``build`` is the one builder of that DC: ``relayed`` puts a cuttable relay on each GWS node's
+T-Lib link ("gwsN-sip1") and on the proxy's path to it ("proxy-dc1-gwsN": gwsN's NIC), as the
+WWE client's tests (``tests/clients/wwe/wwe_test_lab.py``) need; ``make`` may be a subclass of
+``Dc`` with more helpers."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import aiohttp
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
-from emulator.gws.config import GwsConfig, UserDirectory
+from emulator.gws.config import GwsTimers
 from emulator.gws.server import GwsServer
 from emulator.proxy.config import ProxyConfig
 from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream
-from emulator.sipcluster.config import NodeConfig
+from emulator.sipcluster.config import Timers
 from emulator.sipcluster.service import NodeService
-from tests.gws.conftest import FAST_GWS_TIMERS, eventually, log_lines
-from tests.sipcluster.conftest import FAST_TIMERS, LOOPBACK
+from tests.gws.conftest import FAST_GWS_TIMERS, eventually, gws_node, log_lines, sip1, tlib_of
+from tests.sipcluster.conftest import FAST_TIMERS, LOOPBACK, Relay
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Dc:
     proxy: StickyProxy
     sip_log: io.StringIO
     gws_logs: dict[str, io.StringIO]
+    relays: dict[str, Relay] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -65,49 +71,55 @@ class Dc:
         return conn_id
 
 
+D = TypeVar("D", bound=Dc)
+
+
+def datacentre(**gws_options: Any) -> AbstractAsyncContextManager[Dc]:
+    """gws1 and gws2 straight to sip1 and straight from the proxy, at the GWS tests' timers;
+    ``gws_options`` are further ``GwsConfig`` fields of both nodes."""
+    return build(Dc, **gws_options)
+
+
 @asynccontextmanager
-async def datacentre(**gws_options: Any) -> AsyncIterator[Dc]:
-    async with AsyncExitStack() as stack:
-        sip_log = io.StringIO()
-        sip = NodeService(
-            NodeConfig(
-                name="sip1",
-                dc="DC1",
-                tlib=Endpoint(LOOPBACK, 0),
-                tc=Endpoint(LOOPBACK, 0),
-                control=Endpoint(LOOPBACK, 0),
-                timers=FAST_TIMERS,
-            ),
-            JsonLog("sip1", "DC1", sip_log),
-        )
-        await sip.start()
-        stack.push_async_callback(sip.stop)
-        host, port = sip.endpoints["tlib"].rsplit(":", 1)
-        gws: dict[str, GwsServer] = {}
-        logs: dict[str, io.StringIO] = {}
-        for name in ("gws1", "gws2"):
-            logs[name] = io.StringIO()
-            config = GwsConfig(
-                name=name,
-                dc="DC1",
-                sip_name="sip1",
-                sip_host=host,
-                sip_port=int(port),
-                users=UserDirectory.from_options(None, ()),
-                timers=FAST_GWS_TIMERS,
-                **gws_options,
-            )
-            server = GwsServer(
-                config, http=Endpoint(LOOPBACK, 0), log=JsonLog(name, "DC1", logs[name])
-            )
-            gws[name] = await stack.enter_async_context(server)
-        await eventually(lambda: all(node.node.link.up for node in gws.values()))
+async def build(
+    make: type[D],
+    nodes: tuple[str, ...] = ("gws1", "gws2"),
+    *,
+    sip_timers: Timers = FAST_TIMERS,
+    gws_timers: GwsTimers = FAST_GWS_TIMERS,
+    relayed: bool = False,
+    **gws_options: Any,
+) -> AsyncIterator[D]:
+    """Start the DC, yield it, and stop what it then holds (``dc.proxy`` may have been
+    replaced, a node popped from ``dc.gws`` already closed)."""
+    sip, sip_log = sip1(sip_timers)
+    await sip.start()
+    relays: dict[str, Relay] = {}
+    gws: dict[str, GwsServer] = {}
+    logs: dict[str, io.StringIO] = {}
+    try:
+        for name in nodes:
+            tlib = tlib_of(sip)
+            if relayed:
+                relay = relays[f"{name}-sip1"] = Relay(tlib)
+                await relay.start()
+                tlib = Endpoint(LOOPBACK, relay.port)
+            server, logs[name] = gws_node(name, tlib, gws_timers, **gws_options)
+            await server.start()
+            gws[name] = server
+        await eventually(lambda: all(server.node.link.up for server in gws.values()))
+        upstreams = {name: server.http_endpoint for name, server in gws.items()}
+        if relayed:
+            for name, server in gws.items():
+                relay = relays[f"proxy-dc1-{name}"] = Relay(server.http_endpoint)
+                await relay.start()
+                upstreams[name] = Endpoint(LOOPBACK, relay.port)
         proxy = StickyProxy(
             ProxyConfig(
                 name="proxy-dc1",
                 dc="DC1",
                 listen=Endpoint(LOOPBACK, 0),
-                upstreams=tuple(Upstream(n, g.http_endpoint) for n, g in gws.items()),
+                upstreams=tuple(Upstream(n, e) for n, e in upstreams.items()),
                 health_interval=0.1,
                 health_timeout=1.0,
                 connect_timeout=1.0,
@@ -115,5 +127,15 @@ async def datacentre(**gws_options: Any) -> AsyncIterator[Dc]:
             ),
             JsonLog("proxy-dc1", "DC1", io.StringIO()),
         )
-        await stack.enter_async_context(proxy)
-        yield Dc(sip, gws, proxy, sip_log, logs)
+        await proxy.start()
+        dc = make(sip, gws, proxy, sip_log, logs, relays)
+        try:
+            yield dc
+        finally:
+            await dc.proxy.stop()
+    finally:
+        for server in gws.values():
+            await server.close()
+        for relay in relays.values():
+            await relay.close()
+        await sip.stop()
