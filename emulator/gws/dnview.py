@@ -32,6 +32,13 @@ class WorkspaceCallState(StrEnum):
     RELEASED = "Released"
 
 
+class DnRole(StrEnum):
+    """The DN's part in a call (T-Lib's ``ThisDNRole`` names): it placed the call, or was called."""
+
+    ORIGINATION = "RoleOrigination"
+    DESTINATION = "RoleDestination"
+
+
 # DN capabilities by reported agent state: the voice requests that make sense from there.
 DN_CAPABILITIES: dict[WorkspaceAgentState, tuple[str, ...]] = {
     WorkspaceAgentState.LOGGED_OUT: ("login", "make-call"),
@@ -58,6 +65,10 @@ class CallView:
     other_dn: str
     call_type: str
     call_node: str
+    # Who called whom: set by the call's first event on the DN and kept for the call's life (an
+    # answered call still has its caller). It gives the Workspace ``ani``/``dnis`` and the
+    # participant's ``role``.
+    role: DnRole
 
 
 @dataclass

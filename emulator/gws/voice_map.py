@@ -11,7 +11,7 @@ or ``EventError`` (``data.error``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
 
@@ -19,6 +19,7 @@ from emulator.gws.dnview import (
     CALL_CAPABILITIES,
     DN_CAPABILITIES,
     CallView,
+    DnRole,
     DnView,
     WorkspaceAgentState,
     WorkspaceCallState,
@@ -55,8 +56,9 @@ def dn_state_changed(dn: DnView, **extra: Any) -> Message:
 
 
 def call_payload(dn: DnView, call: CallView) -> Message:
-    inbound = call.call_type == "Inbound" or call.state is WorkspaceCallState.RINGING
-    ani, dnis = (call.other_dn, dn.number) if inbound else (dn.number, call.other_dn)
+    called = call.role is DnRole.DESTINATION
+    ani, dnis = (call.other_dn, dn.number) if called else (dn.number, call.other_dn)
+    other_role = DnRole.ORIGINATION if called else DnRole.DESTINATION
     capabilities = () if not dn.link_up else CALL_CAPABILITIES[call.state]
     return {
         "type": "Call",
@@ -66,9 +68,7 @@ def call_payload(dn: DnView, call: CallView) -> Message:
         "callType": call.call_type,
         "state": str(call.state),
         "capabilities": list(capabilities),
-        "participants": [
-            {"number": call.other_dn, "role": "RoleOrigination" if inbound else "RoleDestination"}
-        ],
+        "participants": [{"number": call.other_dn, "role": str(other_role)}],
         "phoneNumber": call.other_dn,
         "ani": ani,
         "dnis": dnis,
@@ -117,7 +117,19 @@ def _text(event: Event, name: str, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
-def _call_from_wire(item: Mapping[str, Any], default_state: WorkspaceCallState) -> CallView | None:
+def _first_seen_role(call_type: str, state: WorkspaceCallState) -> DnRole:
+    """The DN's role in a call GWS did not know: ringing here, or inbound, it was called; dialing,
+    or outbound, it placed the call. An internal call first seen established or held (a snapshot,
+    a re-announcement) is taken as placed here: the SIP node's call lists do not say."""
+    if call_type == "Inbound" or state is WorkspaceCallState.RINGING:
+        return DnRole.DESTINATION
+    return DnRole.ORIGINATION
+
+
+def _call_from_wire(
+    item: Mapping[str, Any], default_state: WorkspaceCallState, known: Mapping[str, CallView]
+) -> CallView | None:
+    """The call of a T-Lib event or call list item; a call already ``known`` keeps its role."""
     conn_id = item.get("ConnID")
     if not isinstance(conn_id, str) or not conn_id:
         return None
@@ -125,12 +137,15 @@ def _call_from_wire(item: Mapping[str, Any], default_state: WorkspaceCallState) 
         state = WorkspaceCallState(item.get("CallState", default_state))
     except ValueError:
         state = default_state
+    call_type = str(item.get("CallType", "Internal"))
+    previous = known.get(conn_id)
     return CallView(
         conn_id=conn_id,
         state=state,
         other_dn=str(item.get("OtherDN", "")),
-        call_type=str(item.get("CallType", "Internal")),
+        call_type=call_type,
         call_node=str(item.get("CallNode", "")),
+        role=previous.role if previous else _first_seen_role(call_type, state),
     )
 
 
@@ -148,7 +163,7 @@ def _on_address_info(dn: DnView, event: Event) -> list[Message]:
     wire_calls = event.get("Calls", [])
     for item in wire_calls if isinstance(wire_calls, list) else []:
         call = (
-            _call_from_wire(item, WorkspaceCallState.ESTABLISHED)
+            _call_from_wire(item, WorkspaceCallState.ESTABLISHED, dn.calls)
             if isinstance(item, dict)
             else None
         )
@@ -161,9 +176,7 @@ def _on_address_info(dn: DnView, event: Event) -> list[Message]:
 
 
 def _released(call: CallView) -> CallView:
-    return CallView(
-        call.conn_id, WorkspaceCallState.RELEASED, call.other_dn, call.call_type, call.call_node
-    )
+    return replace(call, state=WorkspaceCallState.RELEASED)
 
 
 def _on_agent_login(dn: DnView, event: Event) -> list[Message]:
@@ -195,7 +208,7 @@ def _on_agent_not_ready(dn: DnView, event: Event) -> list[Message]:
 def _call_event(default_state: WorkspaceCallState) -> Callable[[DnView, Event], list[Message]]:
     def handle(dn: DnView, event: Event) -> list[Message]:
         attributes = {"CallState": default_state, **event.attributes}
-        call = _call_from_wire(attributes, default_state)
+        call = _call_from_wire(attributes, default_state, dn.calls)
         if call is None:
             return []
         known = call.conn_id in dn.calls

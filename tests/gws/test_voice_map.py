@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.gws import voice_map
-from emulator.gws.dnview import CallView, DnView, WorkspaceAgentState, WorkspaceCallState
+from emulator.gws.dnview import (
+    CallView,
+    DnRole,
+    DnView,
+    WorkspaceAgentState,
+    WorkspaceCallState,
+)
 from emulator.tlib.messages import Event, EventName
 
 
@@ -109,6 +115,49 @@ def test_call_events_walk_a_call_through_its_states() -> None:
     assert dn.calls == {}
 
 
+def parties(message: dict[str, Any]) -> tuple[str, str, list[dict[str, str]]]:
+    call = message["call"]
+    return call["ani"], call["dnis"], call["participants"]
+
+
+def test_an_answered_internal_call_keeps_its_caller() -> None:
+    # 7002 calls 7001: ringing here, this DN is the destination, and stays it once the call is
+    # answered, held, retrieved and released (the call's type says "Internal" either way).
+    dn = DnView("7001")
+    called = ("7002", "7001", [{"number": "7002", "role": "RoleOrigination"}])
+    for name in (
+        EventName.EVENT_RINGING,
+        EventName.EVENT_ESTABLISHED,
+        EventName.EVENT_HELD,
+        EventName.EVENT_RETRIEVED,
+        EventName.EVENT_RELEASED,
+    ):
+        [message] = apply(dn, name, ConnID="c5", OtherDN="7002", CallType="Internal")
+        assert parties(message) == called, name
+    # A snapshot of a call GWS knows does not change who called whom either.
+    apply(dn, EventName.EVENT_RINGING, ConnID="c6", OtherDN="7002", CallType="Internal")
+    snapshot = [
+        {"ConnID": "c6", "CallState": "Established", "OtherDN": "7002", "CallType": "Internal"}
+    ]
+    messages = apply(dn, EventName.EVENT_ADDRESS_INFO, AgentState="Ready", Calls=snapshot)
+    assert parties(messages[-1]) == ("7002", "7001", called[2])
+
+
+def test_a_call_first_seen_established_is_placed_by_the_dn_unless_inbound() -> None:
+    # GWS did not see the call start (another node's session, a re-announcement): the SIP node's
+    # call lists carry no role, so an internal or outbound call is taken as placed by this DN.
+    dn = DnView("7001")
+    for conn_id, call_type, expected in (
+        ("c7", "Internal", ("7001", "7002")),
+        ("c8", "Outbound", ("7001", "7002")),
+        ("c9", "Inbound", ("7002", "7001")),
+    ):
+        [message] = apply(
+            dn, EventName.EVENT_ESTABLISHED, ConnID=conn_id, OtherDN="7002", CallType=call_type
+        )
+        assert parties(message)[:2] == expected, call_type
+
+
 def test_restored_call_is_announced_as_recovered() -> None:
     dn = DnView("7001")
     [message] = apply(dn, EventName.EVENT_ESTABLISHED, ConnID="c1", OtherDN="+1", Restored=True)
@@ -142,7 +191,9 @@ def test_link_loss_puts_the_dn_out_of_service_and_says_why() -> None:
     dn = DnView(
         "7001", agent_id="agent1", agent_state=WorkspaceAgentState.READY, agent_work_mode="ManualIn"
     )
-    dn.calls["c1"] = CallView("c1", WorkspaceCallState.ESTABLISHED, "+1", "Inbound", "")
+    dn.calls["c1"] = CallView(
+        "c1", WorkspaceCallState.ESTABLISHED, "+1", "Inbound", "", DnRole.DESTINATION
+    )
     state, error = voice_map.link_lost(dn, "sip1", "connection closed by peer")
     assert state["dn"]["agentState"] == "OutOfService"
     assert state["dn"]["dnStatus"] == "OutOfService"
