@@ -8,7 +8,7 @@ import base64
 import contextlib
 import io
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,15 @@ async def eventually(check: Callable[[], bool], timeout: float = 8.0) -> None:
 def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     flush_all()
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def log_events(lines: Iterable[dict[str, Any]], event: str, **fields: Any) -> list[dict[str, Any]]:
+    """The log ``lines`` of ``event`` with these field values."""
+    return [
+        line
+        for line in lines
+        if line["event"] == event and all(line.get(k) == v for k, v in fields.items())
+    ]
 
 
 def sip1(timers: Timers = FAST_TIMERS, tc_port: int = 0) -> tuple[NodeService, io.StringIO]:
@@ -124,11 +133,7 @@ class Lab:
         return state
 
     def gws_events(self, event: str, **fields: Any) -> list[dict[str, Any]]:
-        return [
-            line
-            for line in log_lines(self.gws_log)
-            if line["event"] == event and all(line.get(k) == v for k, v in fields.items())
-        ]
+        return log_events(log_lines(self.gws_log), event, **fields)
 
     def sip_saw(self, message: str, dn: str) -> bool:
         """Whether sip1 logged receiving ``message`` for ``dn`` (its T-Lib request log)."""

@@ -25,7 +25,15 @@ from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream
 from emulator.sipcluster.config import Timers
 from emulator.sipcluster.service import NodeService
-from tests.gws.conftest import FAST_GWS_TIMERS, eventually, gws_node, log_lines, sip1, tlib_of
+from tests.gws.conftest import (
+    FAST_GWS_TIMERS,
+    eventually,
+    gws_node,
+    log_events,
+    log_lines,
+    sip1,
+    tlib_of,
+)
 from tests.sipcluster.conftest import FAST_TIMERS, LOOPBACK, Relay
 
 
@@ -44,12 +52,12 @@ class Dc:
 
     def gws_events(self, event: str, **fields: Any) -> list[dict[str, Any]]:
         """Log lines of every GWS node with this event (and these field values)."""
-        return [
-            line
-            for log in self.gws_logs.values()
-            for line in log_lines(log)
-            if line["event"] == event and all(line.get(k) == v for k, v in fields.items())
-        ]
+        lines = (line for log in self.gws_logs.values() for line in log_lines(log))
+        return log_events(lines, event, **fields)
+
+    def sip_events(self, event: str, **fields: Any) -> list[dict[str, Any]]:
+        """sip1's log lines with this event (and these field values)."""
+        return log_events(log_lines(self.sip_log), event, **fields)
 
     def sip_saw(self, message: str, dn: str) -> bool:
         return any(

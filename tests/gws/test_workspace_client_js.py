@@ -11,16 +11,19 @@ import asyncio
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.gws.conftest import eventually
-from tests.gws.dc_support import datacentre
+from tests.gws.dc_support import Dc, datacentre
 
-SCRIPT = Path(__file__).parent / "js" / "workspace_flow.js"
+SCRIPTS = Path(__file__).parent / "js"
 REPO = Path(__file__).resolve().parents[2]
+STEP_TIMEOUT = 30.0
 
 
 def node_modules() -> Path | None:
@@ -36,25 +39,91 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def run_flow(base_url: str) -> list[dict[str, Any]]:
-    """workspace_flow.js as a process; its steps (one JSON line each)."""
+class NodeScript:
+    """One of ``js/*.js`` as a process; its steps (one JSON line each) read as they come."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.steps: list[dict[str, Any]] = []
+        self.stderr = bytearray()
+        self._stderr_reader = asyncio.create_task(self._read_stderr())
+
+    async def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        while chunk := await self.process.stderr.read(65536):
+            self.stderr += chunk
+
+    def _trouble(self) -> str:
+        return f"steps so far: {self.steps}\nstderr: {self.stderr.decode()[-2000:]}"
+
+    async def next_step(self) -> dict[str, Any] | None:
+        """The script's next step; None once its output ends."""
+        assert self.process.stdout is not None
+        async with asyncio.timeout(STEP_TIMEOUT):
+            while line := await self.process.stdout.readline():
+                if line.startswith(b"{"):
+                    step: dict[str, Any] = json.loads(line)
+                    self.steps.append(step)
+                    assert step["step"] != "failed", self._trouble()
+                    return step
+        return None
+
+    async def until(self, name: str) -> dict[str, Any]:
+        while (step := await self.next_step()) is not None:
+            if step["step"] == name:
+                return step
+        raise AssertionError(f"the script ended before step {name!r}\n{self._trouble()}")
+
+    async def finish(self) -> list[dict[str, Any]]:
+        """Every step, once the script has exited with status 0."""
+        while await self.next_step() is not None:
+            pass
+        async with asyncio.timeout(STEP_TIMEOUT):
+            await self.process.wait()
+            await self._stderr_reader
+        assert self.process.returncode == 0, self._trouble()
+        return self.steps
+
+    async def close(self) -> None:
+        """Kill the script if it still runs (a failed test) and stop reading it."""
+        if self.process.returncode is None:
+            with suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        self._stderr_reader.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._stderr_reader
+
+
+@asynccontextmanager
+async def node_script(name: str, *args: str) -> AsyncIterator[NodeScript]:
     modules = node_modules()
     assert modules is not None
     process = await asyncio.create_subprocess_exec(
         "node",
-        str(SCRIPT),
-        base_url,
-        "agent1",
-        "agent1",
-        "7001",
+        str(SCRIPTS / name),
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "NODE_PATH": str(modules)},
     )
-    async with asyncio.timeout(60):
-        out, err = await process.communicate()
-    steps = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
-    assert process.returncode == 0, (steps, err.decode()[-2000:])
+    script = NodeScript(process)
+    try:
+        yield script
+    finally:
+        await script.close()
+
+
+def dn_states(steps: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(step["agentState"], step["agentWorkMode"]) for step in steps if step["step"] == "dn"]
+
+
+# --- sign-on and agent state (workspace_flow.js) --------------------------------------------------
+
+
+async def run_flow(base_url: str) -> list[dict[str, Any]]:
+    async with node_script("workspace_flow.js", base_url, "agent1", "agent1", "7001") as script:
+        steps = await script.finish()
     states = [step["agentState"] for step in steps if step["step"] == "dn"]
     assert states == ["LoggedIn", "Ready", "NotReady"]
     assert steps[0]["user"]["defaultPlace"] == "Place_7001"
@@ -82,3 +151,156 @@ async def test_public_workspace_client_straight_to_a_gws_node(lab_factory: Any) 
     await run_flow(lab.base_url)
     await eventually(lambda: bool(lab.gws_events("session.ended", reason="logout requested")))
     await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7001"))
+
+
+# --- calls (call_flow.js) -------------------------------------------------------------------------
+
+CALLER = "+15551230001"
+AFTER_CALL = [("NotReady", "AfterCallWork"), ("Ready", "ManualIn")]
+CAPABILITIES = {
+    "Dialing": ["release"],
+    "Ringing": ["answer", "release"],
+    "Established": ["release", "hold"],
+    "Held": ["retrieve", "release"],
+    "Released": [],
+}
+
+
+def agent(base_url: str, name: str, dn: str) -> tuple[str, ...]:
+    return (base_url, name, name, dn)
+
+
+def call_steps(steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The script's call steps by name, in order: what the client reported of the call."""
+    return {step["step"]: step for step in steps if "id" in step}
+
+
+def assert_call_step(step: dict[str, Any], conn_id: str, state: str) -> None:
+    """The client's event carries the call GWS sent (call.id is the ConnID) in ``state``; the
+    client's own call list holds it (a released call is dropped), and so does GET /voice/calls
+    where the script listed it."""
+    assert (step["id"], step["connId"], step["state"]) == (conn_id, conn_id, state), step
+    assert step["capabilities"] == CAPABILITIES[state], step
+    listed = [] if state == "Released" else [{"id": conn_id, "state": state}]
+    assert step["clientCalls"] == listed, step
+    assert step.get("restCalls", listed) == listed, step
+    if state == "Released":
+        assert step["notificationType"] == "StateChange", step
+
+
+def assert_after_call(steps: list[dict[str, Any]]) -> None:
+    """Ready before the call; after it drlab's ACW rule (NotReady/AfterCallWork for
+    after-call-work-period), then Ready, which is also the DN the client keeps at the end."""
+    assert dn_states(steps) == [("LoggedIn", "ManualIn"), ("Ready", "ManualIn"), *AFTER_CALL]
+    (kept,) = (step for step in steps if step["step"] == "client-dn")
+    assert (kept["agentState"], kept["agentWorkMode"]) == ("Ready", "ManualIn")
+    assert steps[-1]["step"] == "destroyed"
+
+
+def sip_request_conn_ids(dc: Dc, message: str, dn: str = "7001") -> list[str | None]:
+    """The ConnIDs of the T-Lib requests ``message`` sip1 received for ``dn``."""
+    return [line.get("ConnID") for line in dc.sip_events("tlib.request", message=message, DN=dn)]
+
+
+def published_conn_ids(dc: Dc, user: str = "agent1") -> set[str]:
+    """The ConnIDs GWS sent to ``user``'s desktop in CallStateChanged messages."""
+    return {
+        line["ConnID"]
+        for line in dc.gws_events("cometd.publish", user=user, messageType="CallStateChanged")
+    }
+
+
+async def test_public_workspace_client_makes_a_call_and_hangs_up_while_it_dials() -> None:
+    destination = "+15559870000"
+    async with datacentre() as dc:
+        args = (*agent(dc.base_url, "agent1", "7001"), "make-call", destination)
+        async with node_script("call_flow.js", *args) as js:
+            steps = await js.finish()
+        calls = call_steps(steps)
+        assert list(calls) == ["make-call", "release"]
+        assert all("restCalls" in step for step in calls.values())  # the script alone acts
+        (conn_id,) = published_conn_ids(dc)
+        made = calls["make-call"]
+        assert_call_step(made, conn_id, "Dialing")
+        assert made["notificationType"] == "NewCall"
+        assert (made["callType"], made["ani"], made["dnis"]) == ("Outbound", "7001", destination)
+        assert made["participants"] == [{"number": destination, "role": "RoleDestination"}]
+        assert sip_request_conn_ids(dc, "RequestMakeCall") == [None]
+        # Hanging up: the call.id the client sent back is what GWS put in the T-Lib request.
+        assert_call_step(calls["release"], conn_id, "Released")
+        assert sip_request_conn_ids(dc, "RequestReleaseCall") == [conn_id]
+        assert_after_call(steps)
+
+
+async def test_public_workspace_client_calls_another_agent_who_answers_with_the_same_client() -> (
+    None
+):
+    async with datacentre() as dc:
+        callee_args = (*agent(dc.base_url, "agent2", "7002"), "callee")
+        caller_args = (*agent(dc.base_url, "agent1", "7001"), "make-call-answered", "7002")
+        async with node_script("call_flow.js", *callee_args) as callee:
+            await callee.until("awaiting-call")
+            async with node_script("call_flow.js", *caller_args) as caller:
+                caller_steps, callee_steps = await asyncio.gather(caller.finish(), callee.finish())
+        (conn_id,) = published_conn_ids(dc, "agent1")
+        assert published_conn_ids(dc, "agent2") == {conn_id}  # one call, seen from both DNs
+        # The caller: Dialing, Established when agent2 answers, Released when it hangs up.
+        made = call_steps(caller_steps)
+        assert list(made) == ["make-call", "answered", "release"]
+        for name, state in (("make-call", "Dialing"), ("answered", "Established")):
+            assert_call_step(made[name], conn_id, state)
+        assert_call_step(made["release"], conn_id, "Released")
+        # The callee: Ringing, Established on its answer, Released when agent1 hangs up.
+        taken = call_steps(callee_steps)
+        assert list(taken) == ["ringing", "answer", "released"]
+        assert taken["ringing"]["notificationType"] == "NewCall"
+        for name, state in (("ringing", "Ringing"), ("answer", "Established")):
+            assert_call_step(taken[name], conn_id, state)
+        assert_call_step(taken["released"], conn_id, "Released")
+        # Both desktops show agent1 calling agent2 for the whole call, answered or not.
+        for step in (*made.values(), *taken.values()):
+            assert (step["callType"], step["ani"], step["dnis"]) == ("Internal", "7001", "7002")
+        for step in made.values():
+            assert step["participants"] == [{"number": "7002", "role": "RoleDestination"}], step
+        for step in taken.values():
+            assert step["participants"] == [{"number": "7001", "role": "RoleOrigination"}], step
+        assert sip_request_conn_ids(dc, "RequestAnswerCall", "7002") == [conn_id]
+        assert sip_request_conn_ids(dc, "RequestReleaseCall", "7001") == [conn_id]
+        assert_after_call(caller_steps)
+        assert_after_call(callee_steps)
+
+
+async def test_public_workspace_client_answers_holds_retrieves_and_releases_an_inbound_call() -> (
+    None
+):
+    async with datacentre() as dc:
+        args = (*agent(dc.base_url, "agent1", "7001"), "inbound")
+        async with node_script("call_flow.js", *args) as js:
+            await js.until("awaiting-call")
+            conn_id = await dc.inbound_call("7001", caller=CALLER)
+            steps = await js.finish()
+        calls = call_steps(steps)
+        assert list(calls) == ["ringing", "answer", "hold", "retrieve", "release"]
+        assert all("restCalls" in step for step in calls.values())  # the script alone acts
+        # Every event the client emitted is of the call sip1 created, by the id GWS sent.
+        assert published_conn_ids(dc) == {conn_id}
+        expected = {
+            "ringing": "Ringing",
+            "answer": "Established",
+            "hold": "Held",
+            "retrieve": "Established",
+            "release": "Released",
+        }
+        for name, state in expected.items():
+            assert_call_step(calls[name], conn_id, state)
+            step = calls[name]
+            assert (step["callType"], step["ani"], step["dnis"]) == ("Inbound", CALLER, "7001")
+            assert step["participants"] == [{"number": CALLER, "role": "RoleOrigination"}]
+        assert calls["ringing"]["notificationType"] == "NewCall"
+        assert {calls[name]["notificationType"] for name in ("answer", "hold", "retrieve")} == {
+            "StateChange"
+        }
+        # The ids the client sent back are the ones GWS gave it, down to the T-Lib requests.
+        for request in ("Answer", "Hold", "Retrieve", "Release"):
+            assert sip_request_conn_ids(dc, f"Request{request}Call") == [conn_id], request
+        assert_after_call(steps)

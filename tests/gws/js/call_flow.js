@@ -1,0 +1,106 @@
+// Call control with the public genesys-workspace-client-js against drlab, the way the Genesys
+// "basic call control" tutorial drives it: react to api 'CallStateChanged' events and use the
+// call.id they carry for answerCall/holdCall/retrieveCall/releaseCall. Each call step reports what
+// the client itself saw: the call's next event, whatever its state, with the client's own call
+// list (api.voice.calls) at that event. Prints one JSON line per step; exit 0 on success.
+//
+// Usage: node call_flow.js BASE_URL USER PASSWORD DN SCENARIO [DESTINATION]
+//   make-call DESTINATION           makeCall -> Dialing, releaseCall (still dialing) -> Released
+//   make-call-answered DESTINATION  makeCall -> Dialing, the far end answers -> Established,
+//                                   releaseCall -> Released
+//   inbound                         'awaiting-call' (the test then places a call to DN): Ringing,
+//                                   answer -> Established, hold -> Held, retrieve -> Established,
+//                                   release -> Released
+//   callee                          'awaiting-call': Ringing, answer -> Established, the far end
+//                                   hangs up -> Released
+// Every scenario starts Ready and ends with the DN's next two states (drlab: NotReady with
+// AfterCallWork after the release, then Ready when ACW is over), then destroy().
+const {main, signOff, signOn, step} = require('./common');
+
+const [base, user, password, dn, scenario, destination] = process.argv.slice(2);
+
+function dnStep(state) {
+  return {agentState: state.agentState, agentWorkMode: state.agentWorkMode};
+}
+
+// A call step: the event, the client's call list when it emitted it and, when `listing` (the
+// script alone acts on the call, so nothing changes it meanwhile), GET /voice/calls as the
+// client's generated VoiceApi (the one the wrapper calls) deserializes it into its Call model.
+async function report(api, name, {message, calls}, listing) {
+  const {call, notificationType} = message;
+  const detail = {
+    id: call.id,
+    connId: call.connId,
+    state: call.state,
+    notificationType,
+    callType: call.callType,
+    capabilities: call.capabilities,
+    ani: call.ani,
+    dnis: call.dnis,
+    participants: call.participants,
+    clientCalls: calls,
+  };
+  if (listing) {
+    const listed = await api.voice._api.getCalls();
+    detail.restCalls = listed.data.calls.map((c) => ({id: c.id, state: c.state}));
+  }
+  step(name, detail);
+  return call;
+}
+
+// Send a request on the call (null: none, the far end acts), then report the call's next event.
+async function act(api, recorder, name, request, id, listing) {
+  const next = recorder.call((message) => message.call.id === id, `the call after ${name}`);
+  if (request) await request(id);
+  return report(api, name, await next, listing);
+}
+
+async function placeCall(api, recorder, listing) {
+  const first = recorder.call(() => true, 'the made call');
+  await api.voice.makeCall(destination);
+  return report(api, 'make-call', await first, listing);
+}
+
+async function receiveCall(api, recorder, listing) {
+  const first = recorder.call(() => true, 'the call to this DN');
+  step('awaiting-call', {});
+  return report(api, 'ringing', await first, listing);
+}
+
+// Two desktops on one call (make-call-answered, callee) change it concurrently: no listing.
+const SCENARIOS = {
+  'make-call': async (api, recorder) => {
+    const call = await placeCall(api, recorder, true);
+    await act(api, recorder, 'release', (id) => api.voice.releaseCall(id), call.id, true);
+  },
+  'make-call-answered': async (api, recorder) => {
+    const call = await placeCall(api, recorder, false);
+    await act(api, recorder, 'answered', null, call.id, false);
+    await act(api, recorder, 'release', (id) => api.voice.releaseCall(id), call.id, false);
+  },
+  inbound: async (api, recorder) => {
+    const call = await receiveCall(api, recorder, true);
+    await act(api, recorder, 'answer', (id) => api.voice.answerCall(id), call.id, true);
+    await act(api, recorder, 'hold', (id) => api.voice.holdCall(id), call.id, true);
+    await act(api, recorder, 'retrieve', (id) => api.voice.retrieveCall(id), call.id, true);
+    await act(api, recorder, 'release', (id) => api.voice.releaseCall(id), call.id, true);
+  },
+  callee: async (api, recorder) => {
+    const call = await receiveCall(api, recorder, false);
+    await act(api, recorder, 'answer', (id) => api.voice.answerCall(id), call.id, false);
+    await act(api, recorder, 'released', null, call.id, false);
+  },
+};
+
+main(async () => {
+  const flow = SCENARIOS[scenario];
+  if (!flow) throw new Error(`unknown scenario ${scenario}`);
+  const {api, recorder} = await signOn(base, user, password, dn);
+  await api.voice.ready();
+  step('dn', dnStep(await recorder.dn((d) => d.agentState === 'Ready', 'Ready')));
+  await flow(api, recorder);
+  step('dn', dnStep(await recorder.dn(() => true, 'the DN after the call')));
+  step('dn', dnStep(await recorder.dn(() => true, 'the DN after ACW')));
+  step('client-dn', dnStep(api.voice.dn));
+  await signOff(api);
+});
