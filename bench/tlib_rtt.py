@@ -51,23 +51,9 @@ async def main():
 asyncio.run(main())
 """
 
-# The floor of the via-TC path: the same four socket crossings (client -> relay -> echo -> relay
-# -> client) through a plain asyncio forwarder, with no T-Lib or TC-layer logic at all.
-RELAY_SERVER = """
-import asyncio, sys
-async def pump(reader, writer):
-    while data := await reader.read(65536):
-        writer.write(data)
-    writer.close()
-async def relay(reader, writer):
-    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[1]))
-    await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-async def main():
-    server = await asyncio.start_server(relay, "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    await server.serve_forever()
-asyncio.run(main())
-"""
+# The floor of the via-TC path: the same four socket crossings (client -> forwarder -> echo ->
+# forwarder -> client) through a plain asyncio forwarder, with no T-Lib or TC-layer logic at all.
+FORWARDER = Path(__file__).with_name("forwarder.py")
 
 
 def start_node(
@@ -128,13 +114,14 @@ class TLibPath(EchoPath):
     be the ``EventAddressInfo`` carrying the request's ``ReferenceID``.
     """
 
-    dn = ""
-    _next_reference = 1
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dn: str) -> None:
+        super().__init__(reader, writer)
+        self.dn = dn
+        self._next_reference = 1
 
     @classmethod
     async def register(cls, endpoint: str, dn: str) -> TLibPath:
-        path = cls(*await asyncio.open_connection(*_split(endpoint)))
-        path.dn = dn
+        path = cls(*await asyncio.open_connection(*_split(endpoint)), dn)
         await path._exchange(RequestRegisterAddress, "EventRegistered")
         return path
 
@@ -173,10 +160,12 @@ async def run(count: int, rounds: int) -> None:
     assert echo.stdout is not None
     echo_port = int(echo.stdout.readline())
     relay = subprocess.Popen(
-        [sys.executable, "-c", RELAY_SERVER, str(echo_port)], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(FORWARDER), f"127.0.0.1:{echo_port}"],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert relay.stdout is not None
-    relay_port = int(relay.stdout.readline())
+    relay_port = int(json.loads(relay.stdout.readline())["endpoints"]["http"].rsplit(":", 1)[1])
     logs = Path(tempfile.mkdtemp(prefix="drlab-bench-"))
     # sip1 sorts first, so it dials sip2; sip2 learns of sip1 from sip1's TcHello.
     sip2, sip2_endpoints = start_node("sip2", "DC1", None, logs)

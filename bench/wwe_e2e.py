@@ -74,23 +74,7 @@ asyncio.run(main())
 # echo crosses the same six sockets as request -> event (desktop -> proxy -> GWS -> sip1 -> GWS
 # -> proxy -> desktop) with no HTTP, CometD or T-Lib logic at all. Not a goal: the measure of
 # what the process chain alone costs on this machine.
-RELAY_SERVER = """
-import asyncio, json, sys
-async def pump(reader, writer):
-    while data := await reader.read(65536):
-        writer.write(data)
-    writer.close()
-async def relay(reader, writer):
-    host, port = sys.argv[1].rsplit(":", 1)
-    up_reader, up_writer = await asyncio.open_connection(host, int(port))
-    await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-async def main():
-    server = await asyncio.start_server(relay, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    print(json.dumps({"event": "ready", "endpoints": {"http": f"127.0.0.1:{port}"}}), flush=True)
-    await server.serve_forever()
-asyncio.run(main())
-"""
+FORWARDER = Path(__file__).with_name("forwarder.py")
 
 VOICE = "/workspace/v3/voice"
 # A DnStateChanged as GWS sends it over CometD: the baseline frame has the same size.
@@ -500,7 +484,7 @@ def main() -> None:
         relayed = echo_endpoints["http"]
         for hop in ("relay-b", "relay-a"):  # relay-a -> relay-b -> echo
             relay, relay_endpoints = start_service(
-                hop, [sys.executable, "-c", RELAY_SERVER, relayed], logs
+                hop, [sys.executable, str(FORWARDER), relayed], logs
             )
             processes.append(relay)
             relayed = relay_endpoints["http"]

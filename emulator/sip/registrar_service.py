@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import cast
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
@@ -69,11 +68,10 @@ class RegistrarService:
         return self
 
     async def _bind(self) -> None:
-        transports = await bind_udp_and_tcp(
+        self.udp, self.tcp = await bind_udp_and_tcp(
             self._host, self._port, tcp=self._tcp, log=self._log, stack=self._stack
         )
-        self.udp = cast(UdpTransport, transports[0])
-        self.tcp = cast(TcpTransport, transports[1]) if self._tcp else None
+        transports: list[SipTransport] = [self.udp] if self.tcp is None else [self.udp, self.tcp]
         for transport in transports:
             ua = UserAgent(
                 transport,

@@ -298,8 +298,8 @@ BIND_ATTEMPTS = 5  # ephemeral ports tried for a UDP + TCP pair before giving up
 
 async def bind_udp_and_tcp(
     host: str, port: int, *, tcp: bool, log: JsonLog | None, stack: contextlib.AsyncExitStack
-) -> list[SipTransport]:
-    """UDP, and with ``tcp`` TCP on the same port number, entered on ``stack`` (UDP first).
+) -> tuple[UdpTransport, TcpTransport | None]:
+    """UDP, and with ``tcp`` TCP on the same port number, entered on ``stack``.
 
     With port 0 (any), a port whose TCP side another process holds is given back and another
     one tried, a few times; a fixed port that is taken raises at once. Nothing stays bound on
@@ -308,16 +308,16 @@ async def bind_udp_and_tcp(
     for attempt in range(BIND_ATTEMPTS):
         async with contextlib.AsyncExitStack() as bound:
             udp = await bound.enter_async_context(UdpTransport(host, port, log=log))
-            transports: list[SipTransport] = [udp]
+            stream = None
             if tcp:
                 try:
-                    transports.append(
-                        await bound.enter_async_context(TcpTransport(host, udp.bound.port, log=log))
+                    stream = await bound.enter_async_context(
+                        TcpTransport(host, udp.bound.port, log=log)
                     )
                 except OSError:
                     if port != 0 or attempt == BIND_ATTEMPTS - 1:
                         raise
                     continue
             await stack.enter_async_context(bound.pop_all())
-            return transports
+            return udp, stream
     raise AssertionError("unreachable: the last attempt returns or raises")

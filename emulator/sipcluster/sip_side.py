@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from typing import Any, cast
+from typing import Any
 
 from emulator.common.jsonlog import JsonLog
 from emulator.common.tasks import OwnedTasks
@@ -92,10 +92,11 @@ class SipSide:
 
     async def _bind_transports(self) -> UdpTransport:
         config = self.config
-        self.transports = await bind_udp_and_tcp(
+        udp, tcp = await bind_udp_and_tcp(
             config.sip.host, config.sip.port, tcp=config.tcp, log=self.log, stack=self._stack
         )
-        return cast(UdpTransport, self.transports[0])
+        self.transports = [udp] if tcp is None else [udp, tcp]
+        return udp
 
     async def stop(self) -> None:
         if self._b2bua is not None:
