@@ -266,6 +266,14 @@ class WweClient(DesktopView):
     async def retrieve(self, call_id: str) -> None:
         await self._call_request(call_id, "retrieve")
 
+    async def click_anyway(self, call_id: str, action: str) -> None:
+        """What a page that lost its session sends when the agent clicks anyway: the call
+        request goes out with the old session's cookies, and the server's refusal is raised
+        (``SessionGone``, ``RequestFailed``, ``ServerUnreachable``), as a browser would show it."""
+        if self._rest is None:
+            raise NotConnected(f"cannot send {action}: the page never had a session")
+        await self._rest.request("POST", f"/voice/calls/{call_id}/{action}")
+
     async def _call_request(self, call_id: str, action: str) -> None:
         # The server decides whether the call exists: the desktop's list may be stale.
         if not call_id or "/" in call_id:

@@ -16,6 +16,7 @@ from emulator.common.cli import endpoint_option, stop_signal
 from emulator.common.timescale import TimeScale
 from emulator.sip.transaction import TimerConfig
 from emulator.sipcluster.config import DnRange, NodeConfig, Peer, Timers
+from emulator.sipcluster.rules import Rule
 from emulator.sipcluster.service import NodeService
 from emulator.sipcluster.sip_config import SipConfig, parse_mapping
 
@@ -133,6 +134,13 @@ def _agent_numbers(
     help="Media seconds a leg may go silent before the call ends as lost (not scaled; 0: never).",
 )
 @click.option("--sip-tcp/--no-sip-tcp", default=True, show_default=True)
+@click.option(
+    "--break-rule",
+    "broken",
+    multiple=True,
+    type=click.Choice([rule.value for rule in Rule]),
+    help="Fault injection: break this rule of the guide (scenario mutation matrix). Never default.",
+)
 def main(
     name: str,
     dc: str,
@@ -159,6 +167,7 @@ def main(
     ring_timeout: float,
     rtp_timeout: float,
     sip_tcp: bool,
+    broken: tuple[str, ...],
 ) -> None:
     """Run one SIP Cluster node (T-Lib server, TC-layer peer, control endpoint)."""
     try:
@@ -205,6 +214,7 @@ def main(
         timers=timers.scaled(scale),
         logout_on_disconnect=logout_on_disconnect,
         sip=sip_config,
+        broken=frozenset(Rule(name) for name in broken),
     )
     asyncio.run(_run(config))
 
@@ -212,6 +222,8 @@ def main(
 async def _run(config: NodeConfig) -> None:
     stop = stop_signal()
     service = NodeService(config)
+    if config.broken:
+        service.log.warning("rules.broken", rules=sorted(config.broken))
     try:
         await service.start()
     except OSError as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from emulator.common.addresses import Endpoint
 from emulator.common.timescale import TimeScale
+from emulator.sipcluster.rules import NONE_BROKEN, Broken
 from emulator.sipcluster.sip_config import SipConfig
 
 
@@ -62,3 +63,4 @@ class NodeConfig:
     timers: Timers = field(default_factory=Timers)  # already scaled
     logout_on_disconnect: bool = True
     sip: SipConfig | None = None  # the SIP registrar/B2BUA side; None: T-Lib and TC-layer only
+    broken: Broken = NONE_BROKEN  # rules broken on purpose (fault injection; rules.Rule)

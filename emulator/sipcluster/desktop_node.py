@@ -257,12 +257,17 @@ class DesktopNodeRole:
     def _owner_lost(self, peer: str) -> None:
         """The TC link to ``peer`` is down: the DNs it owns go out of service for this node's
         desktops, and their agents count as logged out here."""
+        if not rules.out_of_service_on_lost_owner(self.config.broken):
+            return
         for dn in sorted(self.local_regs):
             if self.owner_of(dn) != peer:
                 continue
             state = self.dn_service.get(dn, DNStatus.IN_SERVICE)
             self.dn_service[dn] = service_next(state, ServiceInput.OWNER_LOST)
             agent = self.agent_seen.pop(dn, None)
+            if agent is not None:
+                # This node, not the owner, logs the agent out for its desktops.
+                self.log.event("agent.logout", DN=dn, AgentID=agent, reason="OwnerUnreachable")
             for client in sorted(self.local_regs[dn]):
                 if agent is not None:
                     self.effects.to_client(

@@ -183,7 +183,7 @@ class OwnerRole:
     def _login(
         self, owned: OwnedDn, request: RequestAgentLogin, desktop: Desktop, requester: Requester
     ) -> None:
-        rules.check_login_allowed(owned, request.agent_id, self.reachable)
+        rules.check_login_allowed(owned, request.agent_id, self.reachable, self.config.broken)
         auto_in = request.agent_work_mode is AgentWorkMode.AUTO_IN
         event_in = AgentInput.LOGIN_AUTO_IN if auto_in else AgentInput.LOGIN
         state = agent_next(owned.agent_state, event_in)
@@ -259,7 +259,9 @@ class OwnerRole:
                 f"{request.NAME}: DN {owned.dn} has no call with ConnID {request.conn_id}",
             )
         if not self.reachable(ref.call_node):
-            if isinstance(request, RequestReleaseCall):
+            if isinstance(request, RequestReleaseCall) and rules.release_clears_unreachable_call(
+                self.config.broken
+            ):
                 # "Agent 1 can submit TReleaseCall from WWE to avoid getting a stuck call".
                 self.call_event(owned.dn, _released(owned.dn, ref), None, requester)
                 return
@@ -333,7 +335,7 @@ class OwnerRole:
         target = rules.move_target(self.name, owned, self.reachable)
         if target is None:
             verdict = MoveInput.MOVE_NOT_WANTED
-        elif rules.move_blocked(owned, self.reachable):
+        elif rules.move_blocked(owned, self.reachable, self.config.broken):
             verdict = MoveInput.MOVE_BLOCKED
         else:
             verdict = MoveInput.MOVE_ELIGIBLE
@@ -346,7 +348,7 @@ class OwnerRole:
         owned.move_phase = phase
         if target is None or phase is not MovePhase.DELAYING:
             return
-        if not rules.move_waits_for_delay(owned.phone):
+        if not rules.move_waits_for_delay(owned.phone, self.config.broken):
             self.move(owned, target)
         elif not self.effects.timer_running(key):
             self.effects.start_timer(key, self.config.timers.ownership_move_delay)
@@ -356,14 +358,15 @@ class OwnerRole:
         if owned is None or owned.move_phase is not MovePhase.DELAYING:
             return
         target = rules.move_target(self.name, owned, self.reachable)
-        if target is not None and not rules.move_blocked(owned, self.reachable):
+        if target is not None and not rules.move_blocked(owned, self.reachable, self.config.broken):
             self.move(owned, target)
         else:
             self.evaluate_move(owned)
 
     def move(self, owned: OwnedDn, target: str) -> None:
         """Log the agent out, then hand the DN to ``target`` with the next epoch."""
-        self.logout(owned, "OwnershipMove")
+        if rules.logs_out_before_move(self.config.broken):
+            self.logout(owned, "OwnershipMove")
         if owned.dn not in self.owned:
             return
         self.on_move(owned, target)

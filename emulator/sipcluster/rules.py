@@ -8,10 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from emulator.sipcluster.states import MovePhase
 from emulator.tlib.enums import AgentState, AgentWorkMode, CallState, CallType, PhoneType
 from emulator.tlib.errors import ErrorCode, RequestRejected
+
+
+class Rule(StrEnum):
+    """The rules a fault-injection knob can break: ``--break-rule NAME`` on a node, for the
+    scenario mutation matrix (``drlab scenario mutants``), which shows that the outcomes
+    depending on a rule fail without it. Never broken by default; a node that breaks one says
+    so in its log at start (``rules.broken``)."""
+
+    MOVE_ONLY_WHEN_IDLE = "move-only-when-idle"
+    LOGOUT_BEFORE_MOVE = "logout-before-move"
+    LOGIN_REJECTED_ON_CALL = "login-rejected-on-call"
+    OUT_OF_SERVICE_ON_LOST_OWNER = "out-of-service-on-lost-owner"
+    SOFTPHONE_MOVES_AT_ONCE = "softphone-moves-at-once"
+    RELEASE_UNREACHABLE_CALL = "release-unreachable-call"
+
+
+Broken = frozenset[Rule]
+NONE_BROKEN: Broken = frozenset()
 
 
 @dataclass(frozen=True)
@@ -70,10 +89,12 @@ def visible_calls(dn: OwnedDn, reachable: Reachable) -> list[CallRef]:
     return [ref for ref in dn.calls.values() if reachable(ref.call_node)]
 
 
-def check_login_allowed(dn: OwnedDn, agent_id: str, reachable: Reachable) -> None:
+def check_login_allowed(
+    dn: OwnedDn, agent_id: str, reachable: Reachable, broken: Broken = NONE_BROKEN
+) -> None:
     """ "TAgentLogin(DN1): rejected because there is a call in progress." """
     calls = visible_calls(dn, reachable)
-    if calls:
+    if calls and Rule.LOGIN_REJECTED_ON_CALL not in broken:
         conn_ids = ", ".join(ref.conn_id for ref in calls)
         raise RequestRejected(
             ErrorCode.CALL_IN_PROGRESS,
@@ -120,15 +141,36 @@ def move_target(owner: str, dn: OwnedDn, reachable: Reachable) -> str | None:
     return None
 
 
-def move_blocked(dn: OwnedDn, reachable: Reachable) -> bool:
+def move_blocked(dn: OwnedDn, reachable: Reachable, broken: Broken = NONE_BROKEN) -> bool:
     """ "SIP Cluster waits until call and ACW is over and moves the ownership"."""
+    if Rule.MOVE_ONLY_WHEN_IDLE in broken:
+        return False
     return bool(visible_calls(dn, reachable)) or dn.agent_state is AgentState.AFTER_CALL_WORK
 
 
-def move_waits_for_delay(phone: PhoneType) -> bool:
+def move_waits_for_delay(phone: PhoneType, broken: Broken = NONE_BROKEN) -> bool:
     """PSTN: "SIP Server waits for 30 seconds, logs the agent out, and moves the ownership."
     Softphone: "SIP Server 1 @ DC1 logs out an agent and immediately moves the ownership." """
-    return phone is PhoneType.PSTN
+    return phone is PhoneType.PSTN or Rule.SOFTPHONE_MOVES_AT_ONCE in broken
+
+
+def logs_out_before_move(broken: Broken = NONE_BROKEN) -> bool:
+    """ "SIP Server logs Agent 2 out before moving the ownership and Agent 2 has to log on
+    again." """
+    return Rule.LOGOUT_BEFORE_MOVE not in broken
+
+
+def release_clears_unreachable_call(broken: Broken = NONE_BROKEN) -> bool:
+    """ "As soon as actual call is over, Agent 1 can submit TReleaseCall from WWE to avoid getting
+    a stuck call on a desktop": a release of a call whose node is unreachable clears it from the
+    desktop instead of failing like other call control (EventError 1701)."""
+    return Rule.RELEASE_UNREACHABLE_CALL not in broken
+
+
+def out_of_service_on_lost_owner(broken: Broken = NONE_BROKEN) -> bool:
+    """ "SIP Server 1 @ DC1 has lost connection to the DN owner. Agent 2 is logged out and the DN
+    is set to OutOfService state." """
+    return Rule.OUT_OF_SERVICE_ON_LOST_OWNER not in broken
 
 
 def logout_on_disconnect(dn: OwnedDn, gone: Callable[[Desktop], bool], enabled: bool) -> bool:

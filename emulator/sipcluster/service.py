@@ -343,11 +343,17 @@ class NodeService:
         return web.json_response({"ConnID": conn_id, "CallNode": self.config.name}, status=201)
 
     async def _call_action(self, request: web.Request) -> web.Response:
-        """The far end of a call (customer or PSTN agent phone) answers or hangs up."""
+        """A party's own phone acts on a call: the far end (customer or PSTN agent phone) answers
+        or hangs up; a DN's phone set (``party``) holds or retrieves, as its buttons would."""
         conn_id, action = request.match_info["conn_id"], request.match_info["action"]
-        inputs = {"answer": PartyInput.ANSWER, "release": PartyInput.RELEASE}
+        inputs = {
+            "answer": PartyInput.ANSWER,
+            "release": PartyInput.RELEASE,
+            "hold": PartyInput.HOLD,
+            "retrieve": PartyInput.RETRIEVE,
+        }
         if action not in inputs:
-            raise _not_found(f"unknown call action {action!r}: answer or release")
+            raise _not_found(f"unknown call action {action!r}: {', '.join(inputs)}")
         body = await _json_body(request) if request.can_read_body else {}
         call = self.node.calls.get(conn_id)
         if call is None:

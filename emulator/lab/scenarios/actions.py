@@ -5,19 +5,31 @@ the engine, agents through their WWE desktops (``clients.wwe``) via the DC proxi
 (the far end of a call) through the PSTN gateway's control API (``POST /calls {"to": DN, "node":
 sipN}``: SIP and RTP through the relay), the agent's phone (the softphone, or the PSTN gateway's
 agent number) answered through its control API as the agent would. Without a gateway in the lab
-the call node's control endpoint places and answers calls (no media). An agent request's outcome
-(accepted, or the EventError that answered it) is kept under the step's ``label`` for the checks.
+the call node's control endpoint places and answers calls (no media).
+
+An agent request is done only when the event that proves it reaches the desktop *after* the
+request was sent — a hold by ``CallStateChanged`` Held for that call, a retrieve by Established
+after it, a login by the voice channel turning LoggedIn — or it failed with the EventError that
+answered it; an earlier entry never counts. Its outcome is kept under the step's ``label``.
+
+Each step is declared once, with its keys, by ``@STEPS.word``; the schema reads ``STEPS``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from clients.wwe import AgentState, CallState, VoiceError, VoiceState, WweClient, WweError
+from clients.wwe import AgentState, CallState, VoiceError, WweClient, WweError
+from clients.wwe.errors import RequestFailed
 from emulator.lab.embedded import LabError
-from emulator.lab.scenarios.observer import ActionResult, CallRecord, Observer, wait_until
+from emulator.lab.faults import CUT_MODES
+from emulator.lab.scenarios.checks import check
+from emulator.lab.scenarios.model import DCS
+from emulator.lab.scenarios.observer import ActionResult, CallRecord, Observer, Seen, wait_until
+from emulator.lab.scenarios.vocabulary import Vocabulary
 
 ACW_PERIOD = 10.0  # the nodes' default after-call-work-period (lab seconds)
 MIN_WAIT = 3.0  # a request on a loaded 2-core machine needs this long whatever the time scale
@@ -27,14 +39,22 @@ EXPECTED_CALL_STATE = {
     "retrieve": CallState.ESTABLISHED,
     "release": CallState.RELEASED,
 }
+AGENT_REQUESTS = ("ready", "not_ready", "agent_login", "agent_logout")
+CALL_REQUESTS = tuple(EXPECTED_CALL_STATE)
+CUSTOMER_REQUESTS = ("answer", "release")
+DESK_PHONE_REQUESTS = ("hold", "retrieve", "release")
+PHONE_REQUESTS = ("register", "unregister")
 
 Action = Callable[[Observer, Mapping[str, Any]], Awaitable[str]]
+STEPS: Vocabulary[Action] = Vocabulary("action")
+FAULTS = frozenset({"cut", "partition", "kill", "stop", "pause"})
 
 
 def scaled(observer: Observer, seconds: float) -> float:
     return max(seconds * observer.scale, MIN_WAIT)
 
 
+@STEPS.word("cut", required={"links"}, optional={"mode"}, choices={"mode": CUT_MODES})
 async def _cut(obs: Observer, p: Mapping[str, Any]) -> str:
     links = _list(p["links"])
     mode = str(p.get("mode", "reset"))
@@ -42,12 +62,14 @@ async def _cut(obs: Observer, p: Mapping[str, Any]) -> str:
     return f"cut {', '.join(links)} ({mode})"
 
 
+@STEPS.word("heal", optional={"links"})
 async def _heal(obs: Observer, p: Mapping[str, Any]) -> str:
     links = _list(p["links"]) if "links" in p else None
     await obs.lab.heal(links)
     return f"healed {', '.join(links) if links else 'every link'}"
 
 
+@STEPS.word("partition", required={"dcs"}, optional={"mode"}, choices={"mode": CUT_MODES})
 async def _partition(obs: Observer, p: Mapping[str, Any]) -> str:
     dc_a, dc_b = _list(p["dcs"])
     names = await obs.lab.partition(dc_a, dc_b, str(p.get("mode", "reset")))
@@ -62,6 +84,11 @@ def _service_fault(verb: str) -> Action:
     return act
 
 
+for _verb in ("kill", "stop", "start", "pause", "resume"):
+    STEPS.add(_verb, _service_fault(_verb), required={"service"})
+
+
+@STEPS.word("login", required={"agent", "dc"}, optional={"gws", "label"}, choices={"dc": DCS})
 async def _login(obs: Observer, p: Mapping[str, Any]) -> str:
     """Log on: the same page refreshed when it is on the same DC, else a new page on that DC."""
     agent, dc = str(p["agent"]), str(p["dc"])
@@ -90,46 +117,65 @@ async def _login(obs: Observer, p: Mapping[str, Any]) -> str:
     return f"{agent} logged on {detail}"
 
 
+@STEPS.word(
+    "agent",
+    required={"agent", "request"},
+    optional={"label"},
+    choices={"request": AGENT_REQUESTS},
+)
 async def _agent(obs: Observer, p: Mapping[str, Any]) -> str:
     agent, request = str(p["agent"]), str(p["request"])
     client = obs.client(agent)
-    errors_before = len(obs.desk(agent).since(0.0, "error"))
     calls: dict[str, Callable[[], Awaitable[None]]] = {
         "ready": client.ready,
         "not_ready": lambda: client.not_ready("AfterCallWork"),
         "agent_login": client.agent_login,
         "agent_logout": client.agent_logout,
     }
-    wanted: Callable[[VoiceState], bool] = {
-        "ready": lambda v: v.agent_state is AgentState.READY,
-        "not_ready": lambda v: v.agent_state is AgentState.NOT_READY,
-        "agent_login": lambda v: v.logged_in,
-        "agent_logout": lambda v: not v.logged_in,
+    # The voice channel change that proves the request (VoiceChanged after it was sent).
+    proves: Callable[[Seen], bool] = {
+        "ready": lambda seen: seen.value.new.agent_state is AgentState.READY,
+        "not_ready": lambda seen: seen.value.new.agent_state is AgentState.NOT_READY,
+        "agent_login": lambda seen: seen.value.new.logged_in and not seen.value.old.logged_in,
+        "agent_logout": lambda seen: seen.value.old.logged_in and not seen.value.new.logged_in,
     }[request]
-    result = await _request(
-        obs, agent, client, calls[request], lambda: wanted(client.voice), errors_before
-    )
+    result = await _request(obs, agent, client, calls[request], "voice", proves)
     _keep(obs, p, result)
     return f"{agent} {request}: {result.detail}"
 
 
+@STEPS.word(
+    "call_control",
+    required={"agent", "call", "request"},
+    optional={"label", "even_if_lost"},
+    choices={"request": CALL_REQUESTS},
+)
 async def _call_control(obs: Observer, p: Mapping[str, Any]) -> str:
+    """A call request from the agent's WWE. ``even_if_lost``: the agent clicks on a page that
+    has lost its session, and the request goes out anyway (a server must refuse it)."""
     agent, call_name, request = str(p["agent"]), str(p["call"]), str(p["request"])
     call = obs.calls[call_name]
     client = obs.desk(agent).client
-    errors_before = len(obs.desk(agent).since(0.0, "error"))
     state = EXPECTED_CALL_STATE[request]
 
-    def done() -> bool:
-        assert client is not None
-        log = client.desktop.call_log
-        return bool(log) and any(c.id == call.conn_id and c.state is state for c in list(log)[-3:])
+    def proves(seen: Seen) -> bool:
+        shown = seen.value
+        # A resync's snapshot (CallRecovered) reports a state; it is not the event of a request.
+        return (
+            shown.id == call.conn_id
+            and shown.state is state
+            and (shown.notification != "CallRecovered")
+        )
 
     if client is None:
         result = ActionResult(False, "no desktop open")
     else:
-        send = getattr(client, request)
-        result = await _request(obs, agent, client, lambda: send(call.conn_id), done, errors_before)
+        send: Callable[[], Awaitable[None]] = (
+            (lambda: client.click_anyway(call.conn_id, request))
+            if p.get("even_if_lost") and str(client.connection) != "connected"
+            else (lambda: getattr(client, request)(call.conn_id))
+        )
+        result = await _request(obs, agent, client, send, "call", proves)
     _keep(obs, p, result)
     return f"{agent} {request} {call_name}: {result.detail}"
 
@@ -139,29 +185,74 @@ async def _request(
     agent: str,
     client: WweClient,
     send: Callable[[], Awaitable[None]],
-    done: Callable[[], bool],
-    errors_before: int,
+    kind: str,
+    proves: Callable[[Seen], bool],
 ) -> ActionResult:
-    """Send a Workspace request and wait for its outcome: the expected change or an EventError."""
+    """Send a Workspace request and wait for its outcome: an event of ``kind`` that ``proves``
+    it, seen on the desktop after the request was sent, or an EventError after it."""
+    desk = obs.desk(agent)
+    sent = time.time()
+
+    def proof() -> Seen | None:
+        return next(
+            (
+                seen
+                for seen in desk.history
+                if seen.ts >= sent and seen.kind == kind and proves(seen)
+            ),
+            None,
+        )
+
+    def error() -> VoiceError | None:
+        return next(
+            (seen.value for seen in desk.history if seen.ts >= sent and seen.kind == "error"),
+            None,
+        )
+
     try:
         await send()
+    except RequestFailed as exc:
+        return ActionResult(
+            False,
+            f"refused by the server: HTTP {exc.status}: {exc.message}",
+            http_status=exc.status,
+        )
     except WweError as exc:
-        return ActionResult(False, f"refused: {exc.message}", getattr(exc, "status", None))
-
-    def answered() -> bool:
-        return done() or len(obs.desk(agent).since(0.0, "error")) > errors_before
-
+        return ActionResult(False, f"refused: {exc.message}")
     try:
-        await client.wait_until(answered, scaled(obs, 5.0))
+        await client.wait_until(
+            lambda: proof() is not None or error() is not None, scaled(obs, 5.0)
+        )
     except TimeoutError:
-        return ActionResult(False, "accepted, but nothing changed on the desktop")
-    errors = obs.desk(agent).since(0.0, "error")
-    if len(errors) > errors_before and not done():
-        error: VoiceError = errors[-1]
-        return ActionResult(False, f"EventError {error.code}: {error.text}", error.code)
-    return ActionResult(True, "done")
+        return ActionResult(False, f"accepted, but no {kind} event proved it")
+    seen = proof()
+    if seen is not None:
+        return ActionResult(True, f"done: {seen.value.describe()}", confirmed_at=seen.ts)
+    failure = error()
+    assert failure is not None
+    return ActionResult(False, f"EventError {failure.code}: {failure.text}", failure.code)
 
 
+@STEPS.word(
+    "desk_phone",
+    required={"agent", "call", "request"},
+    choices={"request": DESK_PHONE_REQUESTS},
+)
+async def _desk_phone(obs: Observer, p: Mapping[str, Any]) -> str:
+    """The agent presses a button of its phone set, not of WWE: the call node applies it to the
+    DN's party of the call (``POST /calls/{ConnID}/{request} {"party": DN}`` on the call node),
+    whether or not any desktop can hear of it."""
+    call = obs.calls[str(p["call"])]
+    dn = obs.desk(str(p["agent"])).setup.dn
+    request = str(p["request"])
+    url = f"http://{obs.lab.endpoint(call.node, 'control')}/calls/{call.conn_id}/{request}"
+    status, body = await obs.lab.post_json(url, {"party": dn})
+    if status >= 300:
+        raise LabError(f"{dn}'s phone could not {request} {call.name} on {call.node}: {body}")
+    return f"{dn} presses {request} on its phone: {call.name} ({call.conn_id} on {call.node})"
+
+
+@STEPS.word("customer", required={"call", "request"}, choices={"request": CUSTOMER_REQUESTS})
 async def _customer(obs: Observer, p: Mapping[str, Any]) -> str:
     call = obs.calls[str(p["call"])]
     request = str(p["request"])
@@ -252,11 +343,13 @@ async def _phone_call(
     return found
 
 
+@STEPS.word("new_call", required={"call", "agent", "node"})
 async def _new_call(obs: Observer, p: Mapping[str, Any]) -> str:
     record = await place_call(obs, str(p["call"]), str(p["agent"]), str(p["node"]))
     return f"customer calls {p['agent']}: {record.name} ({record.conn_id}) on {record.node}"
 
 
+@STEPS.word("phone", required={"agent", "node", "request"}, choices={"request": PHONE_REQUESTS})
 async def _phone(obs: Observer, p: Mapping[str, Any]) -> str:
     agent, node, request = str(p["agent"]), str(p["node"]), str(p["request"])
     dn = obs.desk(agent).setup.dn
@@ -267,12 +360,14 @@ async def _phone(obs: Observer, p: Mapping[str, Any]) -> str:
     return f"softphone of {agent} ({dn}) {request}s at {node}"
 
 
+@STEPS.word("wait", required={"seconds"})
 async def _wait(obs: Observer, p: Mapping[str, Any]) -> str:
     seconds = float(p["seconds"]) * obs.scale
     await asyncio.sleep(seconds)
     return f"waited {p['seconds']} lab s ({seconds:.2f} s)"
 
 
+@STEPS.word("wait_acw_over", required={"agent"}, optional={"within"})
 async def _wait_acw_over(obs: Observer, p: Mapping[str, Any]) -> str:
     dn = obs.desk(str(p["agent"])).setup.dn
     timeout = scaled(obs, float(p.get("within", ACW_PERIOD * 2)))
@@ -286,19 +381,19 @@ async def _wait_acw_over(obs: Observer, p: Mapping[str, Any]) -> str:
 
     if not await wait_until(over, timeout):
         raise LabError(f"ACW of {dn} not over within {timeout:.1f} s")
+    obs.mark(f"acw-over:{p['agent']}")
     return f"no call and no ACW left on {dn}"
 
 
+@STEPS.word("wait_until", required={"expect"}, optional={"within"})
 async def _wait_until(obs: Observer, p: Mapping[str, Any]) -> str:
-    from emulator.lab.scenarios.checks import CHECKS
-
     expect = p["expect"]
     timeout = scaled(obs, float(p.get("within", 30.0)))
     last = ""
 
     async def holds() -> bool:
         nonlocal last
-        verdict = await CHECKS[expect.kind](obs, expect)
+        verdict = await check(obs, expect)
         last = verdict.detail
         return verdict.ok
 
@@ -314,25 +409,3 @@ def _keep(obs: Observer, p: Mapping[str, Any], result: ActionResult) -> None:
 
 def _list(value: Any) -> list[str]:
     return [str(item) for item in value] if isinstance(value, list) else [str(value)]
-
-
-ACTIONS: dict[str, Action] = {
-    "cut": _cut,
-    "heal": _heal,
-    "partition": _partition,
-    "kill": _service_fault("kill"),
-    "stop": _service_fault("stop"),
-    "start": _service_fault("start"),
-    "pause": _service_fault("pause"),
-    "resume": _service_fault("resume"),
-    "login": _login,
-    "agent": _agent,
-    "call_control": _call_control,
-    "customer": _customer,
-    "new_call": _new_call,
-    "phone": _phone,
-    "wait": _wait,
-    "wait_acw_over": _wait_acw_over,
-    "wait_until": _wait_until,
-}
-FAULTS = frozenset({"cut", "partition", "kill", "stop", "pause"})

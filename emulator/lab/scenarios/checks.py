@@ -15,17 +15,19 @@ from typing import Any
 
 import aiohttp
 
-from clients.wwe import CONNECTION_LOST, UNABLE_TO_CONNECT, VOICE_UNAVAILABLE, VoiceChanged
+from clients.wwe import VoiceChanged
 from emulator.lab.embedded import LabError
+from emulator.lab.scenarios.events import MESSAGES, EventSpec, first, occurrences
 from emulator.lab.scenarios.model import Expect
 from emulator.lab.scenarios.observer import Observer
+from emulator.lab.scenarios.vocabulary import Vocabulary
 
-MESSAGES = {
-    "CONNECTION_LOST": CONNECTION_LOST,
-    "UNABLE_TO_CONNECT": UNABLE_TO_CONNECT,
-    "VOICE_UNAVAILABLE": VOICE_UNAVAILABLE,
-}
 NOT_OBSERVABLE = "not observable: "
+WWE_STATES = ("connected", "reconnecting", "gave-up", "logged-out")
+MEDIA_VERDICTS = ("talking", "lost")
+# Wall-clock slack of a measured interval, on top of the claim's own tolerance: two processes'
+# log times and the run's polling (every 50 ms) put this much noise on any observed instant.
+REAL_SLACK = 0.3
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Verdict:
 
 
 Check = Callable[[Observer, Expect], Awaitable[Verdict]]
+EXPECTS: Vocabulary[Check] = Vocabulary("expectation kind")
 
 
 def _agents(expect: Expect) -> list[str]:
@@ -42,6 +45,7 @@ def _agents(expect: Expect) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+@EXPECTS.word("wwe_message", required={"agents", "text"}, optional={"since", "absent"})
 async def wwe_message(obs: Observer, expect: Expect) -> Verdict:
     text = str(expect.params["text"])
     text = MESSAGES.get(text, text)
@@ -62,6 +66,7 @@ async def wwe_message(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(True, f"{', '.join(shown)} showed {text!r}")
 
 
+@EXPECTS.word("wwe_connection", required={"agent", "state"}, choices={"state": WWE_STATES})
 async def wwe_connection(obs: Observer, expect: Expect) -> Verdict:
     agent = _agents(expect)[0]
     client = obs.desk(agent).client
@@ -69,6 +74,7 @@ async def wwe_connection(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(state == expect.params["state"], f"{agent}'s desktop is {state}")
 
 
+@EXPECTS.word("wwe_node", required={"agent"}, optional={"node", "dc"})
 async def wwe_node(obs: Observer, expect: Expect) -> Verdict:
     agent = _agents(expect)[0]
     client = obs.desk(agent).client
@@ -81,6 +87,7 @@ async def wwe_node(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(ok, f"{agent}'s session is on {node} ({obs.lab.dc_of(node)})")
 
 
+@EXPECTS.word("wwe_voice", required={"agent"}, optional={"logged_in", "available"})
 async def wwe_voice(obs: Observer, expect: Expect) -> Verdict:
     agent = _agents(expect)[0]
     client = obs.desk(agent).client
@@ -92,6 +99,7 @@ async def wwe_voice(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(ok, f"{agent}: {voice.describe()}")
 
 
+@EXPECTS.word("wwe_call", required={"agent", "call"}, optional={"shown", "state"})
 async def wwe_call(obs: Observer, expect: Expect) -> Verdict:
     agent = _agents(expect)[0]
     call = obs.calls.get(str(expect.params["call"]))
@@ -107,6 +115,11 @@ async def wwe_call(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(ok, f"{agent}'s desktop: {call.name} {seen}")
 
 
+@EXPECTS.word(
+    "wwe_voice_history",
+    required={"agent"},
+    optional={"since", "logged_out", "logins_at_least", "unavailable"},
+)
 async def wwe_voice_history(obs: Observer, expect: Expect) -> Verdict:
     agent = _agents(expect)[0]
     since = obs.since(expect.params.get("since"))
@@ -128,7 +141,11 @@ async def wwe_voice_history(obs: Observer, expect: Expect) -> Verdict:
     )
 
 
+@EXPECTS.word("action", required={"label"}, optional={"ok", "error_code", "refused_by_server"})
 async def action(obs: Observer, expect: Expect) -> Verdict:
+    """A step's outcome as the event that proved it said (``actions``): done, an EventError
+    with its code, or a server's refusal (``refused_by_server``: an HTTP answer from the lab,
+    not the desktop declining to send)."""
     label = str(expect.params["label"])
     result = obs.results.get(label)
     if result is None:
@@ -136,9 +153,12 @@ async def action(obs: Observer, expect: Expect) -> Verdict:
     ok = result.ok == expect.params.get("ok", True)
     if "error_code" in expect.params:
         ok = ok and result.error_code == int(expect.params["error_code"])
+    if "refused_by_server" in expect.params:
+        ok = ok and (result.http_status is not None) == bool(expect.params["refused_by_server"])
     return Verdict(ok, f"{label}: {result.detail}")
 
 
+@EXPECTS.word("login", required={"label"}, optional={"call_reported", "rejected_code", "logged_in"})
 async def login(obs: Observer, expect: Expect) -> Verdict:
     label = str(expect.params["label"])
     result = obs.results.get(label)
@@ -157,6 +177,7 @@ async def login(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(ok, f"{label}: {result.detail}")
 
 
+@EXPECTS.word("owner", required={"agent", "node"}, optional={"seen_by"})
 async def owner(obs: Observer, expect: Expect) -> Verdict:
     dn = obs.desk(_agents(expect)[0]).setup.dn
     wanted = str(expect.params["node"])
@@ -172,6 +193,7 @@ async def owner(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(ok, f"owner of {dn}: {shown}")
 
 
+@EXPECTS.word("agent_on_node", required={"agent", "node"}, optional={"logged_in", "dn_status"})
 async def agent_on_node(obs: Observer, expect: Expect) -> Verdict:
     dn = obs.desk(_agents(expect)[0]).setup.dn
     node = str(expect.params["node"])
@@ -197,7 +219,9 @@ async def agent_on_node(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(ok, seen)
 
 
+@EXPECTS.word("node_call", required={"call"}, optional={"present", "shown_to"})
 async def node_call(obs: Observer, expect: Expect) -> Verdict:
+    """The call as its call node hosts it; ``shown_to``: the agents whose desktops show it."""
     call = obs.calls.get(str(expect.params["call"]))
     if call is None:
         return Verdict(False, "the call was never placed")
@@ -209,25 +233,42 @@ async def node_call(obs: Observer, expect: Expect) -> Verdict:
     parties = ", ".join(f"{p['address']} {p['state']}" for p in hosted["parties"]) if hosted else ""
     ok = present == expect.params.get("present", True)
     where = f"{call.name} ({call.conn_id}) on {call.node}"
-    return Verdict(ok, f"{where}: {parties}" if present else f"{where}: gone")
+    detail = f"{where}: {parties}" if present else f"{where}: gone"
+    for agent in expect.params.get("shown_to") or []:
+        client = obs.desk(str(agent)).client
+        shown = client is not None and call.conn_id in client.calls
+        ok = ok and shown
+        detail += f"; {agent}'s desktop {'shows' if shown else 'does not show'} it"
+    return Verdict(ok, detail)
 
 
+@EXPECTS.word(
+    "log",
+    required={"service", "event"},
+    optional={"fields", "absent", "since", "until", "call"},
+)
 async def log(obs: Observer, expect: Expect) -> Verdict:
-    service, event = str(expect.params["service"]), str(expect.params["event"])
+    """A service's log line (``call``: its ConnID is that call's), between ``since`` and
+    ``until`` (marks; an ``until`` mark not set yet is now)."""
     fields = {str(k): str(v) for k, v in (expect.params.get("fields") or {}).items()}
+    if "call" in expect.params:
+        call = obs.calls.get(str(expect.params["call"]))
+        if call is None:
+            return Verdict(False, f"{expect.params['call']} was never placed")
+        fields["ConnID"] = call.conn_id
+    spec = EventSpec(
+        "log", str(expect.params["service"]), str(expect.params["event"]), fields=fields
+    )
     since = obs.since(expect.params.get("since"))
     until = obs.marks.get(str(expect.params.get("until")), float("inf"))
-    matches = [
-        entry
-        for entry in obs.log_entries(service, event, since)
-        if all(str(entry.get(k)) == v for k, v in fields.items()) and float(entry["ts"]) < until
-    ]
-    wanted = f"{service} {event} {fields or ''}".rstrip()
+    matches = [ts for ts in occurrences(obs, spec, since) if ts < until]
+    wanted = spec.describe()
     if expect.params.get("absent"):
         return Verdict(not matches, f"{len(matches)} x {wanted}" if matches else f"no {wanted}")
     return Verdict(bool(matches), f"{wanted} {'logged' if matches else 'not logged'}")
 
 
+@EXPECTS.word("media", required={"calls", "verdict"}, choices={"verdict": MEDIA_VERDICTS})
 async def media(obs: Observer, expect: Expect) -> Verdict:
     """Media as the phones measure it (``GET /calls`` of the PSTN gateway and the softphones,
     matched to the call by the ConnID the node gave each leg): "talking" is every leg — the
@@ -265,23 +306,33 @@ async def media(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(ok, " | ".join(details))
 
 
+@EXPECTS.word("best_practice", required={"violated_by"})
 async def best_practice(obs: Observer, expect: Expect) -> Verdict:
-    """Flags agents whose call, DN owner and desktop are not in one DC (seed: S3 summary)."""
+    """Flags agents whose call, DN owner and desktop are not in one DC (seed: S3 summary), from
+    what the lab shows now: the GWS node serving the agent's desktop session, the owner every
+    node reports, and the node hosting each call with the agent's DN — not the scenario's setup."""
     states = await obs.lab.node_states()
     flagged: dict[str, list[str]] = {}
     for name, desk in obs.desks.items():
-        desktop_node = desk.setup.gws
+        dn = desk.setup.dn
+        desktop_node = desk.client.node if desk.client else None
+        if desktop_node is None:
+            flagged[name] = ["no desktop session to compare with"]
+            continue
         desktop_dc = obs.lab.dc_of(desktop_node)
         reasons = []
-        owners = {
-            s.get("ownership", {}).get(desk.setup.dn, {}).get("owner") for s in states.values()
-        }
+        owners = {s.get("ownership", {}).get(dn, {}).get("owner") for s in states.values()}
         for owner_node in sorted(o for o in owners if o):
             if obs.lab.dc_of(owner_node) != desktop_dc:
-                reasons.append(f"owner {owner_node} is not in the desktop's {desktop_dc}")
-        for call in obs.calls.values():
-            if call.agent == name and obs.lab.dc_of(call.node) != desktop_dc:
-                reasons.append(f"{call.name} on {call.node} is not in the desktop's {desktop_dc}")
+                reasons.append(f"owner {owner_node} is not in {desktop_node}'s {desktop_dc}")
+        for node, state in sorted(states.items()):
+            for call in state.get("calls", []):
+                hosted_dn = any(p.get("address") == dn for p in call.get("parties", []))
+                if hosted_dn and obs.lab.dc_of(node) != desktop_dc:
+                    conn_id = call.get("ConnID")
+                    reasons.append(
+                        f"call {conn_id} on {node} is not in {desktop_node}'s {desktop_dc}"
+                    )
         if reasons:
             flagged[name] = reasons
     wanted = sorted(str(a) for a in expect.params["violated_by"])
@@ -290,6 +341,92 @@ async def best_practice(obs: Observer, expect: Expect) -> Verdict:
     return Verdict(sorted(flagged) == wanted, f"best practices not followed by: {shown}")
 
 
+@EXPECTS.word(
+    "interval",
+    required={"from", "to"},
+    optional={"seconds", "tolerance", "at_most", "at_least", "since"},
+)
+async def interval(obs: Observer, expect: Expect) -> Verdict:
+    """A timed claim, measured: the lab seconds from the ``from`` event (the latest of a list)
+    to the first ``to`` event (all of a list), against ``seconds`` ± ``tolerance``, or
+    ``at_most``/``at_least``. A ``to`` that came before ``from`` measures negative: an
+    "only after" claim broken. The bound widens by ``REAL_SLACK`` wall seconds (scaled to lab
+    seconds), the noise of observing two instants; the detail gives the measure and the bound."""
+    params = expect.params
+    since = obs.since(params.get("since"))
+    starts = [(spec, first(obs, spec, since)) for spec in params["from"]]
+    ends = [(spec, first(obs, spec, since)) for spec in params["to"]]
+    missing = [spec.describe() for spec, ts in (*starts, *ends) if ts is None]
+    if missing:
+        return Verdict(False, f"not observed (yet): {'; '.join(missing)}")
+    start = max(ts for _, ts in starts if ts is not None)
+    end = max(ts for _, ts in ends if ts is not None)
+    measured = (end - start) / obs.scale
+    slack = REAL_SLACK / obs.scale
+    low, high = float("-inf"), float("inf")
+    if "seconds" in params:
+        tolerance = float(params.get("tolerance", 0.0)) + slack
+        low = float(params["seconds"]) - tolerance
+        high = float(params["seconds"]) + tolerance
+        bound = f"{params['seconds']} ± {tolerance:.1f} lab s"
+    else:
+        parts = []
+        if "at_least" in params:
+            low = float(params["at_least"]) - slack
+            parts.append(f">= {low:.1f}")
+        if "at_most" in params:
+            high = float(params["at_most"]) + slack
+            parts.append(f"<= {high:.1f}")
+        bound = " and ".join(parts) + " lab s"
+    start_spec = max(starts, key=lambda item: item[1] or 0.0)[0]
+    end_spec = max(ends, key=lambda item: item[1] or 0.0)[0]
+    return Verdict(
+        low <= measured <= high,
+        f"{start_spec.describe()} -> {end_spec.describe()}: {measured:.1f} lab s "
+        f"({end - start:.3f} s), bound {bound}",
+    )
+
+
+@EXPECTS.word(
+    "logouts",
+    required={"agent"},
+    optional={"since", "until", "at_least", "at_most", "reasons"},
+)
+async def logouts(obs: Observer, expect: Expect) -> Verdict:
+    """The times a server logged the agent out (``agent.logout`` of any SIP node for its DN, with
+    the rule that did it as ``reason``), never a desktop's own refresh. ``reasons``: every logout
+    must be explained by one of them, and each of them must have happened."""
+    dn = obs.desk(_agents(expect)[0]).setup.dn
+    since = obs.since(expect.params.get("since"))
+    until = obs.marks.get(str(expect.params.get("until")), float("inf"))
+    seen = sorted(
+        (float(entry["ts"]), node, str(entry.get("reason")))
+        for node in obs.lab.sip_nodes()
+        for entry in obs.log_entries(node, "agent.logout", since)
+        if entry.get("DN") == dn and float(entry["ts"]) < until
+    )
+    count = len(seen)
+    ok = count >= int(expect.params.get("at_least", 0))
+    if "at_most" in expect.params:
+        ok = ok and count <= int(expect.params["at_most"])
+    reasons = [str(r) for r in expect.params.get("reasons") or []]
+    unexplained = [
+        f"{node} {reason}" for _, node, reason in seen if reasons and reason not in reasons
+    ]
+    absent = [r for r in reasons if all(reason != r for _, _, reason in seen)]
+    ok = ok and not unexplained and not absent
+    shown = ", ".join(
+        f"{node} {reason} at +{(ts - since) / obs.scale:.1f} lab s" for ts, node, reason in seen
+    )
+    detail = f"{count} server logout(s) of {dn}: {shown or 'none'}"
+    if unexplained:
+        detail += f"; not explained by {reasons}: {unexplained}"
+    if absent:
+        detail += f"; no logout for {absent}"
+    return Verdict(ok, detail)
+
+
+@EXPECTS.word("report")
 async def report(obs: Observer, expect: Expect) -> Verdict:
     """G.2: the run has a timeline with faults and events, and a verdict for every outcome."""
     faults = obs.log_entries_any("lab.jsonl", "fault.", obs.marks["start"])
@@ -302,6 +439,7 @@ async def report(obs: Observer, expect: Expect) -> Verdict:
     )
 
 
+@EXPECTS.word("phone_registration", required={"agent", "node"})
 async def phone_registration(obs: Observer, expect: Expect) -> Verdict:
     """Where the agent's softphone is registered, as the nodes' registrars and the softphone say."""
     dn = obs.desk(_agents(expect)[0]).setup.dn
@@ -327,37 +465,22 @@ async def phone_registration(obs: Observer, expect: Expect) -> Verdict:
     )
 
 
+@EXPECTS.word("all", required={"of"})
 async def all_of(obs: Observer, expect: Expect) -> Verdict:
-    verdicts = [await CHECKS[child.kind](obs, child) for child in expect.children]
+    verdicts = [await check(obs, child) for child in expect.children]
     details = [v.detail for v in verdicts]
     # What cannot be observed leads the detail: the verdict is "fail" for that reason first.
     details.sort(key=lambda detail: not detail.startswith(NOT_OBSERVABLE))
     return Verdict(all(v.ok for v in verdicts), "; ".join(details))
 
 
-CHECKS: dict[str, Check] = {
-    "wwe_message": wwe_message,
-    "wwe_connection": wwe_connection,
-    "wwe_node": wwe_node,
-    "wwe_voice": wwe_voice,
-    "wwe_call": wwe_call,
-    "wwe_voice_history": wwe_voice_history,
-    "action": action,
-    "login": login,
-    "owner": owner,
-    "agent_on_node": agent_on_node,
-    "node_call": node_call,
-    "log": log,
-    "media": media,
-    "best_practice": best_practice,
-    "report": report,
-    "phone_registration": phone_registration,
-    "all": all_of,
-}
+async def check(obs: Observer, expect: Expect) -> Verdict:
+    """Look once at what ``expect`` states."""
+    return await EXPECTS[expect.kind].handler(obs, expect)
 
 
 def uses(expect: Expect, kind: str) -> bool:
     return expect.kind == kind or any(uses(child, kind) for child in expect.children)
 
 
-__all__ = ["CHECKS", "NOT_OBSERVABLE", "Any", "Verdict", "uses"]
+__all__ = ["EXPECTS", "NOT_OBSERVABLE", "Any", "Verdict", "check", "uses"]

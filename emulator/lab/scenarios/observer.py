@@ -81,6 +81,8 @@ class ActionResult:
     detail: str
     error_code: int | None = None
     login: LoginOutcome | None = None
+    http_status: int | None = None  # a server's HTTP refusal (not the desktop declining)
+    confirmed_at: float | None = None  # when the event that proved it arrived
 
 
 class Observer:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.lab.embedded import LabError
-from emulator.lab.scenarios.actions import ACTIONS, FAULTS, answer_call, place_call
-from emulator.lab.scenarios.checks import CHECKS, NOT_OBSERVABLE, Verdict
+from emulator.lab.scenarios.actions import FAULTS, STEPS, answer_call, place_call
+from emulator.lab.scenarios.checks import NOT_OBSERVABLE, Verdict, check
 from emulator.lab.scenarios.labsession import LabSession
 from emulator.lab.scenarios.model import Expect, Outcome, Scenario
 from emulator.lab.scenarios.observer import Observer, wait_until
@@ -159,7 +159,7 @@ class ScenarioRun:
                 at = {"agent": agent.name, "node": agent.owner}
                 await self._until(Expect(0, "phone_registration", at), REGISTERED_WITHIN)
         for agent in setup.agents.values():
-            await ACTIONS["login"](
+            await STEPS["login"].handler(
                 obs,
                 {
                     "agent": agent.name,
@@ -220,7 +220,7 @@ class ScenarioRun:
 
         async def holds() -> bool:
             nonlocal last
-            last = await CHECKS[expect.kind](obs, expect)
+            last = await check(obs, expect)
             return last.ok
 
         if not await wait_until(holds, max(within * obs.scale, MIN_DEADLINE), POLL):
@@ -243,7 +243,7 @@ class ScenarioRun:
                 obs.mark("fault")
             obs.log.event("scenario.step", step=index, action=step.name, line=step.line)
             try:
-                said = await ACTIONS[step.name](obs, step.params)
+                said = await STEPS[step.name].handler(obs, step.params)
             except LabError as exc:
                 said = f"FAILED: {exc}"
                 obs.log.event("scenario.step_failed", level="warning", step=index, error=str(exc))
@@ -256,7 +256,6 @@ class ScenarioRun:
 
     async def _outcome(self, outcome: Outcome) -> None:
         obs = self._obs()
-        check = CHECKS[outcome.expect.kind]
         last = Verdict(False, "not checked")
 
         async def holds() -> bool:

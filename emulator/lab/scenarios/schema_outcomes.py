@@ -1,7 +1,8 @@
-"""The outcome vocabulary of a scenario file: expectation kinds, their keys, and their validation.
+"""Outcomes of a scenario file and their expectations, validated against ``checks.EXPECTS``.
 
-An outcome is ``id``, ``title``, ``expect`` (one of ``EXPECTS``, or ``all: [...]`` of them),
-``within`` and ``hold``; a ``wait_until`` step states its condition the same way.
+An outcome is ``id``, ``title``, ``expect`` (a kind declared in ``checks``, or ``all: [...]`` of
+them), ``within`` and ``hold``; a ``wait_until`` step states its condition the same way. The keys
+a kind takes are declared once, beside its check; this module only reads them.
 """
 
 from __future__ import annotations
@@ -9,35 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from emulator.lab.scenarios.checks import EXPECTS
+from emulator.lab.scenarios.events import read_event
 from emulator.lab.scenarios.model import AgentSetup, CallSetup, Expect, Outcome
 from emulator.lab.scenarios.schema_reader import Reader
-from emulator.lab.scenarios.yamlnodes import LocatedList, line_of
-
-# expectation kind -> (required params, optional params)
-EXPECTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "wwe_message": (frozenset({"agents", "text"}), frozenset({"since", "absent"})),
-    "wwe_connection": (frozenset({"agent", "state"}), frozenset()),
-    "wwe_node": (frozenset({"agent"}), frozenset({"node", "dc"})),
-    "wwe_voice": (frozenset({"agent"}), frozenset({"logged_in", "available"})),
-    "wwe_call": (frozenset({"agent", "call"}), frozenset({"shown", "state"})),
-    "wwe_voice_history": (
-        frozenset({"agent"}),
-        frozenset({"since", "logged_out", "logins_at_least", "unavailable"}),
-    ),
-    "action": (frozenset({"label"}), frozenset({"ok", "error_code"})),
-    "login": (frozenset({"label"}), frozenset({"call_reported", "rejected_code", "logged_in"})),
-    "owner": (frozenset({"agent", "node"}), frozenset({"seen_by"})),
-    "agent_on_node": (frozenset({"agent", "node"}), frozenset({"logged_in", "dn_status"})),
-    "node_call": (frozenset({"call"}), frozenset({"present", "shown_to"})),
-    "log": (frozenset({"service", "event"}), frozenset({"fields", "absent", "since", "until"})),
-    "media": (frozenset({"calls", "verdict"}), frozenset()),
-    "best_practice": (frozenset({"violated_by"}), frozenset()),
-    "phone_registration": (frozenset({"agent", "node"}), frozenset()),
-    "report": (frozenset(), frozenset()),
-    "all": (frozenset({"of"}), frozenset()),
-}
-WWE_STATES = ("connected", "reconnecting", "gave-up", "logged-out")
-MEDIA_VERDICTS = ("talking", "lost")
+from emulator.lab.scenarios.yamlnodes import LocatedList, LocatedMap, line_of
 
 
 def read_outcomes(
@@ -83,25 +60,29 @@ def read_expect(
     if "kind" not in body:
         raise r.fail(body.line, where, f"missing 'kind'; valid: {', '.join(EXPECTS)}")
     kind = r.text(body, "kind", where, EXPECTS)
-    required, optional = EXPECTS[kind]
-    r.keys(body, where, required | {"kind"}, optional)
-    params = {key: val for key, val in body.items() if key != "kind"}
+    word = EXPECTS[kind]
+    r.keys(body, where, word.required | {"kind"}, word.optional)
+    params: dict[str, Any] = {key: val for key, val in body.items() if key != "kind"}
+    for key, valid in word.choices.items():
+        if key in body:
+            r.text(body, key, where, valid)
     for key in ("agent", "agents"):
         if key in body:
             r.names(body, key, where, agents)
-    if "call" in body:
-        r.names(body, "call", where, calls)
-    if "calls" in body:
-        r.names(body, "calls", where, calls)
-    if kind == "wwe_connection":
-        r.text(body, "state", where, WWE_STATES)
-    if kind == "media":
-        r.text(body, "verdict", where, MEDIA_VERDICTS)
+    for key in ("call", "calls", "shown_to"):
+        if key in body:
+            r.names(body, key, where, agents if key == "shown_to" else calls)
     if kind == "log" and r.services:
         r.names(body, "service", where, r.services)
-    for key in ("logged_in", "available", "absent", "present", "ok", "shown"):
+    for key in ("logged_in", "available", "absent", "present", "ok", "shown", "refused_by_server"):
         if key in body:
             r.flag(body, key, where)
+    for key in ("seconds", "tolerance", "at_most", "at_least", "logins_at_least"):
+        if key in body:
+            r.number(body, key, where)
+    for key in ("from", "to"):
+        if key in body:
+            params[key] = _events(r, body, key, f"{where}.{key}", agents, calls)
     children: tuple[Expect, ...] = ()
     if kind == "all":
         items = body["of"]
@@ -112,3 +93,27 @@ def read_expect(
             for i, item in enumerate(items)
         )
     return Expect(body.line, kind, params, children)
+
+
+def _events(
+    r: Reader,
+    body: LocatedMap,
+    key: str,
+    where: str,
+    agents: Mapping[str, AgentSetup],
+    calls: Mapping[str, CallSetup],
+) -> tuple[Any, ...]:
+    """An interval's end: one event, or a list of them (the latest counts)."""
+    value = body[key]
+    items = list(value) if isinstance(value, LocatedList) else [value]
+    if not items:
+        raise r.fail(body.line_of(key), where, "must name at least one event")
+    lines = (
+        [value.line_of(i) for i in range(len(items))]
+        if isinstance(value, LocatedList)
+        else [body.line_of(key)]
+    )
+    return tuple(
+        read_event(r, r.mapping(item, f"{where}[{i}]", lines[i]), f"{where}[{i}]", agents, calls)
+        for i, item in enumerate(items)
+    )

@@ -1,5 +1,5 @@
-"""The step vocabulary of a scenario file: faults, agent and customer actions, waits, marks and
-``check: ID`` points, with the keys and values each action takes, and their validation.
+"""The steps of a scenario file: actions (``do:``, declared with their keys in ``actions.STEPS``),
+``check: ID`` points and marks, validated with the line of every error.
 
 Service and link names are checked against the topology when ``load_scenario`` is given one.
 """
@@ -9,37 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from emulator.lab.scenarios.actions import STEPS
 from emulator.lab.scenarios.model import DCS, AgentSetup, CallSetup, Outcome, Step
 from emulator.lab.scenarios.schema_outcomes import read_expect
 from emulator.lab.scenarios.schema_reader import Reader
 from emulator.lab.scenarios.yamlnodes import LocatedList, LocatedMap, line_of
-
-# action -> (required params, optional params)
-ACTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "cut": (frozenset({"links"}), frozenset({"mode"})),
-    "heal": (frozenset(), frozenset({"links"})),
-    "partition": (frozenset({"dcs"}), frozenset({"mode"})),
-    "kill": (frozenset({"service"}), frozenset()),
-    "stop": (frozenset({"service"}), frozenset()),
-    "start": (frozenset({"service"}), frozenset()),
-    "pause": (frozenset({"service"}), frozenset()),
-    "resume": (frozenset({"service"}), frozenset()),
-    "login": (frozenset({"agent", "dc"}), frozenset({"gws", "label"})),
-    "agent": (frozenset({"agent", "request"}), frozenset({"label"})),
-    "call_control": (frozenset({"agent", "call", "request"}), frozenset({"label"})),
-    "customer": (frozenset({"call", "request"}), frozenset()),
-    "new_call": (frozenset({"call", "agent", "node"}), frozenset()),
-    "phone": (frozenset({"agent", "node", "request"}), frozenset()),
-    "wait": (frozenset({"seconds"}), frozenset()),
-    "wait_acw_over": (frozenset({"agent"}), frozenset({"within"})),
-    # Wait for a condition stated like an outcome's expectation (not an outcome: no verdict).
-    "wait_until": (frozenset({"expect"}), frozenset({"within"})),
-}
-AGENT_REQUESTS = ("ready", "not_ready", "agent_login", "agent_logout")
-CALL_REQUESTS = ("answer", "release", "hold", "retrieve")
-CUSTOMER_REQUESTS = ("answer", "release")
-PHONE_REQUESTS = ("register", "unregister")
-CUT_MODES = ("reset", "blackhole")
 
 
 def read_steps(
@@ -75,9 +49,12 @@ def read_steps(
             raise r.fail(
                 body.line, where, "a step is 'do: ACTION', 'check: OUTCOME' or 'mark: NAME'"
             )
-        action = r.text(body, "do", where, ACTIONS)
-        required, optional = ACTIONS[action]
-        r.keys(body, where, required | {"do"}, optional)
+        action = r.text(body, "do", where, STEPS)
+        word = STEPS[action]
+        r.keys(body, where, word.required | {"do"}, word.optional)
+        for key, valid in word.choices.items():
+            if key in body:
+                r.text(body, key, where, valid)
         _step_names(r, body, where, action, agents, calls)
         params = {key: val for key, val in body.items() if key != "do"}
         if action == "wait_until":
@@ -109,17 +86,7 @@ def _step_names(
         r.names(body, "links", where, r.links)
     if "dcs" in body:
         r.names(body, "dcs", where, DCS)
-    if "dc" in body:
-        r.text(body, "dc", where, DCS)
-    if "mode" in body:
-        r.text(body, "mode", where, CUT_MODES)
     if "seconds" in body:
         r.number(body, "seconds", where)
-    choices = {
-        "agent": AGENT_REQUESTS,
-        "call_control": CALL_REQUESTS,
-        "customer": CUSTOMER_REQUESTS,
-        "phone": PHONE_REQUESTS,
-    }.get(action)
-    if choices is not None:
-        r.text(body, "request", where, choices)
+    if "even_if_lost" in body:
+        r.flag(body, "even_if_lost", where)
