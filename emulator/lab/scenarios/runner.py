@@ -206,6 +206,10 @@ class ScenarioRun:
                     0, "wwe_call", {"agent": call.agent, "call": call.name, "state": "Established"}
                 )
             )
+        if setup.calls:
+            # "Talking", measured by the phones (B.3: "Agent1 handles Call1 and Agent2 handles
+            # Call2"), not read off the call's state.
+            checks.append(Expect(0, "media", {"calls": list(setup.calls), "verdict": "talking"}))
         calls = ", ".join(
             f"{c.agent} talks on {c.name} (on {c.node})" for c in setup.calls.values()
         )
