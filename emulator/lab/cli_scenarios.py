@@ -20,8 +20,9 @@ from emulator.lab.cli_support import engine_of, fail
 from emulator.lab.embedded import LabError
 from emulator.lab.engines import ENGINES, make_engine
 from emulator.lab.scenarios.model import Scenario
+from emulator.lab.scenarios.mutants import MUTANTS, judge, matrix_lines
 from emulator.lab.scenarios.report import timeline_text, verdict_table, write_report
-from emulator.lab.scenarios.runner import RunOptions, run_all
+from emulator.lab.scenarios.runner import WWE_DESKTOPS, RunOptions, run_all
 from emulator.lab.scenarios.schema import load_scenario
 from emulator.lab.scenarios.schema_reader import ScenarioError
 from emulator.lab.topology import Topology
@@ -140,9 +141,10 @@ def run(
     extra: dict[str, list[str]] = {}
     for item in service_args:
         service, sep, arg = item.partition("=")
-        if not sep or service not in lab.topology.services:
+        if not sep or (service not in lab.topology.services and service != WWE_DESKTOPS):
             raise click.UsageError(
-                f"--service-arg wants SERVICE=ARG with a known service, got {item!r}"
+                f"--service-arg wants SERVICE=ARG with a known service (or {WWE_DESKTOPS} for "
+                f"the agents' desktops), got {item!r}"
             )
         extra.setdefault(service, []).append(arg)
     chosen = scenarios if run_every else [by_name[name] for name in names]
@@ -160,4 +162,47 @@ def run(
         write_report(report_path, results)
         click.echo(f"report written to {report_path}")
     if not all(result.passed for result in results):
+        sys.exit(1)
+
+
+@scenario.command(name="mutants")
+@click.option("--only", "only", multiple=True, help="Run only this mutant (repeatable).")
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.001, max=100.0),
+    default=0.05,
+    show_default=True,
+    help="Multiplies every protocol timer and deadline.",
+)
+@click.option("--quiet", is_flag=True, help="Print only the matrix, not each run's progress.")
+@click.pass_context
+def mutants(ctx: click.Context, only: tuple[str, ...], time_scale: float, quiet: bool) -> None:
+    """Break each rule the verdicts rely on, one at a time, and show which outcomes then fail.
+
+    Exit 1 if a mutant is missed: its outcomes pass with the rule broken, or others fail.
+    """
+    root = ctx.find_root().obj
+    engine = root.get("engine") or "embedded"
+    lab = make_engine(engine, engine_of(ctx).topology, root["state_dir"])
+    known = {m.name: m for m in MUTANTS}
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise click.UsageError(f"unknown mutant {unknown[0]!r}; valid: {', '.join(known)}")
+    try:
+        by_name = {item.name: item for item in load_all(DEFAULT_DIR, lab.topology)}
+    except ScenarioError as exc:
+        raise click.UsageError(str(exc)) from None
+    verdicts = []
+    for mutant in [known[name] for name in only] if only else MUTANTS:
+        click.echo(f"-- mutant {mutant.name}: {mutant.rule}")
+        extra = {service: list(args) for service, args in mutant.args.items()}
+        options = RunOptions(lab.topology.path, root["state_dir"], time_scale, extra, engine)
+        progress = (lambda line: None) if quiet else (lambda line: click.echo(line))
+        (result,) = run_all([by_name[mutant.scenario]], options, progress)
+        verdicts.append(judge(mutant, result))
+        click.echo(f"   {verdicts[-1].describe()}")
+    click.echo("")
+    for line in matrix_lines(verdicts):
+        click.echo(line)
+    if not all(v.caught for v in verdicts):
         sys.exit(1)

@@ -71,6 +71,13 @@ def _upstreams(
 @click.option("--cookie", "cookie_name", default="DRLAB_UPSTREAM", show_default=True)
 @click.option("--status-path", default="/proxy/status", show_default=True)
 @click.option("--time-scale", type=float, default=1.0, show_default=True)
+@click.option(
+    "--break-rule",
+    "broken",
+    multiple=True,
+    type=click.Choice(["sticky-repin"]),
+    help="Fault injection: break this rule (scenario mutation matrix). Never default.",
+)
 def main(
     name: str,
     dc: str,
@@ -84,6 +91,7 @@ def main(
     cookie_name: str,
     status_path: str,
     time_scale: float,
+    broken: tuple[str, ...],
 ) -> None:
     """Run a cookie-sticky HTTP/1.1 + WebSocket reverse proxy for one data centre."""
     try:
@@ -104,6 +112,7 @@ def main(
         read_timeout=max(_MIN_READ_TIMEOUT, scale(read_timeout)),
         cookie_name=cookie_name,
         status_path=status_path,
+        broken=frozenset(broken),
     )
     asyncio.run(_run(config))
 

@@ -28,3 +28,4 @@ class ProxyConfig:
     rise: int = 1
     fall: int = 1
     shutdown_grace: float = 1.0
+    broken: frozenset[str] = frozenset()  # rules broken on purpose (fault injection)

@@ -45,7 +45,12 @@ class StickyProxy:
     def __init__(self, config: ProxyConfig, log: JsonLog) -> None:
         self.config = config
         self.log = log
-        self.pool = UpstreamPool(config.upstreams, rise=config.rise, fall=config.fall)
+        self.pool = UpstreamPool(
+            config.upstreams,
+            rise=config.rise,
+            fall=config.fall,
+            keep_dead_pins="sticky-repin" in config.broken,
+        )
         self.checker = HealthChecker(
             self.pool,
             path=config.health_path,

@@ -61,6 +61,9 @@ class UpstreamPool:
     upstreams: Sequence[Upstream]
     rise: int = 1
     fall: int = 1
+    # Fault injection only (``--break-rule sticky-repin``): keep sending a pinned client to its
+    # node when that node is down, as a proxy without the rule would.
+    keep_dead_pins: bool = False
     _health: dict[str, _Health] = field(default_factory=dict)
     _next: int = 0
 
@@ -87,7 +90,7 @@ class UpstreamPool:
             pinned is not None
             and known
             and pinned not in excluded
-            and self._health[pinned].state is UpstreamState.UP
+            and (self._health[pinned].state is UpstreamState.UP or self.keep_dead_pins)
         ):
             upstream = next(u for u in self.upstreams if u.name == pinned)
             self._health[upstream.name].requests += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -86,8 +87,15 @@ class ActionResult:
 
 
 class Observer:
-    def __init__(self, lab: LabSession, agents: dict[str, AgentSetup], log_dir: Path) -> None:
+    def __init__(
+        self,
+        lab: LabSession,
+        agents: dict[str, AgentSetup],
+        log_dir: Path,
+        desktop_options: Mapping[str, float] | None = None,
+    ) -> None:
         self.lab = lab
+        self.desktop_options = dict(desktop_options or {})
         self.scale = lab.time_scale
         self.log_dir = log_dir
         self._streams: list[TextIO] = []
@@ -131,6 +139,7 @@ class Observer:
             time_scale=self.scale,
             log=desk.log,
             cookies={STICKY_COOKIE: gws} if gws is not None else None,
+            give_up_after=self.desktop_options.get("give_up_after", 60.0),
         )
         desk.client = client
         desk.watch(client)

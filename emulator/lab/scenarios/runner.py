@@ -34,6 +34,23 @@ POLL = 0.05
 TIMELINE_EXCLUDE = ("link.connection_*", "*heartbeat*", "http.request", "auth.*")
 
 Progress = Callable[[str], None]
+# The pseudo-service of ``--service-arg``: options of every agent's WWE desktop (in the runner).
+WWE_DESKTOPS = "wwe"
+
+
+def desktop_options(args: Sequence[str]) -> dict[str, float]:
+    """The WWE desktops' options a run was given (``wwe=--give-up-after=20``): fault injection
+    for the mutation matrix, the guide's values otherwise."""
+    options: dict[str, float] = {}
+    for arg in args:
+        name, sep, value = arg.partition("=")
+        if name != "--give-up-after" or not sep:
+            raise LabError(f"wwe takes --give-up-after=SECONDS, not {arg!r}")
+        try:
+            options["give_up_after"] = float(value)
+        except ValueError:
+            raise LabError(f"wwe --give-up-after wants seconds, not {value!r}") from None
+    return options
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,7 @@ class ScenarioRun:
         args: dict[str, list[str]] = {k: list(v) for k, v in scenario.lab_args.items()}
         for service, extra in options.extra_args.items():
             args.setdefault(service, []).extend(extra)
+        self.desktop_args = args.pop(WWE_DESKTOPS, [])
         state_dir = options.state_dir / "scenarios" / scenario.name
         softphones = {a.dn: a.owner for a in scenario.agents.values() if a.phone == "softphone"}
         self.lab = LabSession(
@@ -129,7 +147,12 @@ class ScenarioRun:
         try:
             await self.lab.up()
             self._t0 = time.time()
-            self.observer = Observer(self.lab, dict(scenario.agents), self.lab.state_dir / "logs")
+            self.observer = Observer(
+                self.lab,
+                dict(scenario.agents),
+                self.lab.state_dir / "logs",
+                desktop_options(self.desktop_args),
+            )
             self.progress(f"   lab up in {time.monotonic() - begun:.1f} s; baseline")
             await self._baseline()
             await self._steps()
