@@ -19,16 +19,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = "0.05"
 ALL_IDS = (
-    {"B.1", "B.2", "B.3", "G.1", "G.2"}
+    {"B.1", "B.2", "B.3", "G.1", "G.2", "G.3"}
     | {f"S1.{i}" for i in range(1, 15)}
-    | {f"S2.{i}" for i in range(1, 9)}
-    | {f"S3.{i}" for i in range(1, 12)}
-    | {f"S4.{i}" for i in range(1, 7)}
+    | {"S1.16"}  # S1.15 (an unregister during ACW) has no scenario yet
+    | {f"S2.{i}" for i in range(1, 10)}  # S2.10 (WWE reconnects by itself) has none yet
+    | {f"S3.{i}" for i in range(1, 14)}
+    | {f"S4.{i}" for i in range(1, 8)}
 )
 NOT_OBSERVABLE_YET: set[str] = set()
 # The lab does not do what the guide says here (yet): nothing makes agent2's WWE give up in S4.
 KNOWN_LAB_GAPS: set[str] = set()
-SIP_NODES = ("sip1", "sip2", "sip3", "sip4")
 
 pytestmark = pytest.mark.timeout(480)
 
@@ -80,19 +80,3 @@ def test_every_scenario_checks_every_outcome_and_the_observable_ones_pass(tmp_pa
             for e in scenario["timeline"]
         )
     assert "outcomes passed" in output and "--- timeline of s1-wwe-reconnect ---" in output
-
-
-def test_a_lab_without_logout_on_disconnect_fails_the_outcomes_that_need_it(
-    tmp_path: Path,
-) -> None:
-    broken = [f"--service-arg={node}=--no-logout-on-disconnect" for node in SIP_NODES]
-    code, report, output = run_scenarios(tmp_path, "s1-gws-killed", "s2-gws-sip-link", *broken)
-    outcomes = outcomes_of(report)
-    assert code == 1, output
-    for key in (("s1-gws-killed", "S1.13"), ("s2-gws-sip-link", "S2.2")):
-        outcome = outcomes[key]
-        assert outcome["status"] == "fail", output
-        assert "not observable" not in outcome["detail"]
-        assert "agent.logout" in outcome["detail"]
-    # The baseline does not depend on the rule: the engine is not failing everything.
-    assert outcomes[("s2-gws-sip-link", "B.3")]["status"] == "pass"
