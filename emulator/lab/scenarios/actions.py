@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from clients.wwe import AgentState, CallState, VoiceError, VoiceState, WweClient, WweError
-from emulator.lab.embedded import LabError
+from emulator.lab.engine.errors import LabError
 from emulator.lab.scenarios.observer import ActionResult, CallRecord, Observer, wait_until
 
 ACW_PERIOD = 10.0  # the nodes' default after-call-work-period (lab seconds)

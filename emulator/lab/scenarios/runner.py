@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.lab.embedded import LabError
+from emulator.lab.engine.errors import LabError
 from emulator.lab.scenarios.actions import ACTIONS, FAULTS, answer_call, place_call
 from emulator.lab.scenarios.checks import CHECKS, NOT_OBSERVABLE, Verdict
 from emulator.lab.scenarios.labsession import LabSession
