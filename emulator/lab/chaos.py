@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from emulator.lab.embedded import LabError, Progress
+from emulator.lab.engine.errors import LabError
+from emulator.lab.engine.protocol import Progress
 from emulator.lab.faults import LabFaults
 from emulator.lab.status import health_problems
 from emulator.lab.topology import Topology

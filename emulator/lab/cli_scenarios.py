@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from emulator.lab.cli_support import engine_of, fail
-from emulator.lab.embedded import LabError
-from emulator.lab.engines import ENGINES, make_engine
+from emulator.lab.engine.errors import LabError
+from emulator.lab.engine.factory import ENGINES, make_engine
 from emulator.lab.scenarios.model import Scenario
 from emulator.lab.scenarios.mutants import MUTANTS, judge, matrix_lines
 from emulator.lab.scenarios.report import timeline_text, verdict_table, write_report

@@ -12,16 +12,17 @@ from typing import NoReturn
 
 import click
 
-from emulator.lab.embedded import EmbeddedEngine, LabError
-from emulator.lab.engines import make_engine
-from emulator.lab.faults import FaultRefused, LabFaults, UnknownName
+from emulator.lab.engine.errors import FaultRefused, LabError, UnknownName
+from emulator.lab.engine.factory import make_engine
+from emulator.lab.engine.protocol import Engine
+from emulator.lab.faults import LabFaults
 from emulator.lab.topology import TopologyError, load_topology
 
 
-def engine_of(ctx: click.Context) -> EmbeddedEngine:
+def engine_of(ctx: click.Context) -> Engine:
     root = ctx.find_root()
-    cached = root.meta.get("drlab.engine")
-    if isinstance(cached, EmbeddedEngine):
+    cached: Engine | None = root.meta.get("drlab.engine")
+    if cached is not None:
         return cached
     try:
         topology = load_topology(root.obj["file"])

@@ -18,7 +18,8 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from emulator.lab.embedded import EmbeddedEngine, LabError, Progress
+from emulator.lab.engine.errors import FaultRefused, LabError, UnknownName
+from emulator.lab.engine.protocol import Engine, Progress
 from emulator.lab.status import relay_api, relay_proxies
 from emulator.links.client import LinksClient, ProxyInfo
 from emulator.links.errors import LinksError, Unavailable
@@ -31,20 +32,8 @@ STREAMS = ("downstream", "upstream")
 TOXIC_TYPES = tuple(toxic.value for toxic in ToxicType)
 
 
-class UnknownName(LabError):
-    """A service, link, DC or toxic that the lab does not have (a usage error: exit 2)."""
-
-    def __init__(self, kind: str, name: str, valid: Sequence[str], where: str = "") -> None:
-        shown = ", ".join(valid) or "none"
-        super().__init__(f"unknown {kind} {name!r}{where}; valid {kind}s{where}: {shown}")
-
-
-class FaultRefused(LabError):
-    """The fault is malformed (bad toxic attribute, same DC twice...): a usage error, exit 2."""
-
-
 class LabFaults:
-    def __init__(self, engine: EmbeddedEngine, source: str | None = None) -> None:
+    def __init__(self, engine: Engine, source: str | None = None) -> None:
         self.engine = engine
         self.topology = engine.topology
         self.api = relay_api(engine)

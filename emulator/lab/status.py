@@ -15,7 +15,7 @@ import json
 import urllib.request
 from typing import Any
 
-from emulator.lab.embedded import EmbeddedEngine, entry_state
+from emulator.lab.engine.protocol import Engine
 
 DEFAULT_API = "127.0.0.1:8474"
 
@@ -25,7 +25,7 @@ def fetch_json(url: str, timeout: float = 1.0) -> Any:
         return json.loads(response.read())
 
 
-def relay_api(engine: EmbeddedEngine) -> str:
+def relay_api(engine: Engine) -> str:
     """host:port of the relay's API, as the topology's links service is told to bind it."""
     for spec in engine.topology.of_kind("links"):
         api = spec.option("--api")
@@ -34,7 +34,7 @@ def relay_api(engine: EmbeddedEngine) -> str:
     return DEFAULT_API
 
 
-def relay_proxies(engine: EmbeddedEngine) -> dict[str, Any] | None:
+def relay_proxies(engine: Engine) -> dict[str, Any] | None:
     """The relay's ``GET /proxies``, or None when it does not answer."""
     try:
         proxies = fetch_json(f"http://{relay_api(engine)}/proxies")
@@ -43,13 +43,13 @@ def relay_proxies(engine: EmbeddedEngine) -> dict[str, Any] | None:
     return proxies if isinstance(proxies, dict) else None
 
 
-def lab_status(engine: EmbeddedEngine) -> dict[str, Any]:
+def lab_status(engine: Engine) -> dict[str, Any]:
     state = engine.load()
     services = []
     for name, spec in engine.topology.services.items():
         entry = state["services"].get(name)
-        # The compose engine reads each container's state; the embedded one's is its pid's.
-        service_state = str(entry["state"]) if entry and "state" in entry else entry_state(entry)
+        # Each engine's own view: a container's state for compose, its pid's for embedded.
+        service_state = str(entry.get("state", "stopped")) if entry else "stopped"
         services.append(
             {
                 "name": name,
@@ -75,7 +75,7 @@ def lab_status(engine: EmbeddedEngine) -> dict[str, Any]:
     }
 
 
-def _links(engine: EmbeddedEngine) -> list[dict[str, Any]]:
+def _links(engine: Engine) -> list[dict[str, Any]]:
     proxies = relay_proxies(engine) or {}
     links = []
     for link in engine.topology.links.values():
@@ -132,7 +132,7 @@ def _dn_owners(services: list[dict[str, Any]]) -> dict[str, Any]:
     return dns
 
 
-def health_problems(engine: EmbeddedEngine) -> list[str]:
+def health_problems(engine: Engine) -> list[str]:
     """What keeps the lab from being healthy: a service not running, a link not up, a SIP node
     missing a TC peer, a GWS node without its T-Lib link. An empty list is a healthy lab."""
     report = lab_status(engine)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator.lab.embedded import process_state
+from emulator.lab.engine.processes import process_state
 
 ROOT = Path(__file__).resolve().parents[2]
 LINKS = "gws1-sip1, gws2-sip1, gws3-sip3, gws4-sip3, proxy-dc1-gws1"

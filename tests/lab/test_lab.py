@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from clients.wwe.client import WweClient
-from emulator.lab.embedded import EmbeddedEngine, process_state
+from emulator.lab.engine.embedded import EmbeddedEngine
+from emulator.lab.engine.processes import process_state
 from emulator.lab.status import health_problems
 from emulator.lab.topology import load_topology
 

@@ -33,8 +33,9 @@ from typing import Any
 import aiohttp
 import yaml
 
-from emulator.lab.embedded import EmbeddedEngine, LabError
-from emulator.lab.engines import make_engine
+from emulator.lab.engine.errors import LabError
+from emulator.lab.engine.factory import make_engine
+from emulator.lab.engine.protocol import Engine
 from emulator.lab.status import health_problems, relay_api
 from emulator.lab.topology import GROUPS_KEY, LINKS_KEY, Topology, load_topology
 from emulator.links.client import LinksClient
@@ -64,7 +65,7 @@ class LabSession:
         self.progress = progress
         self.softphones = dict(softphones or {})
         self.topology: Topology = load_topology(compose)
-        self.engine: EmbeddedEngine = make_engine(engine, self.topology, state_dir)
+        self.engine: Engine = make_engine(engine, self.topology, state_dir)
         self._http: aiohttp.ClientSession | None = None
         self._downed: set[str] = set()  # services this run killed or stopped
 

@@ -1,9 +1,10 @@
 """The compose engine: every service of compose.yaml as a Docker container (DESIGN §4).
 
 ``drlab --engine compose`` drives the same lab as ``docker compose up``: one image, host
-networking, each service on its loopback address. It keeps the embedded engine's interface and
-outputs (it is an ``EmbeddedEngine`` whose processes are containers), so faults, status, chaos
-and the timeline work unchanged:
+networking, each service on its loopback address. It is an ``Engine`` (``protocol.py``) with the
+embedded engine's outputs — the same state files (``common.StateFiles``), timeline entries and
+progress lines, whose processes are containers — so faults, status, chaos and the timeline work
+unchanged:
 
 - ``up`` starts the services in the same waves of ``depends_on`` (``compose up -d --no-deps``
   per wave) and waits for each container's JSON ``ready`` line; ``--time-scale`` reaches the
@@ -35,19 +36,13 @@ from typing import Any
 
 import yaml
 
-from emulator.lab.docker_cli import Container, Docker, DockerFailed
-from emulator.lab.embedded import (
-    EmbeddedEngine,
-    LabError,
-    Progress,
-    ServiceProcess,
-    first_ready,
-    json_lines,
-    log_tail,
-    process_state,
-    ready_endpoints,
-    start_time,
-)
+from emulator.common.jsonlog import JsonLog
+from emulator.lab.engine.common import StateFiles, start_in_waves
+from emulator.lab.engine.docker_cli import Container, Docker
+from emulator.lab.engine.errors import DockerFailed, LabError
+from emulator.lab.engine.logs import first_ready, json_lines, log_tail, ready_endpoints
+from emulator.lab.engine.processes import process_state, start_time
+from emulator.lab.engine.protocol import Progress, ServiceProcess
 from emulator.lab.topology import Topology
 
 READY_TIMEOUT = 60.0
@@ -63,11 +58,13 @@ BUILD_HINT = (
 )
 
 
-class ComposeEngine(EmbeddedEngine):
+class ComposeEngine:
     name = "compose"
 
     def __init__(self, topology: Topology, state_dir: Path, docker: Docker | None = None) -> None:
-        super().__init__(topology, state_dir / "compose")
+        self.topology = topology
+        self.state_dir = state_dir / "compose"
+        self.files = StateFiles(self.state_dir)
         self.docker = docker or Docker(topology.path)
         self._logs_read = 0.0
         self._live_at = -LIVE_MAX_AGE
@@ -86,8 +83,18 @@ class ComposeEngine(EmbeddedEngine):
         """A container was started, stopped, killed or paused: the next read asks Docker."""
         self._live_at = -LIVE_MAX_AGE
 
+    @property
+    def timeline(self) -> JsonLog:
+        return self.files.timeline
+
+    def endpoints(self, name: str) -> dict[str, str]:
+        return self.files.endpoints(name)
+
+    def log_path(self, name: str) -> Path:
+        return self.files.log_path(name)
+
     def load(self) -> dict[str, Any]:
-        state = self.saved()
+        state = self.files.saved()
         containers = self._live()
         services = state.setdefault("services", {})
         for name, container in containers.items():
@@ -97,7 +104,7 @@ class ComposeEngine(EmbeddedEngine):
                 endpoints = first_ready(json_lines(self.docker.logs(container.id).splitlines()))
                 if endpoints is not None:
                     entry["endpoints"] = endpoints
-                    self._save_entry(name, endpoints=endpoints)
+                    self.files.update(name, endpoints=endpoints)
             entry.update(
                 container=container.id[:12],
                 status=container.describe(),
@@ -108,11 +115,6 @@ class ComposeEngine(EmbeddedEngine):
             if name not in containers:
                 entry.update(container=None, status="absent", state="stopped", pid=0)
         return state
-
-    def _save_entry(self, name: str, **fields: Any) -> None:
-        state = self.saved()
-        state.setdefault("services", {}).setdefault(name, {}).update(fields)
-        self.save(state)
 
     def running(self) -> dict[str, int]:
         return {
@@ -127,13 +129,22 @@ class ComposeEngine(EmbeddedEngine):
 
     def time_scale(self) -> float:
         # A lab started by 'docker compose up' has no saved state: its scale is the variable's.
-        if not self.state_file.exists():
+        if not self.files.state_file.exists():
             return float(os.environ.get("DRLAB_TIME_SCALE") or 1.0)
-        return float(self.saved().get("time_scale", 1.0))
+        return float(self.files.saved().get("time_scale", 1.0))
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def refuse_to_start(self, progress: Progress) -> None:
+    def up(self, time_scale: float, progress: Progress) -> None:
+        self._refuse_to_start(progress)
+        self.files.begin(self.topology, time_scale)
+        start_in_waves(self, progress)
+
+    def start(self, name: str, progress: Progress, **context: Any) -> ServiceProcess:
+        return self.start_many([name], progress, **context)[0]
+
+    def _refuse_to_start(self, progress: Progress) -> None:
+        """Raise ``LabError`` saying what to do when a lab cannot start in containers now."""
         self.docker.check_engine()
         self.docker.compose_command()
         for image in sorted(self._images()):
@@ -188,7 +199,7 @@ class ComposeEngine(EmbeddedEngine):
         log = self.log_path(name)
         offset = log.stat().st_size if log.exists() else 0
         pid = self.docker.follow_logs(container.id, container.started_at, log)
-        self._save_entry(
+        self.files.update(
             name,
             container=container.id[:12],
             log=str(log),
@@ -213,7 +224,7 @@ class ComposeEngine(EmbeddedEngine):
                 now = live.get(name)
                 if endpoints is not None:
                     del pending[name]
-                    self._save_entry(name, endpoints=endpoints)
+                    self.files.update(name, endpoints=endpoints)
                     self.timeline.event(
                         "service.start",
                         target=name,
@@ -268,6 +279,9 @@ class ComposeEngine(EmbeddedEngine):
         )
         return container.pid
 
+    def stop(self, name: str, **context: Any) -> None:
+        self.stop_many([name], **context)
+
     def stop_many(self, names: list[str], **context: Any) -> None:
         """``docker stop`` together (paused containers are resumed first so they can exit)."""
         containers = self._live(fresh=True)
@@ -310,9 +324,8 @@ class ComposeEngine(EmbeddedEngine):
             self._changed()
             progress(f"  removed {len(containers)} containers")
             self.timeline.event("lab.down")
-        self._end_followers(list(self.saved()["services"]))
-        with contextlib.suppress(OSError):
-            self.state_file.unlink()
+        self._end_followers(list(self.files.saved()["services"]))
+        self.files.forget()
 
     def logs(self, name: str | None) -> list[Path]:
         """The followed logs; a lab that 'docker compose up' started has its output copied
@@ -324,13 +337,13 @@ class ComposeEngine(EmbeddedEngine):
                     containers = {n: c for n, c in containers.items() if n == name}
                 self._copy_logs(containers)
                 self._logs_read = time.monotonic()
-        return super().logs(name)
+        return self.files.logs(name)
 
     # -- helpers --------------------------------------------------------------------------
 
     def _unfollowed(self, containers: dict[str, Container]) -> dict[str, Container]:
         """The containers whose output no follower of drlab's appends to their log."""
-        services = self.saved()["services"]
+        services = self.files.saved()["services"]
         return {
             name: container
             for name, container in containers.items()
@@ -340,7 +353,7 @@ class ComposeEngine(EmbeddedEngine):
     def _end_followers(self, names: list[str]) -> None:
         """Wait for the log followers of these services to end (their container stopped),
         then kill any that outlive the grace period."""
-        services = self.saved()["services"]
+        services = self.files.saved()["services"]
         followers = [
             (int(f["pid"]), f.get("started"))
             for name in names

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulator.lab.embedded import LabError
+from emulator.lab.engine.errors import DockerFailed, NoEngine
 
 PROJECT = "drlab"
 CALL_TIMEOUT = 120.0
@@ -28,14 +28,6 @@ NO_ENGINE_HINT = (
     "does the same), elsewhere install Docker (https://docs.docker.com/engine/install/) and "
     "start it"
 )
-
-
-class NoEngine(LabError):
-    """No Docker CLI, no Compose, or no engine answering."""
-
-
-class DockerFailed(LabError):
-    """A docker command failed; the message carries its own error."""
 
 
 @dataclass(frozen=True)
