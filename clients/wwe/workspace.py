@@ -38,6 +38,12 @@ class CallState(StrEnum):
     ESTABLISHED = "Established"
     HELD = "Held"
     RELEASED = "Released"
+    COMPLETED = "Completed"  # marked done after its release: GWS forgets it
+
+    @property
+    def ended(self) -> bool:
+        """Released or Completed: the call is no longer on the phone."""
+        return self in (CallState.RELEASED, CallState.COMPLETED)
 
 
 LOGGED_IN_STATES = frozenset({AgentState.LOGGED_IN, AgentState.READY, AgentState.NOT_READY})
@@ -82,7 +88,8 @@ class Call:
     dnis: str = ""
     dn: str = ""
     call_node: str = ""
-    notification: str = "StateChange"  # NewCall | StateChange | CallRecovered
+    # StateChange | ParticipantsUpdated | AttachedDataChanged | CallRecovered
+    notification: str = "StateChange"
 
     def describe(self) -> str:
         direction = "from" if self.ani != self.dn else "to"
