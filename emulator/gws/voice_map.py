@@ -213,9 +213,14 @@ def _on_agent_ready(dn: DnView, event: Event) -> list[Message]:
 def _on_agent_not_ready(dn: DnView, event: Event) -> list[Message]:
     dn.agent_state = WorkspaceAgentState.NOT_READY
     dn.agent_work_mode = _text(event, "AgentWorkMode", "Unknown")
+    # The reason is the event's when it says one (ReasonCode, or inside Reasons); else the one
+    # GWS asked for stays (a SIP node that does not echo it).
     reasons = event.get("Reasons")
-    code = reasons.get("ReasonCode") if isinstance(reasons, Mapping) else None
-    dn.reason_code = str(code) if isinstance(code, str | int) else ""
+    code = event.get("ReasonCode")
+    if code is None and isinstance(reasons, Mapping):
+        code = reasons.get("ReasonCode")
+    if isinstance(code, str | int) and not isinstance(code, bool):
+        dn.reason_code = str(code)
     return [dn_state_changed(dn)]
 
 

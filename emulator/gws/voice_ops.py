@@ -134,7 +134,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "send-user-event",
         Scope.DN,
-        "RequestSendEvent",
+        "RequestSendUserEvent",
         (Field("userData", Kind.USER_DATA, True), Field("callUuid")),
     ),
     Operation(
@@ -229,13 +229,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "delete-user-data-pair", Scope.CALL, "RequestDeleteUserData", (Field("key", required=True),)
     ),
-    Operation("start-recording", Scope.CALL, "RequestPrivateService (record start)"),
-    Operation("stop-recording", Scope.CALL, "RequestPrivateService (record stop)"),
-    Operation("pause-recording", Scope.CALL, "RequestPrivateService (record pause)"),
-    Operation("resume-recording", Scope.CALL, "RequestPrivateService (record resume)"),
-    Operation("switch-to-listen-in", Scope.CALL, "RequestSetMuteOn"),
-    Operation("switch-to-coaching", Scope.CALL, "RequestSetMuteOn (coach)"),
-    Operation("switch-to-barge-in", Scope.CALL, "RequestSetMuteOff"),
+    Operation("start-recording", Scope.CALL, "RequestStartRecording"),
+    Operation("stop-recording", Scope.CALL, "RequestStopRecording"),
+    Operation("pause-recording", Scope.CALL, "RequestPauseRecording"),
+    Operation("resume-recording", Scope.CALL, "RequestResumeRecording"),
+    Operation("switch-to-listen-in", Scope.CALL, "RequestSetMonitoringMode (Mute)"),
+    Operation("switch-to-coaching", Scope.CALL, "RequestSetMonitoringMode (Coach)"),
+    Operation("switch-to-barge-in", Scope.CALL, "RequestSetMonitoringMode (Connect)"),
 )
 
 BY_PATH: Mapping[tuple[Scope, str], Operation] = {(op.scope, op.path): op for op in OPERATIONS}
