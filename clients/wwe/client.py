@@ -40,6 +40,7 @@ from clients.wwe.errors import (
 from clients.wwe.reconnect import Reconnector
 from clients.wwe.rest import WorkspaceRest
 from clients.wwe.view import DesktopView
+from clients.wwe.voice import VoiceOperations
 from clients.wwe.workspace import (
     INITIALIZATION_CHANNEL,
     VOICE_CHANNEL,
@@ -75,7 +76,7 @@ class LoginOutcome:
     rejected: VoiceError | None
 
 
-class WweClient(DesktopView):
+class WweClient(VoiceOperations, DesktopView):
     def __init__(
         self,
         base_url: str,
@@ -235,36 +236,7 @@ class WweClient(DesktopView):
         rejected = self._last_error if self._errors > errors_before else None
         return self.voice, tuple(self.desktop.calls.values()), rejected
 
-    # --- agent and call requests -------------------------------------------------------------
-
-    async def ready(self) -> None:
-        await self._request("POST", "/voice/ready")
-
-    async def not_ready(self, work_mode: str | None = None) -> None:
-        data = {"agentWorkMode": work_mode} if work_mode else None
-        await self._request("POST", "/voice/not-ready", data)
-
-    async def agent_login(self) -> None:
-        """Log the agent in again on the voice channel (``voice/login``)."""
-        await self._request("POST", "/voice/login")
-
-    async def agent_logout(self) -> None:
-        await self._request("POST", "/voice/logout")
-
-    async def make_call(self, destination: str) -> None:
-        await self._request("POST", "/voice/make-call", {"destination": destination})
-
-    async def answer(self, call_id: str) -> None:
-        await self._call_request(call_id, "answer")
-
-    async def release(self, call_id: str) -> None:
-        await self._call_request(call_id, "release")
-
-    async def hold(self, call_id: str) -> None:
-        await self._call_request(call_id, "hold")
-
-    async def retrieve(self, call_id: str) -> None:
-        await self._call_request(call_id, "retrieve")
+    # --- requests (the voice operations are VoiceOperations') -------------------------------
 
     async def click_anyway(self, call_id: str, action: str) -> None:
         """What a page that lost its session sends when the agent clicks anyway: the call
@@ -273,12 +245,6 @@ class WweClient(DesktopView):
         if self._rest is None:
             raise NotConnected(f"cannot send {action}: the page never had a session")
         await self._rest.request("POST", f"/voice/calls/{call_id}/{action}")
-
-    async def _call_request(self, call_id: str, action: str) -> None:
-        # The server decides whether the call exists: the desktop's list may be stale.
-        if not call_id or "/" in call_id:
-            raise UsageError(f"{call_id!r} is not a call id")
-        await self._request("POST", f"/voice/calls/{call_id}/{action}")
 
     async def _request(
         self, method: str, path: str, data: Mapping[str, Any] | None = None

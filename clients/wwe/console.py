@@ -22,10 +22,19 @@ from clients.wwe.desktop import Connection, ConnectionChanged, VoiceChanged
 from clients.wwe.errors import BadServerMessage, UsageError, WweError
 from clients.wwe.workspace import AgentState, Call, CallState
 
-WORK_MODES = {"acw": "AfterCallWork", "aftercallwork": "AfterCallWork"}
+WORK_MODES = {
+    "acw": "AfterCallWork",
+    "aftercallwork": "AfterCallWork",
+    "auxwork": "AuxWork",
+    "walkaway": "WalkAway",
+}
 HELP = (
-    "commands: ready | not-ready [acw] | answer [ID] | release [ID] | hold [ID] | retrieve [ID]"
-    " | make-call NUMBER | agent-login | agent-logout | calls | state | messages | relogin"
+    "commands: ready | not-ready [acw] [REASON] | answer [ID] | release [ID] | hold [ID]"
+    " | retrieve [ID] | clear [ID] | complete [ID] | make-call NUMBER | transfer [ID] NUMBER"
+    " | consult [ID] NUMBER | complete-transfer | conference [ID] NUMBER"
+    " | consult-conference [ID] NUMBER | complete-conference | alternate | reconnect"
+    " | dtmf [ID] DIGITS | attach [ID] KEY=VALUE... | dnd on|off | forward NUMBER|off"
+    " | agent-login | agent-logout | calls | state | messages | relogin"
     " | logout | quit | wait SECONDS | wait-for STATE [TIMEOUT] | help"
 )
 
@@ -38,7 +47,21 @@ COMMANDS = frozenset(
         "release",
         "hold",
         "retrieve",
+        "clear",
+        "complete",
         "make-call",
+        "transfer",
+        "consult",
+        "complete-transfer",
+        "conference",
+        "consult-conference",
+        "complete-conference",
+        "alternate",
+        "reconnect",
+        "dtmf",
+        "attach",
+        "dnd",
+        "forward",
         "agent-login",
         "agent-logout",
         "calls",
@@ -101,7 +124,21 @@ class Console:
             "release": self._call_action(client.release),
             "hold": self._call_action(client.hold),
             "retrieve": self._call_action(client.retrieve),
+            "clear": self._call_action(client.clear),
+            "complete": self._call_action(client.complete),
             "make-call": self._make_call,
+            "transfer": self._to_number(client.transfer),
+            "consult": self._to_number(client.initiate_transfer),
+            "conference": self._to_number(client.conference),
+            "consult-conference": self._to_number(client.initiate_conference),
+            "complete-transfer": self._with_parent(client.complete_transfer),
+            "complete-conference": self._with_parent(client.complete_conference),
+            "alternate": self._with_parent(client.alternate),
+            "reconnect": self._with_parent(client.reconnect),
+            "dtmf": self._to_number(client.send_dtmf),
+            "attach": self._attach,
+            "dnd": self._dnd,
+            "forward": self._forward,
             "agent-login": self._simple(client.agent_login, 0),
             "agent-logout": self._simple(client.agent_logout, 0),
             "calls": self._calls,
@@ -193,10 +230,71 @@ class Console:
         matches = [call_id for call_id in calls if call_id.startswith(given)]
         return matches[0] if len(matches) == 1 else given
 
+    def _to_number(
+        self, action: Callable[[str, str], Awaitable[None]]
+    ) -> Callable[[Command], Awaitable[None]]:
+        """``NAME [ID] ARGUMENT``: a call (the only one if not given) and a number or digits."""
+
+        async def run(command: Command) -> None:
+            self._arity(command, 1, 2)
+            given = command.args[0] if len(command.args) == 2 else None
+            await action(self.resolve_call(given), command.args[-1])
+
+        return run
+
+    def _with_parent(
+        self, action: Callable[[str, str], Awaitable[None]]
+    ) -> Callable[[Command], Awaitable[None]]:
+        """The consultation call on the desktop and the held call it was made from."""
+
+        async def run(command: Command) -> None:
+            self._arity(command, 0, 0)
+            consults = [call for call in self.client.calls.values() if call.parent_id]
+            if len(consults) != 1:
+                raise CommandError(f"{command.name} needs exactly one consultation call")
+            await action(consults[0].id, consults[0].parent_id)
+
+        return run
+
+    async def _attach(self, command: Command) -> None:
+        if not command.args:
+            raise CommandError(f"attach takes [ID] KEY=VALUE...; {HELP}")
+        given = None if "=" in command.args[0] else command.args[0]
+        pairs = command.args[1:] if given is not None else command.args
+        data: dict[str, str] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise CommandError(f"attach: {pair!r} is not KEY=VALUE")
+            data[key] = value
+        if not data:
+            raise CommandError("attach: no KEY=VALUE given")
+        await self.client.attach_data(self.resolve_call(given), data)
+
+    async def _dnd(self, command: Command) -> None:
+        self._arity(command, 1, 1)
+        if command.args[0] not in ("on", "off"):
+            raise CommandError("dnd takes on or off")
+        await self.client.dnd(command.args[0] == "on")
+
+    async def _forward(self, command: Command) -> None:
+        self._arity(command, 1, 1)
+        target = command.args[0]
+        await self.client.forward(None if target == "off" else target)
+
     async def _not_ready(self, command: Command) -> None:
-        self._arity(command, 0, 1)
-        mode = command.args[0] if command.args else None
-        await self.client.not_ready(WORK_MODES.get(mode.lower(), mode) if mode else None)
+        """``not-ready [MODE] [REASON]``: a known work mode, and/or a not-ready reason code."""
+        self._arity(command, 0, 2)
+        mode = reason = None
+        for word in command.args:
+            known = WORK_MODES.get(word.lower())
+            if known is not None and mode is None:
+                mode = known
+            elif reason is None:
+                reason = word
+            else:
+                raise CommandError(f"not-ready takes one work mode and one reason; {HELP}")
+        await self.client.not_ready(mode, reason)
 
     async def _make_call(self, command: Command) -> None:
         self._arity(command, 1, 1)

@@ -191,7 +191,7 @@ class Desktop:
         return events
 
     def _on_call(self, call: Call) -> list[DesktopEvent]:
-        if call.state is CallState.RELEASED:
+        if call.state.ended:
             self.calls.pop(call.id, None)
         else:
             self.calls[call.id] = call
@@ -201,7 +201,8 @@ class Desktop:
     def resync(self, voice: VoiceState, calls: Iterable[Call]) -> list[DesktopEvent]:
         """Align with the server's view after a reconnection (``current-session``)."""
         events = self._set_voice(voice)
-        current = {call.id: call for call in calls}
+        # A released call GWS keeps for the agent to mark done is not on the phone any more.
+        current = {call.id: call for call in calls if not call.state.ended}
         for call_id in [known for known in self.calls if known not in current]:
             events.extend(self._on_call(self.calls[call_id].released()))
         for call in current.values():

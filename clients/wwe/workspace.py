@@ -10,11 +10,12 @@ fields raises :class:`BadServerMessage` naming the field. Dicts stop here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from clients.wwe.errors import BadServerMessage, VoiceError
+from emulator.gws.voice_messages import UserDataError, parse_kvlist
 
 INITIALIZATION_CHANNEL = "/workspace/v3/initialization"
 VOICE_CHANNEL = "/workspace/v3/voice"
@@ -38,6 +39,12 @@ class CallState(StrEnum):
     ESTABLISHED = "Established"
     HELD = "Held"
     RELEASED = "Released"
+    COMPLETED = "Completed"  # marked done after its release: GWS forgets it
+
+    @property
+    def ended(self) -> bool:
+        """Released or Completed: the call is no longer on the phone."""
+        return self in (CallState.RELEASED, CallState.COMPLETED)
 
 
 LOGGED_IN_STATES = frozenset({AgentState.LOGGED_IN, AgentState.READY, AgentState.NOT_READY})
@@ -82,7 +89,11 @@ class Call:
     dnis: str = ""
     dn: str = ""
     call_node: str = ""
-    notification: str = "StateChange"  # NewCall | StateChange | CallRecovered
+    parent_id: str = ""  # the held call this consultation was made from
+    participants: tuple[str, ...] = ()
+    user_data: tuple[tuple[str, Any], ...] = ()
+    # StateChange | ParticipantsUpdated | AttachedDataChanged | CallRecovered
+    notification: str = "StateChange"
 
     def describe(self) -> str:
         direction = "from" if self.ani != self.dn else "to"
@@ -91,18 +102,11 @@ class Call:
         return f"call {self.id} {self.state}{party} [{self.notification}] (can: {can})"
 
     def released(self) -> Call:
-        return Call(
-            self.id,
-            CallState.RELEASED,
-            (),
-            self.call_type,
-            self.phone_number,
-            self.ani,
-            self.dnis,
-            self.dn,
-            self.call_node,
-            "StateChange",
-        )
+        return replace(self, state=CallState.RELEASED, capabilities=(), notification="StateChange")
+
+    def data(self, key: str) -> Any:
+        """The value of the call's user data ``key`` (the last one attached), else None."""
+        return next((value for name, value in reversed(self.user_data) if name == key), None)
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,16 @@ def parse_call(value: Any, notification: str = "StateChange") -> Call:
         for item in extensions:
             if isinstance(item, Mapping) and item.get("key") == "CallNode":
                 call_node = str(item.get("value", ""))
+    try:
+        user_data = parse_kvlist(call.get("userData", []), "call.userData")
+    except UserDataError as exc:
+        raise BadServerMessage(str(exc)) from None
+    participants = call.get("participants", [])
+    numbers = (
+        tuple(str(p["number"]) for p in participants if isinstance(p, Mapping) and "number" in p)
+        if isinstance(participants, list)
+        else ()
+    )
     return Call(
         id=_text(call, "id", "call"),
         state=state,
@@ -213,6 +227,9 @@ def parse_call(value: Any, notification: str = "StateChange") -> Call:
         dnis=_text(call, "dnis", "call", ""),
         dn=_text(call, "dn", "call", ""),
         call_node=call_node,
+        parent_id=_text(call, "parentConnId", "call", ""),
+        participants=numbers,
+        user_data=user_data,
         notification=notification,
     )
 

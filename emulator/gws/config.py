@@ -9,7 +9,7 @@ real-deployment seconds and scaled once, here, by the lab's ``TimeScale``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,9 @@ class UserDirectory:
 
     def __len__(self) -> int:
         return len(self._by_name)
+
+    def __iter__(self) -> Iterator[User]:
+        return iter(self._by_name.values())
 
     def get(self, username: str) -> User | None:
         return self._by_name.get(username)

@@ -47,6 +47,13 @@ class PayloadTooLarge(GwsError):
     http_status = 413
 
 
+class NotServed(GwsError):
+    """A Workspace API operation the lab does not model (a channel, a T-Lib service): HTTP 501,
+    saying what it would need, so a desktop is never left with an HTML 404."""
+
+    http_status = 501
+
+
 class TLibUnavailable(GwsError):
     """The T-Lib link to the SIP node is down: voice requests cannot be served (HTTP 503)."""
 

@@ -1,119 +1,36 @@
-"""The REST half of the Workspace API v3 subset (DESIGN §2.3) and the lab's auth endpoint.
+"""The REST half of the Workspace API v3 (DESIGN §2.3) and the lab's auth endpoint: the session
+calls a desktop makes at start-up; the voice operations are ``http_voice``'s, the configuration,
+targets and the answer for every channel the lab does not model ``http_directory``'s.
 
-Paths and bodies are those of the public ``genesys-workspace-client-js`` (``SessionApi``,
-``VoiceApi``): ``POST /workspace/v3/initialize-workspace`` with a bearer token sets the
-``WORKSPACE_SESSIONID`` cookie; every other Workspace request is named by that cookie. Answers are
-``{"status": {"code": 0|1, "message"}}`` (0 done, 1 accepted: the outcome comes over CometD);
-errors are ``{"status": {"code": <HTTP status>, "message": <why>}}`` with a fitting HTTP status.
-This is the one boundary where aiohttp exceptions become ``GwsError`` answers.
+Paths and bodies are those of the public ``genesys-workspace-client-js`` (``SessionApi``):
+``POST /workspace/v3/initialize-workspace`` with a bearer token sets the ``WORKSPACE_SESSIONID``
+cookie; every other Workspace request is named by that cookie. Answer and error shapes are
+``http_common``'s.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
-from emulator.common.jsonlog import JsonLog
 from emulator.gws.auth import TokenAuthority
-from emulator.gws.errors import AuthError, BadRequest, Conflict, GwsError, PayloadTooLarge
+from emulator.gws.errors import AuthError, BadRequest, Conflict
+from emulator.gws.http_common import (
+    API,
+    LOG_KEY,
+    data_object,
+    optional_text,
+    read_json_object,
+    request_cookie,
+    status_body,
+)
+from emulator.gws.http_directory import DirectoryRoutes
+from emulator.gws.http_voice import VoiceRoutes
 from emulator.gws.node import GwsNode
 from emulator.gws.sessions import SESSION_COOKIE, Session
 
-API = "/workspace/v3"
-LOG_KEY = web.AppKey("gws_log", JsonLog)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def status_body(code: int, message: str, **extra: Any) -> dict[str, Any]:
-    return {"status": {"code": code, "message": message}, **extra}
-
-
-def error_response(status: int, message: str) -> web.Response:
-    return web.json_response(status_body(status, message), status=status)
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer every failure as a JSON error body; nothing a peer sends raises through."""
-    try:
-        return await handler(request)
-    except GwsError as exc:
-        return error_response(exc.http_status, exc.message)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return error_response(413, f"request body too large ({exc.text})")
-    except web.HTTPNotFound:
-        return error_response(404, f"no such resource: {request.method} {request.path}")
-    except web.HTTPMethodNotAllowed as exc:
-        allowed = ", ".join(sorted(exc.allowed_methods))
-        return error_response(
-            405, f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
-        )
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error_response(exc.status, exc.text or exc.reason)
-    except Exception as exc:  # a bug must still be answered, logged, and leave the node up
-        log = request.app.get(LOG_KEY)
-        if log is not None:
-            log.error(
-                "http.internal_error", method=request.method, path=request.path, error=repr(exc)
-            )
-        return error_response(500, f"internal error handling {request.method} {request.path}")
-
-
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The JSON object in the body; an empty body is ``{}`` (the JS client sends none)."""
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"request body larger than {request.client_max_size} bytes") from None
-    if not body.strip():
-        return {}
-    try:
-        value = json.loads(body)
-    except UnicodeDecodeError:
-        raise BadRequest("request body is not UTF-8") from None
-    except ValueError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise BadRequest(f"request body must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def request_cookie(request: web.Request, name: str) -> str | None:
-    """One cookie of the request, as ``request.cookies`` has it, without building them all
-    (aiohttp's full parse is most of the cost of finding the session of a request)."""
-    header = request.headers.get("Cookie", "")
-    if '"' in header or "\\" in header:
-        return request.cookies.get(name)  # quoted values: aiohttp's parser unquotes them
-    value = None
-    for pair in header.split(";"):
-        key, sep, item = pair.partition("=")
-        if sep and key.strip() == name:
-            value = item.strip()  # the last one wins, as in request.cookies
-    return value
-
-
-def data_object(body: dict[str, Any]) -> dict[str, Any]:
-    data = body.get("data", {})
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise BadRequest("field 'data' must be an object")
-    return data
-
-
-def optional_text(data: dict[str, Any], name: str) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"field 'data.{name}' must be a non-empty string")
-    return value.strip()
+__all__ = ["API", "WorkspaceApi", "request_cookie"]
 
 
 class WorkspaceApi:
@@ -122,22 +39,25 @@ class WorkspaceApi:
         self.auth = auth
 
     def mount(self, app: web.Application) -> None:
+        """The Workspace routes; ``mount_fallback`` goes after every other route of the app."""
         app[LOG_KEY] = self.node.log
         add = app.router
         add.add_post("/auth/v3/oauth/token", self.token)
         add.add_post(f"{API}/initialize-workspace", self.initialize_workspace)
         add.add_post(f"{API}/activate-channels", self.activate_channels)
         add.add_get(f"{API}/current-session", self.current_session)
+        add.add_get(f"{API}/userinfo", self.current_session)
+        add.add_get(f"{API}/auth-keep-alive", self.keep_alive)
         add.add_post(f"{API}/logout", self.logout)
-        add.add_post(f"{API}/voice/login", self.voice_login)
-        add.add_post(f"{API}/voice/logout", self.voice_logout)
-        add.add_post(f"{API}/voice/ready", self.voice_ready)
-        add.add_post(f"{API}/voice/not-ready", self.voice_not_ready)
-        add.add_post(f"{API}/voice/make-call", self.voice_make_call)
-        add.add_get(f"{API}/voice/calls", self.voice_calls)
-        add.add_post(f"{API}/voice/calls/{{id}}/{{action}}", self.voice_call_action)
+        add.add_get(f"{API}/logout", self.logout)
         add.add_get("/health", self.health)
         add.add_get("/gws/status", self.gws_status)
+        VoiceRoutes(self.node, self.session_of).mount(app)
+        self.directory = DirectoryRoutes(self.node, self.session_of)
+        self.directory.mount(app)
+
+    def mount_fallback(self, app: web.Application) -> None:
+        self.directory.mount_fallback(app)
 
     # --- auth and session ----------------------------------------------------------------------
 
@@ -194,7 +114,11 @@ class WorkspaceApi:
         if holder is not None and holder.username != session.user.username:
             raise Conflict(f"DN {dn} belongs to user {holder.username!r}")
         reference_id = self.node.activate_channels(session, agent_id, dn)
-        return self.accepted(f"RequestAgentLogin of {agent_id} on DN {dn}", reference_id)
+        return web.json_response(
+            status_body(
+                1, f"RequestAgentLogin of {agent_id} on DN {dn} sent (ReferenceID {reference_id})"
+            )
+        )
 
     async def current_session(self, request: web.Request) -> web.Response:
         session = self.session_of(request)
@@ -204,8 +128,14 @@ class WorkspaceApi:
             "dn": self.node.dn_payload(session),
             "calls": self.node.calls(session),
             "autoCompleteCall": False,
+            "services": [self.node.voice_service(session)],
         }
         return web.json_response(status_body(0, "OK", data={"user": user}))
+
+    async def keep_alive(self, request: web.Request) -> web.Response:
+        """``auth-keep-alive``: the desktop is alive; the session's idle time restarts."""
+        self.session_of(request)
+        return web.json_response(status_body(0, "session kept alive"))
 
     async def logout(self, request: web.Request) -> web.Response:
         session = self.session_of(request)
@@ -213,56 +143,6 @@ class WorkspaceApi:
         response = web.json_response(status_body(0, "session ended"))
         response.del_cookie(SESSION_COOKIE, path="/")
         return response
-
-    # --- voice ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def accepted(what: str, reference_id: int) -> web.Response:
-        """Status 1: the T-Lib request is sent; its outcome (or an ``EventError`` whose
-        ``data.referenceId`` is this ReferenceID) arrives on ``/workspace/v3/voice``. The
-        Workspace API's ``ApiSuccessResponse`` has only ``status``, so the id is in its text."""
-        return web.json_response(status_body(1, f"{what} sent (ReferenceID {reference_id})"))
-
-    async def voice_login(self, request: web.Request) -> web.Response:
-        session = self.session_of(request)
-        await read_json_object(request)
-        return self.accepted("RequestAgentLogin", self.node.login(session))
-
-    async def voice_logout(self, request: web.Request) -> web.Response:
-        session = self.session_of(request)
-        await read_json_object(request)
-        return self.accepted("RequestAgentLogout", self.node.logout_voice(session))
-
-    async def voice_ready(self, request: web.Request) -> web.Response:
-        session = self.session_of(request)
-        await read_json_object(request)
-        return self.accepted("RequestAgentReady", self.node.ready(session))
-
-    async def voice_not_ready(self, request: web.Request) -> web.Response:
-        session = self.session_of(request)
-        data = data_object(await read_json_object(request))
-        work_mode = optional_text(data, "agentWorkMode")
-        return self.accepted("RequestAgentNotReady", self.node.not_ready(session, work_mode))
-
-    async def voice_make_call(self, request: web.Request) -> web.Response:
-        session = self.session_of(request)
-        data = data_object(await read_json_object(request))
-        destination = optional_text(data, "destination")
-        if destination is None:
-            raise BadRequest("make-call needs 'data.destination'")
-        return self.accepted("RequestMakeCall", self.node.make_call(session, destination))
-
-    async def voice_calls(self, request: web.Request) -> web.Response:
-        session = self.session_of(request)
-        return web.json_response(status_body(0, "OK", data={"calls": self.node.calls(session)}))
-
-    async def voice_call_action(self, request: web.Request) -> web.Response:
-        session = self.session_of(request)
-        await read_json_object(request)
-        action = request.match_info["action"]
-        call_id = request.match_info["id"]
-        reference_id = self.node.call_request(session, call_id, action)
-        return self.accepted(f"{action} of call {call_id}", reference_id)
 
     # --- node ----------------------------------------------------------------------------------
 

@@ -10,33 +10,27 @@ request was sent, its outcome arrives on ``/workspace/v3/voice``.
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from emulator.common.jsonlog import JsonLog
-from emulator.gws import voice_map
+from emulator.gws import voice_map, voice_messages, voice_ops, workspace_config
 from emulator.gws.config import GwsConfig, User
-from emulator.gws.dnview import DnView
-from emulator.gws.errors import BadRequest, Conflict, NotFound, TLibUnavailable
+from emulator.gws.dnview import CallView, DnView, WorkspaceCallState
+from emulator.gws.errors import Conflict, NotFound, NotServed, TLibUnavailable
 from emulator.gws.sessions import Session, SessionRegistry
 from emulator.gws.tlink import TLibLink
-from emulator.tlib.enums import AgentWorkMode
+from emulator.gws.voice_messages import NotificationType
 from emulator.tlib.messages import (
     Event,
     EventName,
     Request,
-    RequestAgentLogin,
     RequestAgentLogout,
-    RequestAgentNotReady,
-    RequestAgentReady,
-    RequestAnswerCall,
-    RequestHoldCall,
-    RequestMakeCall,
     RequestQueryAddress,
     RequestRegisterAddress,
-    RequestReleaseCall,
-    RequestRetrieveCall,
     RequestUnregisterAddress,
 )
 
@@ -50,14 +44,22 @@ WORKSPACE_CHANNELS = (
     "/workspace/v3/media/chat",
 )
 
-CALL_REQUESTS: dict[str, Callable[..., Request]] = {
-    "answer": RequestAnswerCall,
-    "release": RequestReleaseCall,
-    "hold": RequestHoldCall,
-    "retrieve": RequestRetrieveCall,
-}
-
 _MAX_TRACKED_REQUESTS = 10_000
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A voice operation under way: the T-Lib request's ReferenceID (None: GWS did it itself)
+    and the ``operationId`` its answer and its CometD messages carry."""
+
+    reference_id: int | None
+    operation_id: str
+
+
+@dataclass(frozen=True)
+class _Requester:
+    session: Session
+    operation_id: str | None
 
 
 class Publisher(Protocol):
@@ -84,8 +86,10 @@ class GwsNode:
             on_up=self.on_link_up,
             on_down=self.on_link_down,
         )
-        # ReferenceID -> session that sent the request, so an EventError reaches its requester.
-        self._requesters: OrderedDict[int, Session] = OrderedDict()
+        # ReferenceID -> session that sent the request (and its operationId), so an EventError
+        # reaches its requester and every event answering it echoes the operationId. Kept, not
+        # popped: one request may cause several events (a transfer: EventHeld, EventDialing).
+        self._requesters: OrderedDict[int, _Requester] = OrderedDict()
 
     # --- publishing ----------------------------------------------------------------------------
 
@@ -121,11 +125,16 @@ class GwsNode:
 
     # --- T-Lib side ----------------------------------------------------------------------------
 
-    def _send(self, session: Session | None, build: Callable[[int], Request]) -> int:
+    def _send(
+        self,
+        session: Session | None,
+        build: Callable[[int], Request],
+        operation_id: str | None = None,
+    ) -> int:
         reference_id = self.link.next_reference_id()
         self.link.send(build(reference_id), session=session.tag if session else None)
         if session is not None:
-            self._requesters[reference_id] = session
+            self._requesters[reference_id] = _Requester(session, operation_id)
             while len(self._requesters) > _MAX_TRACKED_REQUESTS:
                 self._requesters.popitem(last=False)
         return reference_id
@@ -138,18 +147,18 @@ class GwsNode:
             view.link_up = False
 
     def on_event(self, event: Event) -> None:
-        requester = (
-            self._requesters.pop(event.reference_id, None)
-            if event.reference_id is not None
-            else None
+        tracked = (
+            self._requesters.get(event.reference_id) if event.reference_id is not None else None
         )
+        requester = tracked.session if tracked else None
         view = self.dns.get(event.this_dn) if event.this_dn else None
         if view is None:
             if event.name is EventName.EVENT_ERROR and requester is not None:
                 messages = voice_map.apply_event(DnView(requester.dn), event)[0]
-                self._publish_voice([requester], messages)
+                self._publish_voice([requester], _echo(messages, tracked))
             return
         messages, query_after = voice_map.apply_event(view, event)
+        messages = _echo(messages, tracked)
         if event.name is EventName.EVENT_ERROR and requester is not None:
             targets = [requester] if self.sessions.find(requester.id) else []
         else:
@@ -247,9 +256,7 @@ class GwsNode:
                     "dc": self.config.dc,
                     "defaultDn": session.user.dn,
                     "sessionTimeout": self.config.timers.session_timeout,
-                    "actionCodes": [],
-                    "businessAttributes": [],
-                    "transactions": [],
+                    **workspace_config.configuration(),
                 },
             },
         }
@@ -279,59 +286,74 @@ class GwsNode:
         return self.login(session)
 
     def login(self, session: Session) -> int:
-        return self._send(
-            session,
-            lambda ref: RequestAgentLogin(
-                ref, session.dn, agent_id=session.agent_id, agent_work_mode=AgentWorkMode.MANUAL_IN
-            ),
-        )
+        operation = voice_ops.find(voice_ops.Scope.DN, "login")
+        assert operation is not None
+        return self.voice_operation(session, operation, "", {}, None).reference_id or 0
 
-    def logout_voice(self, session: Session) -> int:
-        return self._send(
-            session, lambda ref: RequestAgentLogout(ref, session.dn, agent_id=session.agent_id)
-        )
-
-    def ready(self, session: Session) -> int:
-        return self._send(session, lambda ref: RequestAgentReady(ref, session.dn))
-
-    def not_ready(self, session: Session, work_mode: str | None) -> int:
-        try:
-            mode = AgentWorkMode(work_mode) if work_mode else AgentWorkMode.UNKNOWN
-        except ValueError:
-            allowed = ", ".join(member.value for member in AgentWorkMode)
-            raise BadRequest(
-                f"agentWorkMode {work_mode!r} is not supported (one of: {allowed})"
-            ) from None
-        return self._send(
-            session, lambda ref: RequestAgentNotReady(ref, session.dn, agent_work_mode=mode)
-        )
-
-    def make_call(self, session: Session, destination: str) -> int:
-        return self._send(
-            session, lambda ref: RequestMakeCall(ref, session.dn, other_dn=destination)
-        )
-
-    def call_request(self, session: Session, call_id: str, action: str) -> int:
-        build = CALL_REQUESTS.get(action)
-        if build is None:
-            raise NotFound(
-                f"unknown call operation {action!r} (one of: {', '.join(CALL_REQUESTS)})"
-            )
+    def voice_operation(
+        self,
+        session: Session,
+        operation: voice_ops.Operation,
+        call_id: str,
+        arguments: dict[str, Any],
+        operation_id: str | None,
+    ) -> Accepted:
+        """Send the operation's T-Lib request (or do it here: ``complete``); the outcome comes
+        over CometD, each message it causes carrying ``operationId``."""
+        operation_id = operation_id or uuid.uuid4().hex
         view = self.dns.get(session.dn)
-        if view is None or call_id not in view.calls:
+        if operation.scope is voice_ops.Scope.CALL and (view is None or call_id not in view.calls):
             raise NotFound(f"call {call_id!r} is not a call of DN {session.dn}")
-        return self._send(session, lambda ref: build(ref, session.dn, conn_id=call_id))
+        if operation.path == "complete":
+            assert view is not None
+            self._complete(session, view, view.calls[call_id], operation_id)
+            return Accepted(None, operation_id)
+        if operation.build is None:
+            raise NotServed(
+                f"voice/{operation.path} needs {operation.request}, which the lab's SIP Server "
+                "does not serve"
+            )
+        if not self.link.up:
+            raise TLibUnavailable(self.link.unavailable_reason())
+        if operation.path == "not-ready" and view is not None:
+            view.reason_code = arguments.get("reasonCode", "")
+        build = operation.build
+        values = {"agentId": session.agent_id, **arguments}
+        reference_id = self._send(
+            session, lambda ref: build(ref, session.dn, call_id, values), operation_id
+        )
+        return Accepted(reference_id, operation_id)
+
+    def _complete(self, session: Session, view: DnView, call: CallView, operation_id: str) -> None:
+        """Mark a released call done: GWS forgets it (the SIP node already has)."""
+        if call.state is not WorkspaceCallState.RELEASED:
+            raise Conflict(
+                f"call {call.conn_id} is {call.state}: only a Released call can be completed"
+            )
+        done = replace(call, state=WorkspaceCallState.COMPLETED)
+        del view.calls[call.conn_id]
+        message = voice_messages.call_state_changed(view, done, NotificationType.STATE_CHANGE)
+        message["operationId"] = operation_id
+        self._publish_voice(self.sessions.on_dn(view.number), [message])
 
     def calls(self, session: Session) -> list[dict[str, Any]]:
         view = self.dns.get(session.dn)
         if view is None:
             return []
-        return [voice_map.call_payload(view, call) for call in view.calls.values()]
+        return [voice_messages.call_payload(view, call) for call in view.calls.values()]
 
     def dn_payload(self, session: Session) -> dict[str, Any]:
         view = self.dns.get(session.dn) or DnView(session.dn, link_up=self.link.up)
-        dn: dict[str, Any] = voice_map.dn_state_changed(view)["dn"]
-        return dn
+        return voice_messages.dn_payload(view)
+
+    def known_dn(self, dn: str) -> dict[str, Any] | None:
+        """The DN as this node knows it (registered by one of its sessions), else None."""
+        view = self.dns.get(dn)
+        return voice_messages.dn_payload(view) if view is not None else None
+
+    def voice_service(self, session: Session) -> dict[str, str]:
+        view = self.dns.get(session.dn)
+        return voice_messages.service(self.link.up and (view is None or not view.service_lost))
 
     def end_session(
         self, session: Session, reason: str, *, logout_agent: bool, unregister: bool = True
@@ -402,3 +424,10 @@ class GwsNode:
             "sessionTimeout": self.config.timers.session_timeout,
             "sessions": [session.status(now) for session in self.sessions],
         }
+
+
+def _echo(messages: list[dict[str, Any]], tracked: _Requester | None) -> list[dict[str, Any]]:
+    """The messages an event caused, each with the ``operationId`` of the request it answers."""
+    if tracked is None or tracked.operation_id is None:
+        return messages
+    return [{**message, "operationId": tracked.operation_id} for message in messages]

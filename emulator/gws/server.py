@@ -17,7 +17,8 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.gws.auth import TokenAuthority
 from emulator.gws.config import GwsConfig
-from emulator.gws.http_api import WorkspaceApi, error_middleware
+from emulator.gws.http_api import WorkspaceApi
+from emulator.gws.http_common import error_middleware
 from emulator.gws.node import GwsNode
 from emulator.gws.notifications import WorkspaceNotifications
 
@@ -40,10 +41,12 @@ class GwsServer:
             client_max_size=config.max_body_bytes,
             middlewares=[error_middleware],
         )
-        WorkspaceApi(
+        api = WorkspaceApi(
             self.node, TokenAuthority(config.users, config.auth_secret, config.token_ttl)
-        ).mount(self.app)
+        )
+        api.mount(self.app)
         self.notifications.mount(self.app)
+        api.mount_fallback(self.app)
         self._runner: web.AppRunner | None = None
         self._reaper: asyncio.Task[None] | None = None
         self.http_endpoint = http

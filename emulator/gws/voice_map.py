@@ -1,11 +1,10 @@
 """T-Lib events -> GWS DN view -> Workspace API v3 messages on ``/workspace/v3/voice``.
 
 ``EVENT_TABLE`` is the one place that says, for every T-Lib event a SIP node sends (see
-TLIB_CONTRACT.md), how it changes the node's ``DnView`` and which CometD messages it produces.
-An event missing from the table is logged and ignored, never raised. Message shapes follow the
-public ``genesys-workspace-client-js`` (``VoiceApi._onCometdMessage``): ``data.messageType`` is
-``DnStateChanged`` (``data.dn``), ``CallStateChanged`` (``data.call``, ``data.notificationType``)
-or ``EventError`` (``data.error``).
+docs/tlib-voice.md), how it changes the node's ``DnView`` and which CometD messages it produces
+(their shapes are ``voice_messages``'). An event missing from the table is logged and ignored,
+never raised. A call's first event is a ``StateChange`` (the Java client has no ``NewCall``); a
+call the SIP node re-announces after a failover is ``CallRecovered``.
 """
 
 from __future__ import annotations
@@ -16,90 +15,39 @@ from enum import IntEnum
 from typing import Any
 
 from emulator.gws.dnview import (
-    CALL_CAPABILITIES,
-    DN_CAPABILITIES,
     CallView,
     DnRole,
     DnView,
+    Party,
     WorkspaceAgentState,
     WorkspaceCallState,
 )
+from emulator.gws.voice_messages import (
+    VOICE_CHANNEL,
+    Message,
+    NotificationType,
+    call_payload,
+    call_state_changed,
+    dn_state_changed,
+    event_error,
+    service_state_changed,
+    snapshot,
+    user_data_from_tlib,
+)
 from emulator.tlib.messages import Event, EventName
 
-VOICE_CHANNEL = "/workspace/v3/voice"
+__all__ = ["VOICE_CHANNEL", "apply_event", "call_payload", "link_lost", "link_restored", "snapshot"]
 
-Message = dict[str, Any]
+# A Released call waits in the view to be marked done; past this many the oldest are forgotten
+# (a desktop that never completes its calls must not grow the node without bound).
+MAX_RELEASED_CALLS = 16
+STATE_CHANGE = NotificationType.STATE_CHANGE
 
 
 class GwsErrorCode(IntEnum):
     """``error.errorCode`` values GWS itself raises (T-Lib codes are passed through as they are)."""
 
     SIP_SERVER_CONNECTION_LOST = 1800
-
-
-def dn_state_changed(dn: DnView, **extra: Any) -> Message:
-    state = dn.reported_state
-    message: Message = {
-        "messageType": "DnStateChanged",
-        "notificationType": "StateChange",
-        "dn": {
-            "number": dn.number,
-            "agentId": dn.agent_id,
-            "agentState": str(state),
-            "agentWorkMode": dn.agent_work_mode,
-            "capabilities": list(DN_CAPABILITIES[state]),
-            "dnStatus": dn.dn_status,
-        },
-    }
-    message.update({key: value for key, value in extra.items() if value is not None})
-    return message
-
-
-def call_payload(dn: DnView, call: CallView) -> Message:
-    called = call.role is DnRole.DESTINATION
-    ani, dnis = (call.other_dn, dn.number) if called else (dn.number, call.other_dn)
-    other_role = DnRole.ORIGINATION if called else DnRole.DESTINATION
-    capabilities = () if not dn.link_up else CALL_CAPABILITIES[call.state]
-    return {
-        "type": "Call",
-        "id": call.conn_id,
-        "connId": call.conn_id,
-        "callUuid": call.conn_id,
-        "callType": call.call_type,
-        "state": str(call.state),
-        "capabilities": list(capabilities),
-        "participants": [{"number": call.other_dn, "role": str(other_role)}],
-        "phoneNumber": call.other_dn,
-        "ani": ani,
-        "dnis": dnis,
-        "dn": dn.number,
-        "userData": [],
-        "extensions": [{"key": "CallNode", "type": "str", "value": call.call_node}],
-    }
-
-
-def call_state_changed(dn: DnView, call: CallView, notification_type: str) -> Message:
-    return {
-        "messageType": "CallStateChanged",
-        "notificationType": notification_type,
-        "call": call_payload(dn, call),
-    }
-
-
-def event_error(code: int, text: str, **extra: Any) -> Message:
-    message: Message = {
-        "messageType": "EventError",
-        "error": {"errorCode": code, "errorMessage": text},
-    }
-    message.update({key: value for key, value in extra.items() if value is not None})
-    return message
-
-
-def snapshot(dn: DnView, notification_type: str = "CallRecovered") -> list[Message]:
-    """Everything a desktop that just subscribed needs: the DN, then each call."""
-    return [dn_state_changed(dn)] + [
-        call_state_changed(dn, call, notification_type) for call in dn.calls.values()
-    ]
 
 
 # --- event handlers: update the view, return the messages --------------------------------------
@@ -126,10 +74,33 @@ def _first_seen_role(call_type: str, state: WorkspaceCallState) -> DnRole:
     return DnRole.ORIGINATION
 
 
+# Attributes of call events beyond ConnID/CallState/OtherDN/CallType/CallNode (T-Lib names).
+PARENT_CONN_ID = "TransferConnID"  # the held call a consultation was made from
+PREVIOUS_CONN_ID = "PreviousConnID"  # the ConnID a call had before a transfer/conference joined it
+USER_DATA = "UserData"
+PARTIES = "Parties"  # [{"DN": ..., "Role": ...}]: every other party of a conference
+
+
+def _parties(value: Any) -> tuple[Party, ...] | None:
+    if not isinstance(value, list):
+        return None
+    parties: list[Party] = []
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("DN"), str):
+            try:
+                role = DnRole(item.get("Role", DnRole.NEW_PARTY))
+            except ValueError:
+                role = DnRole.NEW_PARTY
+            parties.append(Party(item["DN"], role))
+    return tuple(parties)
+
+
 def _call_from_wire(
     item: Mapping[str, Any], default_state: WorkspaceCallState, known: Mapping[str, CallView]
 ) -> CallView | None:
-    """The call of a T-Lib event or call list item; a call already ``known`` keeps its role."""
+    """The call of a T-Lib event or call list item; what the item leaves out of a call already
+    ``known`` (by its ConnID, or by the ConnID it had before) is kept: role, parent, parties and
+    user data."""
     conn_id = item.get("ConnID")
     if not isinstance(conn_id, str) or not conn_id:
         return None
@@ -138,15 +109,37 @@ def _call_from_wire(
     except ValueError:
         state = default_state
     call_type = str(item.get("CallType", "Internal"))
-    previous = known.get(conn_id)
+    previous_id = item.get(PREVIOUS_CONN_ID)
+    renamed = isinstance(previous_id, str) and previous_id != conn_id and previous_id in known
+    previous = known.get(previous_id) if renamed else known.get(conn_id)  # type: ignore[arg-type]
+    parent = item.get(PARENT_CONN_ID)
+    parties = _parties(item.get(PARTIES))
+    user_data = user_data_from_tlib(item[USER_DATA]) if USER_DATA in item else None
     return CallView(
         conn_id=conn_id,
         state=state,
-        other_dn=str(item.get("OtherDN", "")),
+        other_dn=str(item.get("OtherDN", previous.other_dn if previous else "")),
         call_type=call_type,
-        call_node=str(item.get("CallNode", "")),
+        call_node=str(item.get("CallNode", previous.call_node if previous else "")),
         role=previous.role if previous else _first_seen_role(call_type, state),
+        parent_conn_id=(
+            parent if isinstance(parent, str) else (previous.parent_conn_id if previous else "")
+        ),
+        previous_conn_id=previous_id if renamed else "",  # type: ignore[arg-type]
+        parties=parties if parties is not None else (previous.parties if previous else ()),
+        user_data=user_data if user_data is not None else (previous.user_data if previous else ()),
     )
+
+
+def _keep(dn: DnView, call: CallView) -> None:
+    """Put ``call`` in the view (under a new ConnID it replaces the old one); forget the oldest
+    Released calls past ``MAX_RELEASED_CALLS``."""
+    if call.previous_conn_id:
+        dn.calls.pop(call.previous_conn_id, None)
+    dn.calls[call.conn_id] = replace(call, previous_conn_id="")
+    released = [c.conn_id for c in dn.calls.values() if c.state is WorkspaceCallState.RELEASED]
+    for conn_id in released[: max(0, len(released) - MAX_RELEASED_CALLS)]:
+        del dn.calls[conn_id]
 
 
 def _on_address_info(dn: DnView, event: Event) -> list[Message]:
@@ -158,7 +151,13 @@ def _on_address_info(dn: DnView, event: Event) -> list[Message]:
     dn.agent_work_mode = _text(event, "AgentWorkMode", "Unknown")
     if wire_state == "AfterCallWork":
         dn.agent_work_mode = "AfterCallWork"
+    if not dn.logged_in or dn.agent_state is not WorkspaceAgentState.NOT_READY:
+        dn.reason_code = ""
     dn.in_service = _text(event, "DNStatus", "InService") != "OutOfService"
+    if "DND" in event.attributes:
+        dn.dnd = event.get("DND") in (True, "on", "On")
+    if "ForwardTo" in event.attributes:
+        dn.forward_to = _text(event, "ForwardTo")
     reported: dict[str, CallView] = {}
     wire_calls = event.get("Calls", [])
     for item in wire_calls if isinstance(wire_calls, list) else []:
@@ -168,15 +167,26 @@ def _on_address_info(dn: DnView, event: Event) -> list[Message]:
             else None
         )
         if call is not None:
-            reported[call.conn_id] = call
-    gone = [call for conn_id, call in dn.calls.items() if conn_id not in reported]
-    dn.calls = reported
-    released = [call_state_changed(dn, _released(call), "StateChange") for call in gone]
-    return released + snapshot(dn)
+            reported[call.conn_id] = replace(call, previous_conn_id="")
+    messages: list[Message] = []
+    if dn.service_lost:
+        dn.service_lost = False
+        messages.append(service_state_changed(True))
+    # A live call the owner no longer has ended while GWS did not hear of it; a Released one
+    # still waits to be marked done.
+    for conn_id, call in list(dn.calls.items()):
+        if conn_id not in reported and call.state is not WorkspaceCallState.RELEASED:
+            dn.calls[conn_id] = _released(call)
+            messages.append(call_state_changed(dn, dn.calls[conn_id], STATE_CHANGE))
+    dn.calls = {
+        **{k: c for k, c in dn.calls.items() if c.state is WorkspaceCallState.RELEASED},
+        **reported,
+    }
+    return messages + snapshot(dn)
 
 
 def _released(call: CallView) -> CallView:
-    return replace(call, state=WorkspaceCallState.RELEASED)
+    return replace(call, state=WorkspaceCallState.RELEASED, previous_conn_id="")
 
 
 def _on_agent_login(dn: DnView, event: Event) -> list[Message]:
@@ -195,6 +205,7 @@ def _on_agent_logout(dn: DnView, event: Event) -> list[Message]:
 
 def _on_agent_ready(dn: DnView, event: Event) -> list[Message]:
     dn.agent_state = WorkspaceAgentState.READY
+    dn.reason_code = ""
     dn.agent_work_mode = _text(event, "AgentWorkMode", "ManualIn")
     return [dn_state_changed(dn)]
 
@@ -202,6 +213,14 @@ def _on_agent_ready(dn: DnView, event: Event) -> list[Message]:
 def _on_agent_not_ready(dn: DnView, event: Event) -> list[Message]:
     dn.agent_state = WorkspaceAgentState.NOT_READY
     dn.agent_work_mode = _text(event, "AgentWorkMode", "Unknown")
+    # The reason is the event's when it says one (ReasonCode, or inside Reasons); else the one
+    # GWS asked for stays (a SIP node that does not echo it).
+    reasons = event.get("Reasons")
+    code = event.get("ReasonCode")
+    if code is None and isinstance(reasons, Mapping):
+        code = reasons.get("ReasonCode")
+    if isinstance(code, str | int) and not isinstance(code, bool):
+        dn.reason_code = str(code)
     return [dn_state_changed(dn)]
 
 
@@ -211,16 +230,11 @@ def _call_event(default_state: WorkspaceCallState) -> Callable[[DnView, Event], 
         call = _call_from_wire(attributes, default_state, dn.calls)
         if call is None:
             return []
-        known = call.conn_id in dn.calls
-        if call.state is WorkspaceCallState.RELEASED:
-            dn.calls.pop(call.conn_id, None)
-            return [call_state_changed(dn, call, "StateChange")]
-        dn.calls[call.conn_id] = call
-        if event.get("Restored"):
-            notification = "CallRecovered"
-        else:
-            notification = "StateChange" if known else "NewCall"
-        return [call_state_changed(dn, call, notification)]
+        restored = bool(event.get("Restored"))
+        notification = NotificationType.CALL_RECOVERED if restored else STATE_CHANGE
+        message = call_state_changed(dn, call, notification)
+        _keep(dn, call)
+        return [message]
 
     return handle
 
@@ -288,13 +302,15 @@ def apply_event(dn: DnView, event: Event) -> tuple[list[Message], bool]:
 
 
 def link_lost(dn: DnView, sip_name: str, reason: str) -> list[Message]:
-    """GWS lost its T-Lib link: the voice channel is out of service for every session.
+    """GWS lost its T-Lib link: the voice channel is out of service for every session, and the
+    voice service unavailable (``ServiceStateChanged``) until the DN is registered again.
 
     The SIP node logs the agent out when GWS's connection goes away (logout-on-disconnect), so
     the agent GWS knew is gone: no agent id or work mode is reported until ``EventRegistered``
     on the restored link tells the truth.
     """
     dn.link_up = False
+    dn.service_lost = True
     dn.agent_state = WorkspaceAgentState.LOGGED_OUT
     dn.agent_id = ""
     dn.agent_work_mode = "Unknown"
@@ -304,6 +320,7 @@ def link_lost(dn: DnView, sip_name: str, reason: str) -> list[Message]:
     return [
         dn_state_changed(dn, reason="SIPServerConnectionLost", message=text),
         event_error(GwsErrorCode.SIP_SERVER_CONNECTION_LOST, text, thisDn=dn.number),
+        service_state_changed(False, message=text),
     ]
 
 

@@ -75,7 +75,7 @@ async def test_inbound_call_is_answered_held_retrieved_and_released(lab_factory:
     conn_id = lab.sip.node.inbound_call("+15551230001", "7001")
     ringing = await desk.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
     call = ringing["data"]["call"]
-    assert ringing["data"]["notificationType"] == "NewCall"
+    assert ringing["data"]["notificationType"] == "StateChange"  # no NewCall: Java knows none
     assert call["connId"] == conn_id
     assert call["ani"] == "+15551230001"
     assert call["dnis"] == "7001"
@@ -87,13 +87,28 @@ async def test_inbound_call_is_answered_held_retrieved_and_released(lab_factory:
         ("retrieve", "Established"),
         ("release", "Released"),
     ):
-        status, body = await desk.call("POST", f"/workspace/v3/voice/calls/{conn_id}/{action}")
-        assert (status, body["status"]["code"]) == (200, 1), body
+        operation = f"op-{action}"
+        status, body = await desk.call(
+            "POST", f"/workspace/v3/voice/calls/{conn_id}/{action}", {"operationId": operation}
+        )
+        assert (status, body["status"]["code"], body["operationId"]) == (200, 1, operation), body
         event = await desk.expect_voice("CallStateChanged", id=conn_id, state=state)
+        assert event["data"]["operationId"] == operation  # echoed on the event it caused
         if state == "Held":
-            assert event["data"]["call"]["capabilities"] == ["retrieve", "release"]
+            assert event["data"]["call"]["capabilities"][:2] == ["retrieve", "release"]
+        if state == "Released":
+            assert event["data"]["call"]["capabilities"][0] == "complete"
+    # A released call waits to be marked done (after-call work), then GWS forgets it.
+    status, calls = await desk.call("GET", "/workspace/v3/voice/calls")
+    assert [(c["id"], c["state"]) for c in calls["data"]["calls"]] == [(conn_id, "Released")]
+    status, body = await desk.call("POST", f"/workspace/v3/voice/calls/{conn_id}/complete")
+    assert (status, body["status"]["code"]) == (200, 1), body
+    done = await desk.expect_voice("CallStateChanged", id=conn_id, state="Completed")
+    assert done["data"]["operationId"] == body["operationId"]
     status, calls = await desk.call("GET", "/workspace/v3/voice/calls")
     assert status == 200 and calls["data"]["calls"] == []
+    status, body = await desk.call("POST", f"/workspace/v3/voice/calls/{conn_id}/complete")
+    assert status == 404, body
 
 
 async def test_make_call_reports_a_dialing_call(lab_factory: Any) -> None:

@@ -54,11 +54,9 @@ def test_registered_snapshot_reports_agent_state_and_recovered_calls() -> None:
     assert messages[0]["dn"]["agentWorkMode"] == "AfterCallWork"
     call = messages[1]["call"]
     assert messages[1]["notificationType"] == "CallRecovered"
-    assert (call["id"], call["state"], call["capabilities"]) == (
-        "c1",
-        "Held",
-        ["retrieve", "release"],
-    )
+    assert (call["id"], call["state"]) == ("c1", "Held")
+    assert call["capabilities"][:2] == ["retrieve", "release"]
+    assert "hold" not in call["capabilities"] and "complete" not in call["capabilities"]
     assert call["extensions"] == [{"key": "CallNode", "type": "str", "value": "sip2"}]
     assert dn.registered
 
@@ -68,7 +66,9 @@ def test_a_call_missing_from_a_new_snapshot_is_reported_released() -> None:
     apply(dn, EventName.EVENT_RINGING, ConnID="c1", OtherDN="+1555", CallType="Inbound")
     messages = apply(dn, EventName.EVENT_ADDRESS_INFO, AgentState="LoggedOut", Calls=[])
     assert messages[0]["call"]["state"] == "Released"
-    assert dn.calls == {}
+    # GWS keeps it, Released, for the desktop to mark done; the SIP node has no call left.
+    assert dn.calls["c1"].state is WorkspaceCallState.RELEASED
+    assert dn.live_calls() == []
 
 
 def test_agent_state_events_follow_login_ready_not_ready_logout() -> None:
@@ -99,7 +99,7 @@ def test_auto_in_login_is_ready_at_once() -> None:
 def test_call_events_walk_a_call_through_its_states() -> None:
     dn = DnView("7001")
     first = apply(dn, EventName.EVENT_DIALING, ConnID="c9", OtherDN="7002", CallType="Internal")
-    assert first[0]["notificationType"] == "NewCall"
+    assert first[0]["notificationType"] == "StateChange"  # the Java client has no NewCall
     assert first[0]["call"]["ani"] == "7001" and first[0]["call"]["dnis"] == "7002"
     for name, state in (
         (EventName.EVENT_ESTABLISHED, "Established"),
@@ -111,8 +111,13 @@ def test_call_events_walk_a_call_through_its_states() -> None:
         assert message["call"]["state"] == state
     [released] = apply(dn, EventName.EVENT_RELEASED, ConnID="c9", OtherDN="7002")
     assert released["call"]["state"] == "Released"
-    assert released["call"]["capabilities"] == []
-    assert dn.calls == {}
+    assert released["call"]["capabilities"] == [
+        "complete",
+        "attach-user-data",
+        "update-user-data",
+        "delete-user-data-pair",
+    ]
+    assert dn.calls["c9"].state is WorkspaceCallState.RELEASED
 
 
 def parties(message: dict[str, Any]) -> tuple[str, str, list[dict[str, str]]]:
@@ -194,7 +199,7 @@ def test_link_loss_puts_the_dn_out_of_service_and_says_why() -> None:
     dn.calls["c1"] = CallView(
         "c1", WorkspaceCallState.ESTABLISHED, "+1", "Inbound", "", DnRole.DESTINATION
     )
-    state, error = voice_map.link_lost(dn, "sip1", "connection closed by peer")
+    state, error, service = voice_map.link_lost(dn, "sip1", "connection closed by peer")
     assert state["dn"]["agentState"] == "OutOfService"
     assert state["dn"]["dnStatus"] == "OutOfService"
     # The SIP node has logged the agent out (logout-on-disconnect): nothing stale is reported.
@@ -202,10 +207,20 @@ def test_link_loss_puts_the_dn_out_of_service_and_says_why() -> None:
     assert state["reason"] == "SIPServerConnectionLost"
     assert error["error"]["errorCode"] == voice_map.GwsErrorCode.SIP_SERVER_CONNECTION_LOST
     assert "sip1" in error["error"]["errorMessage"]
+    assert service["messageType"] == "ServiceStateChanged"
+    assert service["service"] == {"serviceName": "VOICE", "serviceState": "UNAVAILABLE"}
     # No call control is offered while the link is down.
     assert voice_map.call_payload(dn, dn.calls["c1"])["capabilities"] == []
     voice_map.link_restored(dn)
     assert dn.link_up and not dn.registered
+    # The voice service is back once the DN is registered again: said once, first.
+    back = apply(dn, EventName.EVENT_REGISTERED, AgentState="LoggedOut", Calls=[])
+    assert back[0] == {
+        "messageType": "ServiceStateChanged",
+        "service": {"serviceName": "VOICE", "serviceState": "AVAILABLE"},
+    }
+    again = apply(dn, EventName.EVENT_ADDRESS_INFO, AgentState="LoggedOut", Calls=[])
+    assert "ServiceStateChanged" not in [m["messageType"] for m in again]
 
 
 def test_malformed_event_attributes_are_tolerated() -> None:
@@ -214,4 +229,5 @@ def test_malformed_event_attributes_are_tolerated() -> None:
     [message] = apply(dn, EventName.EVENT_RINGING, ConnID="c1", CallState="Bogus")
     assert message["call"]["state"] == "Ringing"
     messages = apply(dn, EventName.EVENT_REGISTERED, AgentState=3, Calls="nope")
-    assert messages[-1]["dn"]["agentState"] == "LoggedOut"
+    [state] = [m for m in messages if m["messageType"] == "DnStateChanged"]
+    assert state["dn"]["agentState"] == "LoggedOut"

@@ -1,0 +1,79 @@
+"""Every voice operation over HTTP: bad bodies are answered 400 naming the field, an unknown call
+404, what the lab's SIP Server does not serve 501 naming the T-Lib request; never 500, and the
+other agent is undisturbed. Served operations echo ``operationId`` on what they cause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.gws import voice_ops
+from emulator.gws.voice_ops import Scope
+
+VOICE = "/workspace/v3/voice"
+
+
+async def test_not_ready_with_a_reason_code_is_shown_on_the_dn(lab_factory: Any) -> None:
+    lab = await lab_factory()
+    desk = await lab.logged_on("agent1")
+    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
+    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    body = {"operationId": "nr-1", "data": {"agentWorkMode": "AuxWork"}, "reasonCode": "Lunch"}
+    status, answer = await desk.call("POST", f"{VOICE}/not-ready", body)
+    assert (status, answer["status"]["code"], answer["operationId"]) == (200, 1, "nr-1"), answer
+    message = await desk.expect_voice("DnStateChanged", agentState="NotReady")
+    assert message["data"]["operationId"] == "nr-1"
+    dn = message["data"]["dn"]
+    assert dn["reasons"] == [{"key": "ReasonCode", "type": "str", "value": "Lunch"}]
+    assert (dn["dnd"], dn["agentWorkMode"]) == ("off", "AuxWork")
+    status, answer = await desk.call("POST", f"{VOICE}/ready")
+    assert len(answer["operationId"]) == 32  # GWS gives one when the desktop does not
+    ready = await desk.expect_voice("DnStateChanged", agentState="Ready")
+    assert "reasons" not in ready["data"]["dn"]
+
+
+async def test_every_voice_operation_answers_bad_input_precisely(lab_factory: Any) -> None:
+    lab = await lab_factory()
+    desk = await lab.logged_on("agent1")
+    other = await lab.logged_on("agent2")
+    await other.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7002"}})
+    await other.expect_voice("DnStateChanged", agentState="LoggedIn")
+    conn_id = lab.sip.node.inbound_call("+15551230009", "7001")
+    await desk.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
+    for operation in voice_ops.OPERATIONS:
+        base = f"{VOICE}/calls/{conn_id}" if operation.scope is Scope.CALL else VOICE
+        url = f"{base}/{operation.path}"
+        status, answer = await desk.call("POST", url, {"data": "x"})
+        assert (status, answer["status"]["code"]) == (400, 400), (url, answer)
+        for field in operation.fields:
+            if field.required:
+                status, answer = await desk.call("POST", url, {"data": {}})
+                assert status == 400 and field.name in answer["status"]["message"], url
+        status, answer = await desk.call("POST", url, {"data": {}, "operationId": 7})
+        assert status == 400, url
+        status, answer = await desk.call("GET", url)
+        assert status == 405, (url, answer)
+        if operation.scope is Scope.CALL:
+            unknown = f"{VOICE}/calls/0000dead/{operation.path}"
+            status, answer = await desk.call("POST", unknown, _valid(operation))
+            assert status == 404 and "not a call of DN 7001" in answer["status"]["message"]
+        if not operation.served:
+            status, answer = await desk.call("POST", url, _valid(operation))
+            assert (status, answer["status"]["code"]) == (501, 501), (url, answer)
+            assert operation.request in answer["status"]["message"], answer
+    # No request ended in an internal error, and the other agent was not touched.
+    assert not lab.gws_events("http.internal_error")
+    status, body = await other.call("GET", "/workspace/v3/current-session")
+    assert status == 200
+    assert body["data"]["user"]["activeSession"]["dn"]["agentState"] == "LoggedIn"
+
+
+def _valid(operation: voice_ops.Operation) -> dict[str, Any]:
+    """A body with every required field well formed."""
+    data: dict[str, Any] = {}
+    for field in operation.fields:
+        if field.required:
+            if field.kind is voice_ops.Kind.USER_DATA:
+                data[field.name] = [{"key": "k", "type": "str", "value": "v"}]
+            else:
+                data[field.name] = "7002"
+    return {"data": data}
