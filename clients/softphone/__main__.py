@@ -17,6 +17,10 @@ from clients.softphone.config import SoftphoneConfig
 from clients.softphone.phone import Softphone
 from emulator.common.jsonlog import JsonLog
 
+# The rule a failed refresh keeps: retried at the same registrar until the registration expires
+# (clients/softphone/registration.py).
+REFRESH_KEPT_UNTIL_EXPIRY = "refresh-kept-until-expiry"
+
 
 @click.command()
 @click.option("--name", required=True, help="Service name, e.g. softphone2.")
@@ -45,9 +49,18 @@ from emulator.common.jsonlog import JsonLog
     help="Seconds one REGISTER may take before failing over (default: timer F = 64*T1).",
 )
 @click.option("--max-calls", type=int, default=4, show_default=True)
+@click.option(
+    "--break-rule",
+    "broken",
+    type=click.Choice([REFRESH_KEPT_UNTIL_EXPIRY]),
+    multiple=True,
+    help="Fault injection for the scenario mutation matrix: break a rule (never by default).",
+)
 @phone_options
 def main(**options: Any) -> None:
     """Run a SIP softphone: register with failover, answer calls, measure RTP both ways."""
+    broken = options.pop("broken")
+    options["break_refresh_kept_until_expiry"] = REFRESH_KEPT_UNTIL_EXPIRY in broken
     config, control = phone_config(SoftphoneConfig, options)
     log = JsonLog(config.name, config.dc)
     asyncio.run(serve(Softphone(config, log), control, log, DN=config.dn))

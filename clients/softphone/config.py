@@ -23,6 +23,9 @@ class SoftphoneConfig(PhoneSettings):
     # Give up on one REGISTER sooner than timer F (deployment seconds), as phones' "registration
     # failover timeout" settings do; None keeps timer F.
     register_timeout: float | None = None
+    # Fault-injection knob (``--break-rule refresh-kept-until-expiry``, for the scenario
+    # mutation matrix): a failed refresh fails over at once instead of retrying until expiry.
+    break_refresh_kept_until_expiry: bool = False
 
     def __post_init__(self) -> None:
         if not self.registrars:

@@ -50,6 +50,7 @@ class Registering:
             list(config.registrars),
             refresh_ratio=config.refresh_ratio,
             retry_interval=config.scale(config.retry_interval),
+            keep_until_expiry=not config.break_refresh_kept_until_expiry,
         )
         self.registrations_sent = 0
         self._dialogues: dict[str, _Dialogue] = {}
@@ -57,6 +58,8 @@ class Registering:
         self._loop = asyncio.get_running_loop()
 
     def start(self) -> None:
+        if self.config.break_refresh_kept_until_expiry:
+            self.log.warning("rules.broken", rules=["refresh-kept-until-expiry"])
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -97,6 +100,7 @@ class Registering:
             "expires_in": remaining(policy.expires_at),
             "refresh_in": remaining(policy.refresh_at),
             "failures_in_a_row": policy.failures_in_a_row,
+            "refresh_retries": policy.refresh_retries,
             "last_failure": policy.last_failure,
             "registrations_sent": self.registrations_sent,
         }
@@ -109,6 +113,12 @@ class Registering:
                 await asyncio.sleep(delay)
             self.policy.attempt_started()
             registrar = attempt.registrar
+            self.log.event(
+                "sip.register.sent",
+                registrar=registrar.name,
+                DN=self.config.dn,
+                refresh=attempt.refresh,
+            )
             try:
                 granted = await self._register(registrar)
             except (SipError, OSError) as error:

@@ -2,11 +2,24 @@
 
 Implements DESIGN §2.4 and the seed's softphone rule: register at the first node of the list
 (DC1 nodes, then DC2 nodes), refresh before the registration expires (RFC 3261 §10.2.4), and when
-a registration or refresh fails (timeout or error answer) register at the next node at once.  A
-path that comes back before the refresh is due changes nothing, because nothing is attempted in
-between.  After every node of the list failed in a row, the next round waits ``retry_interval``
-so a dead cluster is not hammered.  Times are the I/O layer's clock (``now`` arguments); the
-durations are already scaled by the lab's time-scale.
+a registration fails (timeout or error answer) register at the next node at once.  After every
+node of the list failed in a row, the next round waits ``retry_interval`` so a dead cluster is
+not hammered.
+
+A failed *refresh* is different, and this is where the seed's S4 rule lives: "If the connection
+is restored when existing registration has not expired, then DN stays in service and agent is
+not affected", and "Softphone detects the failure when attempting to refresh the registration
+and registers at SIP Server 3 @ DC2".  Choice: the registration that has not expired is still
+the phone's, so a failed refresh is retried at the same registrar every ``retry_interval``
+while that registration lasts; a retry that succeeds keeps the DN where it is (the registrar
+never saw it expire).  Only a failure after which no retry fits before the expiry moves on: the
+next registrar of the list is tried at the expiry (not before: the DN is still in service at the
+old node until then), and from there on the list is walked as for any failed registration.
+With timer F (32 s) as the REGISTER timeout a refresh outlasts the rest of the registration,
+so this only matters with a shorter ``--register-timeout``, as phones configure it.
+
+Times are the I/O layer's clock (``now`` arguments); the durations are already scaled by the
+lab's time-scale.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ class RegEvent(enum.Enum):
     START = "start"
     SUCCEEDED = "200 OK"
     FAILED = "failure"
+    REFRESH_FAILED = "refresh failure before expiry"
     REFRESH_DUE = "refresh due"
     STOP = "stop"
 
@@ -41,6 +55,7 @@ TRANSITIONS: dict[tuple[RegState, RegEvent], RegState] = {
     (RegState.REGISTERED, RegEvent.STOP): RegState.IDLE,
     (RegState.REFRESHING, RegEvent.SUCCEEDED): RegState.REGISTERED,
     (RegState.REFRESHING, RegEvent.FAILED): RegState.REGISTERING,
+    (RegState.REFRESHING, RegEvent.REFRESH_FAILED): RegState.REGISTERED,
     (RegState.REFRESHING, RegEvent.STOP): RegState.IDLE,
 }
 
@@ -69,6 +84,7 @@ class RegistrationPolicy:
         *,
         refresh_ratio: float = 0.5,
         retry_interval: float = 10.0,
+        keep_until_expiry: bool = True,
     ) -> None:
         if not registrars:
             raise ValueError("at least one registrar is needed")
@@ -77,12 +93,16 @@ class RegistrationPolicy:
         self.registrars = registrars
         self.refresh_ratio = refresh_ratio
         self.retry_interval = retry_interval
+        # False only as the fault-injection knob ``--break-rule refresh-kept-until-expiry``:
+        # a failed refresh then moves to the next registrar at once.
+        self.keep_until_expiry = keep_until_expiry
         self.state = RegState.IDLE
         self.index = 0
         self.expires_at: float | None = None
         self.refresh_at: float | None = None
         self.registered_at: float | None = None
-        self.failures_in_a_row = 0
+        self.failures_in_a_row = 0  # registrars that failed in a row
+        self.refresh_retries = 0  # failed refreshes retried while the registration lasted
         self.last_failure: str | None = None
         self._next_attempt: float | None = None
 
@@ -119,6 +139,7 @@ class RegistrationPolicy:
         first = self.state is RegState.REGISTERING
         self._move(RegEvent.SUCCEEDED)
         self.failures_in_a_row = 0
+        self.refresh_retries = 0
         self.last_failure = None
         self.expires_at = now + granted_expires
         if first or self.registered_at is None:
@@ -128,15 +149,35 @@ class RegistrationPolicy:
         return self.next_attempt()
 
     def failed(self, now: float, reason: str) -> Attempt:
-        """The REGISTER timed out or was refused: the next registrar of the list, at once."""
-        self._move(RegEvent.FAILED)
+        """The REGISTER timed out or was refused.  A refresh is retried at the same registrar
+        while the registration lasts; otherwise the next registrar of the list, at once (at the
+        expiry if the old registration is still running)."""
         self.last_failure = reason
+        retry_at = now + self.retry_interval
+        expires_at = self.expires_at
+        unexpired = expires_at is not None and now < expires_at
+        if self.keep_until_expiry and self.state is RegState.REFRESHING and unexpired:
+            assert expires_at is not None
+            if retry_at < expires_at:
+                self._move(RegEvent.REFRESH_FAILED)
+                self.refresh_retries += 1
+                self._next_attempt = self.refresh_at = retry_at
+                return self.next_attempt()
+            self._move(RegEvent.FAILED)
+            self.failures_in_a_row += 1
+            self._next_registrar()
+            self._next_attempt = expires_at
+            return self.next_attempt()
+        self._move(RegEvent.FAILED)
         self.failures_in_a_row += 1
         self.registered_at = None
-        self.index = (self.index + 1) % len(self.registrars)
+        self._next_registrar()
         full_round = self.failures_in_a_row % len(self.registrars) == 0
-        self._next_attempt = now + self.retry_interval if full_round else now
+        self._next_attempt = retry_at if full_round else now
         return self.next_attempt()
+
+    def _next_registrar(self) -> None:
+        self.index = (self.index + 1) % len(self.registrars)
 
     def _move(self, event: RegEvent) -> None:
         new_state = TRANSITIONS.get((self.state, event))

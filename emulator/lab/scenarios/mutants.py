@@ -87,6 +87,14 @@ MUTANTS: tuple[Mutant, ...] = (
         frozenset({"S4.3"}),
     ),
     Mutant(
+        "refresh-kept-until-expiry",
+        "If the connection is restored when existing registration has not expired, then DN"
+        " stays in service",
+        "s4-path-returns",
+        {"softphone2": ("--break-rule=refresh-kept-until-expiry",)},
+        frozenset({"S4.6"}),
+    ),
+    Mutant(
         "unregister-on-session-end",
         "GWS1 submits TUnregisterAddress(DN2) ... independently of call or ACW state",
         "s1-wwe-reconnect",

@@ -55,6 +55,45 @@ def test_policy_moves_to_the_next_registrar_at_once_when_a_refresh_fails() -> No
     assert policy.failures_in_a_row == 0
 
 
+def refreshing(policy: RegistrationPolicy, expires: float = 3.0) -> None:
+    """Registered at the first registrar at t=0 for ``expires``; the refresh is going out."""
+    policy.start(now=0.0)
+    policy.attempt_started()
+    policy.succeeded(now=0.0, granted_expires=expires)
+    policy.attempt_started()
+
+
+def test_a_failed_refresh_is_retried_at_the_same_registrar_while_the_registration_lasts() -> None:
+    policy = RegistrationPolicy([SIP1, SIP2, SIP3], retry_interval=0.5)
+    refreshing(policy)
+    retry = policy.failed(now=1.9, reason="timeout")
+    assert (retry.registrar, retry.at, retry.refresh) == (SIP1, pytest.approx(2.4), True)
+    assert policy.state is RegState.REGISTERED and policy.registered(now=2.4)
+    assert (policy.failures_in_a_row, policy.refresh_retries) == (0, 1)
+    policy.attempt_started()
+    again = policy.succeeded(now=2.5, granted_expires=3.0)  # the path came back
+    assert (again.registrar, again.refresh) == (SIP1, True)
+    assert policy.registered_at == 0.0 and policy.refresh_retries == 0
+
+
+def test_a_refresh_failing_too_late_for_a_retry_moves_on_at_the_expiry() -> None:
+    policy = RegistrationPolicy([SIP1, SIP2, SIP3], retry_interval=0.5)
+    refreshing(policy)
+    nxt = policy.failed(now=2.7, reason="timeout")
+    assert (nxt.registrar, nxt.at, nxt.refresh) == (SIP2, 3.0, False)
+    assert policy.state is RegState.REGISTERING and policy.registered(now=2.9)
+    assert policy.failures_in_a_row == 1
+    policy.attempt_started()
+    assert policy.failed(now=3.4, reason="timeout").registrar == SIP3
+
+
+def test_broken_rule_a_failed_refresh_moves_on_at_once() -> None:
+    policy = RegistrationPolicy([SIP1, SIP2], retry_interval=0.5, keep_until_expiry=False)
+    refreshing(policy)
+    nxt = policy.failed(now=1.9, reason="timeout")
+    assert (nxt.registrar, nxt.at) == (SIP2, 1.9)
+
+
 def test_policy_waits_the_retry_interval_after_every_registrar_failed() -> None:
     policy = RegistrationPolicy([SIP1, SIP2], retry_interval=5.0)
     policy.start(now=0.0)
@@ -134,6 +173,27 @@ async def test_softphone_stays_put_when_the_path_returns_before_the_next_refresh
     assert all(r["registrar"] == "sip1" for r in records.records("sip.register"))
 
 
+async def test_softphone_stays_put_when_the_path_returns_across_a_failed_refresh() -> None:
+    log, records = capture_log()
+    async with two_registrars() as (sip1, sip3):
+        # refresh at 1.5 s scaled, timeout 0.4 s, retry every 0.5 s, expiry 3 s
+        config = phone_config([("sip1", sip1.bound), ("sip3", sip3.bound)], register_timeout=8.0)
+        async with Softphone(config, log) as phone:
+            registered: list[str] = []
+            phone.events.on("registered", registered.append)
+            await wait_for(lambda: len(registered) == 1)
+            sip1.answering = False  # silent across the refresh, back before the expiry
+            await asyncio.sleep(2.1)
+            sip1.answering = True
+            await wait_for(lambda: len(registered) >= 2)
+            assert phone.status()["registrar"] == "sip1" and phone.status()["registered"]
+            assert sip3.registers_answered == 0
+    assert {r["registrar"] for r in records.records("sip.register.failed")} == {"sip1"}
+    assert records.records("sip.register.failover") == []
+    sent = records.records("sip.register.sent")
+    assert [r["refresh"] for r in sent[:3]] == [False, True, True]
+
+
 async def test_softphone_registers_further_down_the_list_when_the_first_never_answers() -> None:
     log, records = capture_log()
     async with two_registrars() as (sip1, sip3):
@@ -146,7 +206,7 @@ async def test_softphone_registers_further_down_the_list_when_the_first_never_an
     assert [r["registrar"] for r in records.records("sip.register.failed")] == ["sip1"]
 
 
-async def test_a_cut_dc_is_skipped_within_one_refresh_interval_with_a_register_timeout() -> None:
+async def test_a_cut_dc_is_skipped_at_the_registration_expiry_with_a_register_timeout() -> None:
     log, records = capture_log()
     scale = TimeScale(0.05)
     async with (
@@ -167,9 +227,11 @@ async def test_a_cut_dc_is_skipped_within_one_refresh_interval_with_a_register_t
             cut_at = loop.time()
             await wait_for(lambda: bool(sip3.registrar.lookup("7002", loop.time())))
             took = loop.time() - cut_at
-    # at most one refresh interval (1.5 s) plus two 0.4 s timeouts, with slack for a busy machine
-    assert took < 1.5 + 0.8 + 1.5
-    assert [r["registrar"] for r in records.records("sip.register.failed")] == ["sip1", "sip2"]
+    # sip1's refresh (at most 1.5 s after the cut) is retried every 0.5 s (the retry interval,
+    # scaled) until the 3 s expiry, then sip2 times out (0.4 s): at most 3 + 0.4 s, with slack
+    assert took < 3.0 + 0.4 + 1.5
+    failed = [r["registrar"] for r in records.records("sip.register.failed")]
+    assert failed[-1] == "sip2" and set(failed[:-1]) == {"sip1"} and len(failed) >= 2
 
 
 async def stop_registered_phone(silence_registrar: bool) -> tuple[float, dict[str, Any], bool]:
