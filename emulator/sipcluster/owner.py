@@ -184,6 +184,14 @@ class OwnerRole:
         self, owned: OwnedDn, request: RequestAgentLogin, desktop: Desktop, requester: Requester
     ) -> None:
         rules.check_login_allowed(owned, request.agent_id, self.reachable, self.config.broken)
+        if owned.agent is not None:
+            # Choice: the agent already logged in on the DN logging in again (a desktop that
+            # came back through another node, S1.15) keeps its state: ACW runs on with its
+            # timer, and a pending ownership move still waits for its end ("waits until call
+            # and ACW is over"). Only the desktop it logged in through is new.
+            owned.agent.login_desktop = desktop
+            self.fanout(owned, self._agent_event(owned, EventName.EVENT_AGENT_LOGIN), requester)
+            return
         auto_in = request.agent_work_mode is AgentWorkMode.AUTO_IN
         event_in = AgentInput.LOGIN_AUTO_IN if auto_in else AgentInput.LOGIN
         state = agent_next(owned.agent_state, event_in)

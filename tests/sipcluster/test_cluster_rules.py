@@ -182,6 +182,27 @@ async def test_ready_or_not_ready_during_acw_ends_it(
     assert (await query(desk, "7001")).get("AgentState") == final_state
 
 
+async def test_the_agent_logging_in_again_during_acw_keeps_acw_and_its_timer(
+    cluster_factory: ClusterFactory,
+) -> None:
+    # S1.15: agent2's desktop comes back through DC2 while 7002 is in ACW.
+    cluster = await cluster_factory(("sip1", "sip3"))
+    desk = await owner_desk(cluster, "sip1", "7001")
+    await login(desk, "7001", "agent1")
+    conn_id = await answered_call(cluster, "sip1", "7001", desk)
+    await desk.send(RequestReleaseCall, "7001", conn_id=conn_id)
+    await desk.expect(EventName.EVENT_AGENT_NOT_READY, AgentWorkMode="AfterCallWork")
+    acw_started = now()
+
+    other, _ = await register(cluster, "sip3", "7001")
+    again = await other.send(RequestAgentLogin, "7001", agent_id="agent1")
+    assert again.name is EventName.EVENT_AGENT_LOGIN
+    assert (await query(other, "7001")).get("AgentState") == "AfterCallWork"
+    await other.expect(EventName.EVENT_AGENT_READY)
+    elapsed = now() - acw_started
+    assert ACW - EARLY <= elapsed <= ACW + LATE, elapsed
+
+
 # -- logout-on-disconnect ----------------------------------------------------------------------
 
 

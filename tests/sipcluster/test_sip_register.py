@@ -102,7 +102,8 @@ async def test_register_for_a_dn_outside_the_cluster_is_404() -> None:
 async def test_softphone_failing_over_moves_ownership_and_the_old_owner_logs_the_agent_out() -> (
     None
 ):
-    # A REGISTER unanswered for 0.5 s (10 s scaled) fails over before sip1's binding expires.
+    # A REGISTER unanswered for 0.5 s (10 s scaled): the refresh is retried at sip1 while the
+    # registration lasts, then the phone fails over at its expiry.
     async with sip_lab() as lab, lab_softphone(lab, ("sip1", "sip2"), register_timeout=10) as phone:
         await eventually(lambda: knows_phone(lab, "7002", "sip1"))
         await eventually(lambda: lab.nodes["sip2"].node.owner_of("7002") == "sip1")
@@ -115,8 +116,18 @@ async def test_softphone_failing_over_moves_ownership_and_the_old_owner_logs_the
         assert phone.status()["registrar"] == "sip2"
         await eventually(lambda: knows_phone(lab, "7002", "sip2"))
         await eventually(lambda: all(n.node.owner_of("7002") == "sip2" for n in lab.nodes.values()))
-        # sip1's binding is stale once the cluster knows better: dropped, not left to expire.
+        # sip1's binding is gone: expired, or dropped when the cluster heard of sip2's.
         assert lab.state("sip1")["sip"]["registrations"] == []
+
+
+async def test_a_registration_at_another_node_supersedes_the_old_binding() -> None:
+    async with sip_lab(relay=False) as lab, registering_ua() as ua:
+        await register(ua, lab.sip("sip1"), "7002", 600)
+        await eventually(lambda: knows_phone(lab, "7002", "sip1"))
+        await register(ua, lab.sip("sip2"), "7002", 600)
+        await eventually(lambda: knows_phone(lab, "7002", "sip2"))
+        # sip1's binding is stale once the cluster knows better: dropped, not left to expire.
+        await eventually(lambda: lab.state("sip1")["sip"]["registrations"] == [])
         assert lab.records("sip1", "sip.register.superseded")
 
 

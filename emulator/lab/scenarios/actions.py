@@ -376,7 +376,9 @@ async def _wait_acw_over(obs: Observer, p: Mapping[str, Any]) -> str:
         states = await obs.lab.node_states()
         owned = [s["owned"][dn] for s in states.values() if dn in s.get("owned", {})]
         return bool(owned) and all(
-            not o.get("Calls") and o.get("AgentWorkMode") != "AfterCallWork" for o in owned
+            not o.get("Calls")
+            and "AfterCallWork" not in (o.get("AgentWorkMode"), o.get("AgentState"))
+            for o in owned
         )
 
     if not await wait_until(over, timeout):

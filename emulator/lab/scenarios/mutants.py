@@ -50,6 +50,13 @@ MUTANTS: tuple[Mutant, ...] = (
         frozenset({"S1.11", "S1.12"}),
     ),
     Mutant(
+        "move-only-when-idle-acw",
+        "SIP Cluster waits until call and ACW is over and moves the ownership (ACW only)",
+        "s1-acw-unregister",
+        _on(SIP_NODES, "--break-rule=move-only-when-idle"),
+        frozenset({"S1.15"}),
+    ),
+    Mutant(
         "logout-before-move",
         "SIP Server logs Agent 2 out before moving the ownership",
         "s2-gws-sip-link",
