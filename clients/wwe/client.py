@@ -10,15 +10,27 @@ is connected again if the session answers within ``give_up_after`` (scaled), oth
 "Unable to establish connection. Please refresh your browser and log in again" and stops.
 ``relogin()`` is the user's refresh and new log-on.
 
+Scenario 2 ("GWS disconnects from SIP Server": "WWE reconnects to the available GWS node when
+call is still in progress") is the hand-off: when its node reports the voice service lost
+(``ServiceStateChanged`` UNAVAILABLE: the node lost its SIP Server but is still up), the desktop
+moves its session by itself — a new ``initialize-workspace`` through the same URL with the
+access token it already holds (no page refresh, no password), retried with backoff until the
+proxy sends it to a node whose voice service is available, then CometD and the voice channel
+on the new node. Choice: only a node's own report starts it; a node
+that merely vanished (scenario 1) gives no such report, and the desktop reconnects or gives up
+as above. ``handoff=False`` is the fault-injection knob (``--no-handoff``) that breaks it.
+
 pyee events on :attr:`WweClient.events`: ``state`` (ConnectionChanged | VoiceChanged),
 ``message`` (str, user-visible text), ``call`` (Call), ``error`` (VoiceError for an
-``EventError``, or any exception a listener raised). Listeners are removed by :meth:`close`.
+``EventError``, or any exception a listener raised), ``moved`` (LoginOutcome: the hand-off
+reached another node). Listeners are removed by :meth:`close`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +49,7 @@ from clients.wwe.errors import (
     VoiceError,
     WweError,
 )
-from clients.wwe.reconnect import Reconnector
+from clients.wwe.reconnect import Reconnector, knock
 from clients.wwe.rest import WorkspaceRest
 from clients.wwe.view import DesktopView
 from clients.wwe.voice import VoiceOperations
@@ -48,6 +60,7 @@ from clients.wwe.workspace import (
     Call,
     DnStateChanged,
     Ignored,
+    ServiceStateChanged,
     UserInfo,
     VoiceState,
     parse_call,
@@ -91,6 +104,7 @@ class WweClient(VoiceOperations, DesktopView):
         retry_max: float = 5.0,
         log: JsonLog | None = None,
         cookies: Mapping[str, str] | None = None,
+        handoff: bool = True,
     ) -> None:
         """``cookies``: what the browser already holds for ``base_url`` when the page opens,
         e.g. the proxy's stickiness cookie from an earlier visit, which pins the page to a node."""
@@ -109,8 +123,12 @@ class WweClient(VoiceOperations, DesktopView):
             give_up_after=self.give_up_after,
             retry_min=self.retry_min,
             retry_max=self.retry_max,
-            network_delay=self.network_delay,
         )
+        self.handoff = handoff
+        self.moved: LoginOutcome | None = None  # the last hand-off's outcome
+        self.moved_at: float | None = None  # when (wall clock, time.time())
+        self._moving = False  # a hand-off is wanted: the node reported its voice service lost
+        self._token: str | None = None
         self._cookies = dict(cookies or {})
         self._http: aiohttp.ClientSession | None = None
         self._rest: WorkspaceRest | None = None
@@ -182,9 +200,14 @@ class WweClient(VoiceOperations, DesktopView):
                 jar.update_cookies(self._cookies, response_url=URL(self.base_url))
             self._http = aiohttp.ClientSession(cookie_jar=jar)
         rest = WorkspaceRest(self._http, self.base_url, timeout=self.network_delay)
-        token = await rest.token(self.username, self._password)
-        await rest.initialize(token)
+        self._token = await rest.token(self.username, self._password)
+        await rest.initialize(self._token)
+        return await self._open_session(rest, ConnectionInput.LOGGED_ON)
+
+    async def _open_session(self, rest: WorkspaceRest, arrival: ConnectionInput) -> LoginOutcome:
+        """CometD and the voice channel of the session ``rest`` initialized."""
         self._rest = rest
+        self.desktop.user = None
         bayeux = BayeuxClient(
             self.base_url + NOTIFICATIONS_PATH,
             session=self._http,
@@ -200,10 +223,12 @@ class WweClient(VoiceOperations, DesktopView):
             await bayeux.subscribe(VOICE_CHANNEL)
             await self.wait_until(lambda: self.desktop.user is not None, self.network_delay)
         except (BayeuxError, TimeoutError) as exc:
-            await self._close_bayeux(self._detach(), disconnect=False)
+            if self._bayeux is bayeux:
+                self._bayeux, self._rest = None, None
+            await self._close_bayeux(bayeux, disconnect=False)
             detail = str(exc) or "no WorkspaceInitializationComplete"
             raise LoginFailed(f"could not open the notification channel: {detail}") from None
-        self._dispatch(self.desktop.fire(ConnectionInput.LOGGED_ON))
+        self._dispatch(self.desktop.fire(arrival))
         user = self.desktop.user
         assert user is not None
         self._say(
@@ -304,6 +329,60 @@ class WweClient(VoiceOperations, DesktopView):
         self._dispatch(self.desktop.apply(notification))
         if isinstance(notification, DnStateChanged):
             self._touch()  # a report that changed nothing still answers a waiting login
+        if isinstance(notification, ServiceStateChanged):
+            self._service_changed(notification)
+
+    # --- the hand-off (scenario 2) -----------------------------------------------------------
+
+    def _service_changed(self, change: ServiceStateChanged) -> None:
+        if change.available:
+            if self._moving:
+                self._moving = False
+                self._log("wwe.handoff_cancelled", reason="voice service available again")
+                if self.connection is Connection.CONNECTED:
+                    self.reconnector.stop()
+            return
+        if not self.handoff or self._token is None or self.connection is not Connection.CONNECTED:
+            return
+        self._moving = True
+        reason = change.message or "voice service unavailable"
+        self._log("wwe.handoff_started", reason=reason)
+        self.reconnector.start(self._move_session, reason, self._give_up)
+
+    async def _move_session(self) -> bool:
+        """One try of the hand-off: a new session through the same URL with the token."""
+        if self._http is None or self._token is None:
+            return False
+        rest = WorkspaceRest(self._http, self.base_url, timeout=self.network_delay)
+        try:
+            await rest.initialize(self._token)
+            body = await rest.request("GET", "/current-session")
+            services = body["data"]["user"]["activeSession"]["services"]
+            available = any(
+                item.get("serviceName") == "VOICE" and item.get("serviceState") == "AVAILABLE"
+                for item in services
+            )
+        except (WweError, KeyError, TypeError, AttributeError) as exc:
+            self._log("wwe.handoff_retry", error=str(exc) or type(exc).__name__)
+            return False
+        if not available:
+            # The proxy still chose a node without its SIP Server (the same one, before its
+            # health check failed): that session is left to time out, as a closed tab's.
+            self._log("wwe.handoff_retry", error="the node reached has no voice service")
+            return False
+        old, self._bayeux = self._bayeux, None
+        await self._close_bayeux(old, disconnect=False)  # the old node's session just times out
+        self._moving = False
+        try:
+            outcome = await self._open_session(rest, ConnectionInput.MOVED)
+        except WweError as exc:
+            self._moving = True
+            self._log("wwe.handoff_retry", error=str(exc))
+            return False
+        self.moved, self.moved_at = outcome, time.time()
+        self._log("wwe.handoff", node=outcome.node, rejected=str(outcome.rejected or ""))
+        self.events.emit("moved", outcome)
+        return True
 
     def _lost(self, reason: str) -> None:
         bayeux = self._bayeux
@@ -311,7 +390,8 @@ class WweClient(VoiceOperations, DesktopView):
             return
         self._log("wwe.connection_lost", reason=reason)
         self._dispatch(self.desktop.fire(ConnectionInput.LOST))
-        self.reconnector.start(bayeux, reason, self._give_up)
+        retry = self._move_session if self._moving else knock(bayeux, self.network_delay)
+        self.reconnector.start(retry, reason, self._give_up)
 
     def _restored(self) -> None:
         self.reconnector.stop()
@@ -321,6 +401,10 @@ class WweClient(VoiceOperations, DesktopView):
         task.add_done_callback(self._resyncs.discard)
 
     async def _give_up(self) -> None:
+        if self._moving and self.connection is Connection.CONNECTED:
+            self._moving = False
+            self._log("wwe.handoff_gave_up", reason=self.reconnector.reason)
+            return
         if self.connection is not Connection.RECONNECTING:
             return
         self._log("wwe.gave_up", reason=self.reconnector.reason, after=self.give_up_after)
@@ -346,6 +430,7 @@ class WweClient(VoiceOperations, DesktopView):
     def _detach(self) -> BayeuxClient | None:
         """Forget the session: stop the timers, stop listening; returns its CometD client."""
         self.reconnector.stop()
+        self._moving = False
         bayeux, self._bayeux = self._bayeux, None
         self._rest = None
         return bayeux

@@ -26,6 +26,7 @@ from clients.wwe.workspace import (
     EventErrorReported,
     InitializationComplete,
     Notification,
+    ServiceStateChanged,
     UserInfo,
     VoiceState,
 )
@@ -51,6 +52,7 @@ class ConnectionInput(enum.Enum):
     GIVE_UP = "give-up delay expired"
     LOGGED_OUT = "logged out"
     REFRESHED = "page refreshed"
+    MOVED = "session moved to another node"
 
 
 _C, _I = Connection, ConnectionInput
@@ -62,6 +64,9 @@ CONNECTION_TABLE: dict[tuple[Connection, ConnectionInput], tuple[Connection, str
     (_C.RECONNECTING, _I.RESTORED): (_C.CONNECTED, CONNECTION_RESTORED),
     (_C.RECONNECTING, _I.GIVE_UP): (_C.GAVE_UP, UNABLE_TO_CONNECT),
     (_C.GAVE_UP, _I.LOST): (_C.GAVE_UP, None),
+    # The desktop moved its session to another node by itself (client.py, the hand-off).
+    (_C.CONNECTED, _I.MOVED): (_C.CONNECTED, None),
+    (_C.RECONNECTING, _I.MOVED): (_C.CONNECTED, CONNECTION_RESTORED),
     **{(state, _I.LOGGED_OUT): (_C.LOGGED_OUT, None) for state in Connection},
     **{(state, _I.REFRESHED): (_C.LOGGED_OUT, None) for state in Connection},
 }
@@ -110,7 +115,14 @@ class ErrorReported:
     error: VoiceError
 
 
-DesktopEvent = ConnectionChanged | VoiceChanged | UserMessage | CallChanged | ErrorReported
+@dataclass(frozen=True)
+class ServiceChanged:
+    available: bool
+
+
+DesktopEvent = (
+    ConnectionChanged | VoiceChanged | UserMessage | CallChanged | ErrorReported | ServiceChanged
+)
 
 
 class Desktop:
@@ -164,6 +176,8 @@ class Desktop:
             return self._on_call(notification.call)
         if isinstance(notification, EventErrorReported):
             return [ErrorReported(notification.error), *self.say(notification.error.message)]
+        if isinstance(notification, ServiceStateChanged):
+            return [ServiceChanged(notification.available)]
         raise UsageError(f"not a Workspace notification: {notification!r}")
 
     def _on_dn(self, change: DnStateChanged) -> list[DesktopEvent]:

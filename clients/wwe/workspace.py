@@ -2,7 +2,8 @@
 
 Turns the ``data`` of CometD messages on ``/workspace/v3/initialization`` and
 ``/workspace/v3/voice`` (shapes of the public ``genesys-workspace-client-js``:
-``WorkspaceInitializationComplete``, ``DnStateChanged``, ``CallStateChanged``, ``EventError``)
+``WorkspaceInitializationComplete``, ``DnStateChanged``, ``CallStateChanged``, ``EventError``,
+``ServiceStateChanged``)
 into frozen dataclasses. Anything else is :class:`Ignored`; a known message with unreadable
 fields raises :class:`BadServerMessage` naming the field. Dicts stop here.
 """
@@ -145,6 +146,15 @@ class EventErrorReported:
 
 
 @dataclass(frozen=True)
+class ServiceStateChanged:
+    """The voice service of the session became unavailable (its node lost its SIP Server) or
+    available again."""
+
+    available: bool
+    message: str | None
+
+
+@dataclass(frozen=True)
 class Ignored:
     """A message this client has no use for (other channels, other message types)."""
 
@@ -152,7 +162,13 @@ class Ignored:
     message_type: str | None
 
 
-Notification = InitializationComplete | DnStateChanged | CallStateChanged | EventErrorReported
+Notification = (
+    InitializationComplete
+    | DnStateChanged
+    | CallStateChanged
+    | EventErrorReported
+    | ServiceStateChanged
+)
 
 
 def _object(value: Any, where: str) -> Mapping[str, Any]:
@@ -292,4 +308,18 @@ def parse_notification(channel: str, data: Any) -> Notification | Ignored:
         )
     if message_type == "EventError":
         return EventErrorReported(parse_error(payload.get("error"), payload))
+    if message_type == "ServiceStateChanged":
+        return parse_service_state(payload)
     return Ignored(channel, message_type if isinstance(message_type, str) else None)
+
+
+def parse_service_state(payload: Mapping[str, Any]) -> ServiceStateChanged:
+    service = _object(payload.get("service"), "ServiceStateChanged.service")
+    state = service.get("serviceState")
+    if state not in ("AVAILABLE", "UNAVAILABLE"):
+        raise BadServerMessage(
+            "ServiceStateChanged.service.serviceState must be AVAILABLE or UNAVAILABLE, "
+            f"got {state!r}"
+        )
+    text = payload.get("message")
+    return ServiceStateChanged(state == "AVAILABLE", text if isinstance(text, str) else None)

@@ -21,7 +21,7 @@ TIME_SCALE = "0.05"
 ALL_IDS = (
     {"B.1", "B.2", "B.3", "G.1", "G.2", "G.3"}
     | {f"S1.{i}" for i in range(1, 17)}
-    | {f"S2.{i}" for i in range(1, 10)}  # S2.10 (WWE reconnects by itself) has none yet
+    | {f"S2.{i}" for i in range(1, 11)}
     | {f"S3.{i}" for i in range(1, 14)}
     | {f"S4.{i}" for i in range(1, 8)}
 )

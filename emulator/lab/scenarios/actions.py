@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from clients.wwe import AgentState, CallState, VoiceError, WweClient, WweError
+from clients.wwe.client import LoginOutcome
 from clients.wwe.errors import RequestFailed
 from emulator.lab.engine.errors import LabError
 from emulator.lab.faults import CUT_MODES
@@ -88,9 +89,15 @@ for _verb in ("kill", "stop", "start", "pause", "resume"):
     STEPS.add(_verb, _service_fault(_verb), required={"service"})
 
 
-@STEPS.word("login", required={"agent", "dc"}, optional={"gws", "label"}, choices={"dc": DCS})
+@STEPS.word(
+    "login",
+    required={"agent", "dc"},
+    optional={"gws", "label", "log_off_first"},
+    choices={"dc": DCS},
+)
 async def _login(obs: Observer, p: Mapping[str, Any]) -> str:
-    """Log on: the same page refreshed when it is on the same DC, else a new page on that DC."""
+    """Log on: the same page refreshed when it is on the same DC, else a new page on that DC
+    (``log_off_first``: the agent logs off the old page, WWE's Log Off, before leaving it)."""
     agent, dc = str(p["agent"]), str(p["dc"])
     gws = str(p["gws"]) if "gws" in p else None
     desk = obs.desk(agent)
@@ -99,22 +106,51 @@ async def _login(obs: Observer, p: Mapping[str, Any]) -> str:
         if client is not None and gws is None and client.base_url == obs.lab.proxy_url(dc):
             outcome = await client.relogin()
         else:
+            if client is not None and p.get("log_off_first"):
+                await client.logout()
             client = await obs.open_desktop(agent, dc, gws)
             outcome = await client.login()
     except WweError as exc:
         _keep(obs, p, ActionResult(False, f"log-on failed: {exc.message}"))
         return f"{agent} log-on through {dc} failed: {exc.message}"
+    result = _login_result(outcome)
+    _keep(obs, p, result)
+    return f"{agent} logged on {result.detail}"
+
+
+@STEPS.word("wait_moved", required={"agent"}, optional={"label", "within", "since"})
+async def _wait_moved(obs: Observer, p: Mapping[str, Any]) -> str:
+    """Wait for the agent's desktop to move its session to another node by itself (the
+    hand-off of scenario 2), since the mark ``since`` (default: the fault): no request is
+    sent, the step only observes the page."""
+    agent = str(p["agent"])
+    client = obs.desk(agent).client
+    if client is None:
+        raise LabError(f"{agent} has no desktop open")
+    timeout = scaled(obs, float(p.get("within", 30.0)))
+    since = obs.since(p.get("since"))
+
+    async def moved() -> bool:
+        return client.moved_at is not None and client.moved_at >= since
+
+    if not await wait_until(moved, timeout):
+        _keep(obs, p, ActionResult(False, "the desktop did not move its session"))
+        return f"{agent}'s desktop did not move its session within {timeout:.1f} s"
+    assert client.moved is not None
+    result = _login_result(client.moved)
+    _keep(obs, p, result)
+    return f"{agent}'s desktop moved by itself {result.detail}"
+
+
+def _login_result(outcome: LoginOutcome) -> ActionResult:
     rejected = outcome.rejected
     detail = (
         f"via {outcome.node}: {outcome.voice.describe()}; calls reported "
         f"{[c.id for c in outcome.calls] or 'none'}"
         + (f"; agent login rejected ({rejected.message})" if rejected else "")
     )
-    result = ActionResult(
-        rejected is None, detail, rejected.code if rejected else None, login=outcome
-    )
-    _keep(obs, p, result)
-    return f"{agent} logged on {detail}"
+    code = rejected.code if rejected else None
+    return ActionResult(rejected is None, detail, code, login=outcome)
 
 
 @STEPS.word(

@@ -118,6 +118,14 @@ MUTANTS: tuple[Mutant, ...] = (
         frozenset({"S1.3"}),
     ),
     Mutant(
+        "wwe-handoff",
+        "WWE reconnects to the available GWS node when call is still in progress",
+        "s2-gws-sip-link",
+        {"wwe": ("--no-handoff",)},
+        # agent1 stays on gws1, whose voice service is gone: it never logs on again (S2.6, S2.8).
+        frozenset({"S2.4", "S2.5", "S2.6", "S2.8", "S2.10"}),
+    ),
+    Mutant(
         "sticky-repin",
         "If GWS1 is down, NGINX drops the sticky session and opens a new session to GWS2",
         "s1-gws-killed",

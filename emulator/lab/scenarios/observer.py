@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,6 +31,15 @@ from emulator.lab.scenarios.labsession import LabSession
 from emulator.lab.scenarios.model import AgentSetup
 
 STICKY_COOKIE = "DRLAB_UPSTREAM"
+
+
+@dataclass(frozen=True)
+class DesktopOptions:
+    """Options of every agent's WWE desktop in a run (``--service-arg wwe=...``): the guide's
+    values unless a mutant breaks one."""
+
+    give_up_after: float = 60.0  # "If not recovered after 1 minute"
+    handoff: bool = True  # "WWE reconnects to the available GWS node" (scenario 2)
 
 
 @dataclass
@@ -93,10 +101,10 @@ class Observer:
         lab: LabSession,
         agents: dict[str, AgentSetup],
         log_dir: Path,
-        desktop_options: Mapping[str, float] | None = None,
+        desktop_options: DesktopOptions | None = None,
     ) -> None:
         self.lab = lab
-        self.desktop_options = dict(desktop_options or {})
+        self.desktop_options = desktop_options or DesktopOptions()
         self.scale = lab.time_scale
         self.log_dir = log_dir
         self._streams: list[TextIO] = []
@@ -140,7 +148,8 @@ class Observer:
             time_scale=self.scale,
             log=desk.log,
             cookies={STICKY_COOKIE: gws} if gws is not None else None,
-            give_up_after=self.desktop_options.get("give_up_after", 60.0),
+            give_up_after=self.desktop_options.give_up_after,
+            handoff=self.desktop_options.handoff,
         )
         desk.client = client
         desk.watch(client)

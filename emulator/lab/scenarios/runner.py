@@ -15,7 +15,7 @@ import asyncio
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from emulator.lab.scenarios.actions import FAULTS, STEPS, answer_call, place_cal
 from emulator.lab.scenarios.checks import NOT_OBSERVABLE, Verdict, check
 from emulator.lab.scenarios.labsession import LabSession
 from emulator.lab.scenarios.model import Expect, Outcome, Scenario
-from emulator.lab.scenarios.observer import Observer, wait_until
+from emulator.lab.scenarios.observer import DesktopOptions, Observer, wait_until
 from emulator.lab.timeline import Timeline
 
 MIN_DEADLINE = 10.0
@@ -38,16 +38,20 @@ Progress = Callable[[str], None]
 WWE_DESKTOPS = "wwe"
 
 
-def desktop_options(args: Sequence[str]) -> dict[str, float]:
-    """The WWE desktops' options a run was given (``wwe=--give-up-after=20``): fault injection
-    for the mutation matrix, the guide's values otherwise."""
-    options: dict[str, float] = {}
+def desktop_options(args: Sequence[str]) -> DesktopOptions:
+    """The WWE desktops' options a run was given (``wwe=--give-up-after=20``,
+    ``wwe=--no-handoff``): fault injection for the mutation matrix, the guide's values
+    otherwise."""
+    options = DesktopOptions()
     for arg in args:
         name, sep, value = arg.partition("=")
+        if name == "--no-handoff" and not sep:
+            options = replace(options, handoff=False)
+            continue
         if name != "--give-up-after" or not sep:
-            raise LabError(f"wwe takes --give-up-after=SECONDS, not {arg!r}")
+            raise LabError(f"wwe takes --give-up-after=SECONDS or --no-handoff, not {arg!r}")
         try:
-            options["give_up_after"] = float(value)
+            options = replace(options, give_up_after=float(value))
         except ValueError:
             raise LabError(f"wwe --give-up-after wants seconds, not {value!r}") from None
     return options

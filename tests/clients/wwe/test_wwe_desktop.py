@@ -31,6 +31,7 @@ from clients.wwe.workspace import (
     CallState,
     Ignored,
     InitializationComplete,
+    ServiceStateChanged,
     parse_call,
     parse_dn,
     parse_notification,
@@ -220,3 +221,19 @@ def test_other_channels_and_message_types_are_ignored() -> None:
     assert isinstance(parse_notification(VOICE_CHANNEL, {"messageType": "Pong"}), Ignored)
     pending = {"messageType": "WorkspaceInitializationComplete", "state": "Pending"}
     assert isinstance(parse_notification(INITIALIZATION_CHANNEL, pending), Ignored)
+
+
+def test_service_state_changed_is_read_and_bad_states_are_refused() -> None:
+    lost = {
+        "messageType": "ServiceStateChanged",
+        "service": {"serviceName": "VOICE", "serviceState": "UNAVAILABLE"},
+        "message": "Connection to SIP Server sip1 is lost",
+    }
+    assert parse_notification("/workspace/v3/voice", lost) == ServiceStateChanged(
+        False, "Connection to SIP Server sip1 is lost"
+    )
+    for bad in ({"serviceState": "MAYBE"}, "AVAILABLE"):
+        with pytest.raises(BadServerMessage, match="ServiceStateChanged"):
+            parse_notification(
+                "/workspace/v3/voice", {"messageType": "ServiceStateChanged", "service": bad}
+            )

@@ -87,7 +87,7 @@ async def test_a_brief_proxy_outage_within_the_window_reconnects_the_same_sessio
 
 async def test_gws_losing_its_sip_server_makes_the_voice_channel_unavailable() -> None:
     async with datacentre() as dc:
-        wwe = dc.wwe("agent1")
+        wwe = dc.wwe("agent1", handoff=False)  # the knob: the desktop stays where it is
         outcome = await wwe.login()
         assert wwe.voice.available
         dc.relays[f"{outcome.node}-sip1"].cut("reset")
@@ -96,6 +96,34 @@ async def test_gws_losing_its_sip_server_makes_the_voice_channel_unavailable() -
         assert wwe.voice.agent_state is AgentState.OUT_OF_SERVICE
         assert any("Error 1800: Connection to SIP Server sip1 is lost" in m for m in wwe.messages)
         assert wwe.connection is Connection.CONNECTED  # the desktop's own connection is fine
+
+
+async def test_the_desktop_moves_by_itself_when_its_node_loses_the_sip_server() -> None:
+    async with datacentre() as dc:
+        wwe = dc.wwe("agent1")
+        moved: list[object] = []
+        wwe.events.on("moved", moved.append)
+        first = await wwe.login()
+        conn_id = await dc.inbound_call("7001")
+        await wwe.wait_for_call(CallState.RINGING, 5, conn_id)
+        await wwe.answer(conn_id)
+        await wwe.wait_for_call(CallState.ESTABLISHED, 5, conn_id)
+        token = wwe._token
+
+        dc.relays[f"{first.node}-sip1"].cut("reset")
+        await wwe.wait_for_message(VOICE_UNAVAILABLE, 5)
+        await eventually(lambda: wwe.moved is not None)
+        outcome = wwe.moved
+        assert outcome is not None and moved == [outcome]
+        assert outcome.node != first.node and wwe.node == outcome.node
+        # The call in progress is reported there; the agent login is rejected (245) meanwhile.
+        assert [call.id for call in outcome.calls] == [conn_id]
+        assert isinstance(outcome.rejected, VoiceError) and outcome.rejected.code == 245
+        assert wwe.connection is Connection.CONNECTED and wwe.voice.available
+        assert wwe._token == token  # the same token: no password asked again
+        assert CONNECTION_LOST not in wwe.messages and UNABLE_TO_CONNECT not in wwe.messages
+        await wwe.hold(conn_id)
+        await wwe.wait_for_call(CallState.HELD, 5, conn_id)
 
 
 async def test_a_session_ended_by_its_node_cannot_resume_and_the_desktop_gives_up() -> None:
