@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from clients.wwe.client import WweClient
 from clients.wwe.desktop import (
     CONNECTION_LOST,
     CONNECTION_RESTORED,
@@ -17,7 +18,16 @@ from clients.wwe.desktop import (
 from clients.wwe.errors import NotConnected, VoiceError
 from clients.wwe.workspace import AgentState, CallState
 
-from .wwe_test_lab import datacentre, eventually
+from .wwe_test_lab import WweDc, datacentre, eventually
+
+
+async def talking(dc: WweDc, wwe: WweClient) -> str:
+    """A customer calls agent1 (DN 7001) and the agent answers on the desktop: the ConnID."""
+    conn_id = await dc.inbound_call("7001")
+    await wwe.wait_for_call(CallState.RINGING, 5, conn_id)
+    await wwe.answer(conn_id)
+    await wwe.wait_for_call(CallState.ESTABLISHED, 5, conn_id)
+    return conn_id
 
 
 @pytest.mark.parametrize("transport", ["websocket", "long-polling"])
@@ -29,10 +39,7 @@ async def test_losing_the_node_shows_reconnecting_then_gives_up_then_relogin_rec
         errors: list[Exception] = []
         wwe.events.on("error", errors.append)
         first = await wwe.login()
-        conn_id = await dc.inbound_call("7001")
-        await wwe.wait_for_call(CallState.RINGING, 5, conn_id)
-        await wwe.answer(conn_id)
-        await wwe.wait_for_call(CallState.ESTABLISHED, 5, conn_id)
+        conn_id = await talking(dc, wwe)
 
         await dc.stop_gws(first.node)
         await wwe.wait_for_message(CONNECTION_LOST, 10)
@@ -104,10 +111,7 @@ async def test_the_desktop_moves_by_itself_when_its_node_loses_the_sip_server() 
         moved: list[object] = []
         wwe.events.on("moved", moved.append)
         first = await wwe.login()
-        conn_id = await dc.inbound_call("7001")
-        await wwe.wait_for_call(CallState.RINGING, 5, conn_id)
-        await wwe.answer(conn_id)
-        await wwe.wait_for_call(CallState.ESTABLISHED, 5, conn_id)
+        conn_id = await talking(dc, wwe)
         token = wwe._token
 
         dc.relays[f"{first.node}-sip1"].cut("reset")
@@ -146,10 +150,7 @@ async def test_a_black_holed_path_to_the_node_gives_up_and_relogin_uses_the_othe
     async with datacentre() as dc:
         wwe = dc.wwe("agent1", transport=transport)
         first = await wwe.login()
-        conn_id = await dc.inbound_call("7001")
-        await wwe.wait_for_call(CallState.RINGING, 5, conn_id)
-        await wwe.answer(conn_id)
-        await wwe.wait_for_call(CallState.ESTABLISHED, 5, conn_id)
+        conn_id = await talking(dc, wwe)
 
         dc.relays[f"proxy-dc1-{first.node}"].cut("blackhole")  # gws1's NIC (S1)
         await wwe.wait_for_message(CONNECTION_LOST, 10)
