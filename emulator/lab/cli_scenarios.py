@@ -12,7 +12,9 @@ outcome fails, 2 on misuse (unknown scenario, a scenario file with an error: fil
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -63,6 +65,16 @@ def list_scenarios(ctx: click.Context, directory: Path) -> None:
         click.echo(f"{'':<22} outcomes: B.1 B.2 B.3 {' '.join(item.outcome_ids())}")
 
 
+def time_scale_option(default: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--time-scale",
+        type=click.FloatRange(min=0.001, max=100.0),
+        default=default,
+        show_default=True,
+        help="Multiplies every protocol timer and deadline.",
+    )
+
+
 @scenario.command(name="run")
 @click.argument("names", nargs=-1)
 @click.option("--all", "run_every", is_flag=True, help="Run every scenario of the directory.")
@@ -73,13 +85,7 @@ def list_scenarios(ctx: click.Context, directory: Path) -> None:
     default=DEFAULT_DIR,
     show_default=True,
 )
-@click.option(
-    "--time-scale",
-    type=click.FloatRange(min=0.001, max=100.0),
-    default=1.0,
-    show_default=True,
-    help="Multiplies every protocol timer and deadline.",
-)
+@time_scale_option(default=1.0)
 @click.option(
     "--report",
     "report_path",
@@ -167,13 +173,7 @@ def run(
 
 @scenario.command(name="mutants")
 @click.option("--only", "only", multiple=True, help="Run only this mutant (repeatable).")
-@click.option(
-    "--time-scale",
-    type=click.FloatRange(min=0.001, max=100.0),
-    default=0.05,
-    show_default=True,
-    help="Multiplies every protocol timer and deadline.",
-)
+@time_scale_option(default=0.05)
 @click.option("--quiet", is_flag=True, help="Print only the matrix, not each run's progress.")
 @click.pass_context
 def mutants(ctx: click.Context, only: tuple[str, ...], time_scale: float, quiet: bool) -> None:

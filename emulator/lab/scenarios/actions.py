@@ -51,10 +51,6 @@ STEPS: Vocabulary[Action] = Vocabulary("action")
 FAULTS = frozenset({"cut", "partition", "kill", "stop", "pause"})
 
 
-def scaled(observer: Observer, seconds: float) -> float:
-    return max(seconds * observer.scale, MIN_WAIT)
-
-
 @STEPS.word("cut", required={"links"}, optional={"mode"}, choices={"mode": CUT_MODES})
 async def _cut(obs: Observer, p: Mapping[str, Any]) -> str:
     links = _list(p["links"])
@@ -127,7 +123,7 @@ async def _wait_moved(obs: Observer, p: Mapping[str, Any]) -> str:
     client = obs.desk(agent).client
     if client is None:
         raise LabError(f"{agent} has no desktop open")
-    timeout = scaled(obs, float(p.get("within", 30.0)))
+    timeout = obs.deadline(MIN_WAIT, float(p.get("within", 30.0)))
     since = obs.since(p.get("since"))
 
     async def moved() -> bool:
@@ -257,7 +253,7 @@ async def _request(
         return ActionResult(False, f"refused: {exc.message}")
     try:
         await client.wait_until(
-            lambda: proof() is not None or error() is not None, scaled(obs, 5.0)
+            lambda: proof() is not None or error() is not None, obs.deadline(MIN_WAIT, 5.0)
         )
     except TimeoutError:
         return ActionResult(False, f"accepted, but no {kind} event proved it")
@@ -375,7 +371,7 @@ async def _phone_call(
         found = next((r for r in body.get("calls", []) if wanted(r)), None)
         return found is not None
 
-    await wait_until(seen, scaled(obs, 10.0))
+    await wait_until(seen, obs.deadline(MIN_WAIT, 10.0))
     return found
 
 
@@ -406,7 +402,7 @@ async def _wait(obs: Observer, p: Mapping[str, Any]) -> str:
 @STEPS.word("wait_acw_over", required={"agent"}, optional={"within"})
 async def _wait_acw_over(obs: Observer, p: Mapping[str, Any]) -> str:
     dn = obs.desk(str(p["agent"])).setup.dn
-    timeout = scaled(obs, float(p.get("within", ACW_PERIOD * 2)))
+    timeout = obs.deadline(MIN_WAIT, float(p.get("within", ACW_PERIOD * 2)))
 
     async def over() -> bool:
         states = await obs.lab.node_states()
@@ -426,7 +422,7 @@ async def _wait_acw_over(obs: Observer, p: Mapping[str, Any]) -> str:
 @STEPS.word("wait_until", required={"expect"}, optional={"within"})
 async def _wait_until(obs: Observer, p: Mapping[str, Any]) -> str:
     expect = p["expect"]
-    timeout = scaled(obs, float(p.get("within", 30.0)))
+    timeout = obs.deadline(MIN_WAIT, float(p.get("within", 30.0)))
     last = ""
 
     async def holds() -> bool:

@@ -128,6 +128,12 @@ class Observer:
         self.marks.setdefault(name, time.time())
         self.log.event("scenario.mark", mark=name)
 
+    def deadline(self, floor: float, lab_seconds: float) -> float:
+        """Real seconds to wait for what takes ``lab_seconds`` in the lab: scaled, and never
+        below ``floor`` (what a loaded 2-core machine needs whatever the time scale). A wait
+        only: it never stands in for a timing claim (``interval`` measures those)."""
+        return max(lab_seconds * self.scale, floor)
+
     def since(self, name: str | None) -> float:
         return self.marks.get(name or "fault", self.marks.get("fault", self.marks["start"]))
 

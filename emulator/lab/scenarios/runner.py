@@ -254,7 +254,7 @@ class ScenarioRun:
             last = await check(obs, expect)
             return last.ok
 
-        if not await wait_until(holds, max(within * obs.scale, MIN_DEADLINE), POLL):
+        if not await wait_until(holds, obs.deadline(MIN_DEADLINE, within), POLL):
             raise LabError(f"baseline: {last.detail}")
 
     # -- steps ----------------------------------------------------------------------------
@@ -295,7 +295,7 @@ class ScenarioRun:
             # Waiting does not make missing evidence appear: stop at once (the verdict is fail).
             return last.ok or last.detail.startswith(NOT_OBSERVABLE)
 
-        deadline = max(outcome.within * obs.scale, MIN_DEADLINE) if outcome.within else 0.0
+        deadline = obs.deadline(MIN_DEADLINE, outcome.within) if outcome.within else 0.0
         ok = await wait_until(holds, deadline, POLL) and last.ok
         observed = time.time() - self._t0
         if ok and outcome.hold:
