@@ -61,6 +61,9 @@ class CallNodeRole:
     new_conn_id: ConnIdFactory
     before_party_action: PartyHook
     after_party_action: PartyHook
+    # Call requests sent to another call node and not answered yet: peer -> requester -> what
+    # was asked (DN, ConnID, request name).
+    calls_in_flight: dict[str, dict[Requester, tuple[str, str, str]]]
 
     def owner_of(self, dn: str) -> str | None:
         raise NotImplementedError  # the node's view of ownership (``ClusterNode``)
@@ -184,8 +187,35 @@ class CallNodeRole:
         action = _ACTIONS.get(type(request), PartyInput.RELEASE).value
         if ref.call_node == self.name:
             self.call_request(CallRequest(ref.conn_id, dn, action, requester))
-        else:
-            self.effects.to_peer(ref.call_node, CallRequest(ref.conn_id, dn, action, requester))
+            return
+        in_flight = self.calls_in_flight.setdefault(ref.call_node, {})
+        in_flight[requester] = (dn, ref.conn_id, request.NAME)
+        if not self.effects.to_peer(ref.call_node, CallRequest(ref.conn_id, dn, action, requester)):
+            self.call_node_lost(ref.call_node)
+
+    def call_answered(self, peer: str, requester: Requester | None, conn_id: str) -> None:
+        """An event from call node ``peer``: it answers the request of ``requester``, and any
+        other event of the call says the node is working through its requests."""
+        in_flight = self.calls_in_flight.get(peer)
+        if not in_flight:
+            return
+        if requester is not None:
+            in_flight.pop(requester, None)
+        for waiting in [r for r, (_, call, _) in in_flight.items() if call == conn_id]:
+            del in_flight[waiting]
+
+    def call_node_lost(self, peer: str) -> None:
+        """The TC link to ``peer`` is gone: the call requests it never answered (written into a
+        link that was already dead) get EventError 1701, as one sent after the loss would;
+        none is left waiting for an answer that cannot come."""
+        for requester, (dn, conn_id, name) in self.calls_in_flight.pop(peer, {}).items():
+            error = error_event(
+                ErrorCode.CALL_NODE_UNREACHABLE,
+                f"{name}: call {conn_id} lives on {peer}, which is unreachable over the TC-layer",
+                this_dn=dn,
+            )
+            if dn in self.owner.owned:
+                self.owner.call_event(dn, error, None, requester)
 
     def call_request(self, message: CallRequest) -> None:
         try:

@@ -59,6 +59,7 @@ class ClusterNode(DesktopNodeRole, CallNodeRole):
         self.peers_up: set[str] = set()
         self.peer_dcs: dict[str, str] = {peer.name: peer.dc for peer in config.peers}
         self.calls: dict[str, Call] = {}
+        self.calls_in_flight = {}
         self.local_regs: dict[str, set[int]] = defaultdict(set)
         self.client_dns: dict[int, set[str]] = defaultdict(set)
         self.dn_service: dict[str, DNStatus] = {}
@@ -237,6 +238,7 @@ class ClusterNode(DesktopNodeRole, CallNodeRole):
             return
         self.peers_up.discard(peer)
         self.log.warning("tc.peer_down", peer=peer, reason=reason)
+        self.call_node_lost(peer)
         self.owner.node_lost(peer)
         self._owner_lost(peer)
 
@@ -260,6 +262,7 @@ class ClusterNode(DesktopNodeRole, CallNodeRole):
         elif isinstance(message, CallEvent):
             event = decode(dict(message.event))
             if isinstance(event, Event):
+                self.call_answered(peer, message.requester, str(event.get("ConnID")))
                 self._to_dn_owner(message.dn, event, message.party, message.requester)
         elif isinstance(message, PhoneRegistration):
             self._note_phone(message)

@@ -137,6 +137,23 @@ async def test_agent1_loses_call_control_and_release_clears_the_call_from_the_de
     assert conn_ids(await query(desk1, "7001")) == []  # nothing stuck, nothing resurrected
 
 
+async def test_a_call_request_lost_in_a_dying_tc_link_is_answered_with_1701(
+    cluster_factory: ClusterFactory,
+) -> None:
+    # The link goes silent (black hole) before either side knows: the hold is written into it,
+    # and when the TC-layer declares sip3 lost the request gets its EventError, not silence.
+    s3 = await s3_setup(await cluster_factory())
+    cluster, desk1 = s3.cluster, s3.desk1
+    for link in DC1_DC2_LINKS:
+        cluster.links[link].cut("blackhole")
+    hold = await desk1.send(RequestHoldCall, "7001", conn_id=s3.call1)
+    assert hold.name is EventName.EVENT_ERROR, hold
+    assert hold.get("ErrorCode") == ErrorCode.CALL_NODE_UNREACHABLE
+    assert "sip3" in hold.get("ErrorMessage")
+    assert [c["ConnID"] for c in cluster.state("sip3")["calls"]] == [s3.call1]
+    assert cluster.nodes["sip1"].node.calls_in_flight.get("sip3", {}) == {}
+
+
 async def test_call_control_comes_back_after_heal(cluster_factory: ClusterFactory) -> None:
     s3 = await s3_setup(await cluster_factory())
     cluster, desk1 = s3.cluster, s3.desk1
