@@ -54,6 +54,13 @@ def cli() -> None:
     help="Seconds (before --time-scale) of reconnecting before giving up.",
 )
 @click.option(
+    "--handoff/--no-handoff",
+    default=True,
+    show_default=True,
+    help="Move the session to another node by itself when the node reports its voice service "
+    "lost (--no-handoff: stay, a fault-injection knob).",
+)
+@click.option(
     "--time-scale",
     type=click.FloatRange(min=0, min_open=True),
     default=1.0,
@@ -70,6 +77,7 @@ def login(
     url: str | None,
     transport: str,
     give_up_after: float,
+    handoff: bool,
     time_scale: float,
     script: str | None,
     as_json: bool,
@@ -100,6 +108,7 @@ def login(
                 password,
                 transport=transport,
                 give_up_after=give_up_after,
+                handoff=handoff,
                 time_scale=time_scale,
                 log=JsonLog(f"wwe-{username}", stream=sys.stderr) if log_json else None,
             ),
