@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 
 from emulator.proxy.config import ProxyConfig
-from emulator.proxy.fastlane import UpstreamConn, UpstreamSide
 from emulator.proxy.http1 import (
     Framing,
     HttpError,
@@ -25,6 +24,7 @@ from emulator.proxy.http1 import (
     serialize_request,
 )
 from emulator.proxy.streams import copy_body
+from emulator.proxy.upstream_conn import UpstreamConn, UpstreamSide
 from emulator.proxy.upstreams import Choice, Upstream
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
+from emulator.proxy.config import ProxyConfig
 from emulator.proxy.forwarding import bad_gateway_response, client_head, upstream_request
 from emulator.proxy.http1 import (
     BodyKind,
@@ -30,10 +31,8 @@ from emulator.proxy.http1 import (
     serialize_request,
 )
 from emulator.proxy.streams import read_ahead
-from emulator.proxy.upstreams import Choice, UpstreamState
-
-if TYPE_CHECKING:
-    from emulator.proxy.server import StickyProxy
+from emulator.proxy.upstream_conn import UpstreamConn, hand_back
+from emulator.proxy.upstreams import Choice, UpstreamPool, UpstreamState
 
 # Response bodies up to this size are read whole and sent with their head.
 COALESCED_BODY = 65536
@@ -44,61 +43,20 @@ def buffered_size(reader: asyncio.StreamReader) -> int:
     return len(read_ahead(reader))
 
 
-def _hand_back(buffer: bytearray, reader: asyncio.StreamReader) -> None:
-    """Leaving the fast lane: the stream gets the bytes the lane had not consumed."""
-    if buffer:
-        reader.feed_data(bytes(buffer))
-        buffer.clear()
+class LaneHost(Protocol):
+    """What the fast lane needs of the proxy that accepted its connections."""
 
-
-class UpstreamSide(asyncio.StreamReaderProtocol):
-    """An upstream connection; ``client`` is set while a fast-lane request awaits its answer."""
-
-    def __init__(self, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(reader, loop=loop)
-        self.reader = reader
-        self.client: ClientSide | None = None
-        self.buffer = bytearray()
-
-    def data_received(self, data: bytes) -> None:
-        client = self.client
-        if client is None:
-            super().data_received(data)
-            return
-        self.buffer += data
-        client.on_response_data()
-
-    def eof_received(self) -> bool:
-        if self.client is not None:
-            self.client.on_upstream_gone()
-        return bool(super().eof_received())
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.client is not None:
-            self.client.on_upstream_gone()
-        super().connection_lost(exc)
-
-    def to_stream(self) -> None:
-        """Leave the fast lane; the stream gets what the lane had not consumed."""
-        self.client = None
-        _hand_back(self.buffer, self.reader)
-
-
-@dataclass(eq=False)
-class UpstreamConn:
-    """A client connection's kept-alive connection to one upstream, used by either lane."""
-
-    name: str
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    side: UpstreamSide
+    config: ProxyConfig
+    pool: UpstreamPool
 
     @property
-    def usable(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
+    def closing(self) -> bool: ...
 
-    def close(self) -> None:
-        self.writer.close()
+    def serve(self, side: ClientSide) -> None:
+        """Start the connection's task: the general path, run when the lane hands over."""
+
+    def passive_failure(self, name: str, reason: str, upstreams: dict[str, UpstreamConn]) -> None:
+        """An upstream failed a request of a connection: mark it and drop its connections."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +88,7 @@ class ClientSide(asyncio.StreamReaderProtocol):
     """A client connection of the proxy, in the fast lane or handed to its task."""
 
     def __init__(
-        self, proxy: StickyProxy, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop
+        self, proxy: LaneHost, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop
     ) -> None:
         super().__init__(reader, loop=loop)
         self.proxy = proxy
@@ -213,7 +171,7 @@ class ClientSide(asyncio.StreamReaderProtocol):
     def _to_task(self, job: Job) -> None:
         """Leave the fast lane: the stream gets the unconsumed bytes, the task gets ``job``."""
         self.fast = False
-        _hand_back(self.buffer, self.reader)
+        hand_back(self.buffer, self.reader)
         if self._eof:
             self.reader.feed_eof()
         if self._paused and self.transport is not None:

@@ -20,7 +20,7 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.proxy.config import ProxyConfig
 from emulator.proxy.exchange import UpstreamFailure, exchange, read_response_head
-from emulator.proxy.fastlane import COALESCED_BODY, ClientSide, Close, Respond, UpstreamConn
+from emulator.proxy.fastlane import COALESCED_BODY, ClientSide, Close, Respond
 from emulator.proxy.forwarding import bad_gateway_response, client_head, upstream_request
 from emulator.proxy.health import HealthChecker
 from emulator.proxy.http1 import (
@@ -36,6 +36,7 @@ from emulator.proxy.http1 import (
     simple_response,
 )
 from emulator.proxy.streams import copy_body, pump_both_ways
+from emulator.proxy.upstream_conn import UpstreamConn
 from emulator.proxy.upstreams import Choice, Transition, UpstreamPool, UpstreamState
 
 
