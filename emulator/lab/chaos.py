@@ -14,10 +14,10 @@ bringing the lab back: every service running, every link healed, every chaos tox
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -25,7 +25,6 @@ from typing import Any
 from emulator.lab.engine.errors import LabError
 from emulator.lab.engine.protocol import Progress
 from emulator.lab.faults import LabFaults
-from emulator.lab.status import health_problems
 from emulator.lab.topology import Topology
 
 
@@ -180,19 +179,20 @@ def _draw_toxic(rng: random.Random, protocol: str) -> tuple[str, str, tuple[tupl
 # -- running a plan -----------------------------------------------------------------------
 
 
-def apply_fault(faults: LabFaults, fault: ChaosFault, progress: Progress) -> None:
+async def apply_fault(faults: LabFaults, fault: ChaosFault) -> None:
     if fault.kind is FaultKind.KILL:
-        faults.kill(fault.target)
+        await faults.kill(fault.target)
     elif fault.kind is FaultKind.PAUSE:
-        faults.pause(fault.target)
+        await faults.pause(fault.target)
     elif fault.kind in (FaultKind.CUT, FaultKind.BLACKHOLE):
-        faults.cut([fault.target], mode="reset" if fault.kind is FaultKind.CUT else "blackhole")
+        mode = "reset" if fault.kind is FaultKind.CUT else "blackhole"
+        await faults.cut([fault.target], mode=mode)
     elif fault.kind is FaultKind.PARTITION:
         dc_a, dc_b = fault.target.split()
-        faults.partition(dc_a, dc_b)
+        await faults.partition(dc_a, dc_b)
     else:
         assert fault.toxic_type is not None and fault.stream is not None
-        faults.add_toxic(
+        await faults.add_toxic(
             fault.target,
             fault.toxic_type,
             dict(fault.attributes),
@@ -201,27 +201,22 @@ def apply_fault(faults: LabFaults, fault: ChaosFault, progress: Progress) -> Non
         )
 
 
-def revert_fault(faults: LabFaults, fault: ChaosFault, progress: Progress) -> None:
+async def revert_fault(faults: LabFaults, fault: ChaosFault, progress: Progress) -> None:
     if fault.kind is FaultKind.KILL:
-        faults.start(fault.target, progress)
+        await faults.start(fault.target, progress)
     elif fault.kind is FaultKind.PAUSE:
-        faults.resume(fault.target)
+        await faults.resume(fault.target)
     elif fault.kind in (FaultKind.CUT, FaultKind.BLACKHOLE):
-        faults.heal([fault.target])
+        await faults.heal([fault.target])
     elif fault.kind is FaultKind.PARTITION:
-        faults.heal(faults.topology.crossing(*fault.target.split()))
+        await faults.heal(faults.topology.crossing(*fault.target.split()))
     else:
-        faults.remove_toxic(fault.target, fault.toxic_name)
+        await faults.remove_toxic(fault.target, fault.toxic_name)
 
 
-def run_chaos(
-    faults: LabFaults,
-    plan: list[ChaosFault],
-    progress: Progress,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
+async def run_chaos(faults: LabFaults, plan: list[ChaosFault], progress: Progress) -> int:
     """Apply and revert every fault on schedule, then restore the lab; returns failed steps."""
-    scale = faults.engine.time_scale()
+    scale = await asyncio.to_thread(faults.engine.time_scale)
     steps = sorted(
         [(f.at, 1, f, True) for f in plan] + [(f.at + f.hold, 0, f, False) for f in plan],
         key=lambda step: (step[0], step[1], step[2].index),
@@ -230,44 +225,19 @@ def run_chaos(
     begun = time.monotonic()
     try:
         for at, _, fault, applying in steps:
-            sleep(max(0.0, begun + at * scale - time.monotonic()))
+            await asyncio.sleep(max(0.0, begun + at * scale - time.monotonic()))
             stamp = f"[{time.monotonic() - begun:6.2f} s] {fault.step(applying)}"
             try:
-                (apply_fault if applying else revert_fault)(faults, fault, progress)
+                if applying:
+                    await apply_fault(faults, fault)
+                else:
+                    await revert_fault(faults, fault, progress)
             except LabError as exc:
                 failures += 1
                 progress(f"{stamp} FAILED: {exc}")
                 continue
             progress(stamp)
     finally:
-        restore(faults, plan, progress)
+        toxics = {(f.target, f.toxic_name) for f in plan if f.kind is FaultKind.TOXIC}
+        await faults.restore(progress, toxics)
     return failures
-
-
-def restore(faults: LabFaults, plan: list[ChaosFault], progress: Progress) -> None:
-    """Every service running, every link healed, every toxic of this plan removed."""
-    engine = faults.engine
-    # The engine's own view: a process's state for the embedded one, a container's for compose.
-    states = {name: engine.service_state(name) for name in engine.topology.services}
-    for wave in engine.topology.start_waves():
-        for name in wave:
-            if states[name] == "paused":
-                faults.resume(name)
-        stopped = [n for n in wave if states[n] == "stopped"]
-        if stopped:
-            engine.start_many(stopped, progress, **faults.context)
-    faults.heal(None)
-    for link, proxy in faults.links().items():
-        for toxic in proxy.toxics:
-            if toxic.name in {fault.toxic_name for fault in plan if fault.target == link}:
-                faults.remove_toxic(link, toxic.name)
-
-
-def wait_healthy(faults: LabFaults, timeout: float) -> list[str]:
-    """Poll until the lab is healthy; returns what is still wrong at the deadline (or [])."""
-    deadline = time.monotonic() + timeout
-    while True:
-        problems = health_problems(faults.engine)
-        if not problems or time.monotonic() > deadline:
-            return problems
-        time.sleep(0.1)

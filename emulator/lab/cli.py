@@ -8,10 +8,11 @@ valid choices; a lab operation that fails exits 1 (``cli_support``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +176,7 @@ def _check(check: Callable[[str], str], name: str) -> str:
         fail(exc)
 
 
-_SIGNALLED: dict[str, tuple[Callable[[LabFaults, str], int], str]] = {
+_SIGNALLED: dict[str, tuple[Callable[[LabFaults, str], Coroutine[Any, Any, int]], str]] = {
     "kill": (LabFaults.kill, "SIGKILL a service (a crash)."),
     "pause": (LabFaults.pause, "SIGSTOP a service (a silent peer)."),
     "resume": (LabFaults.resume, "SIGCONT a paused service."),
@@ -190,7 +191,7 @@ def _signal_command(verb: str) -> Any:
         faults = faults_of(ctx)
         _check(faults.check_service, service)
         try:
-            pid = action(faults, service)
+            pid = asyncio.run(action(faults, service))
         except LabError as exc:
             fail(exc)
         click.echo(f"{verb} {service} (pid {pid})")
@@ -211,7 +212,7 @@ def stop(ctx: click.Context, service: str) -> None:
     faults = faults_of(ctx)
     _check(faults.check_service, service)
     try:
-        faults.stop(service)
+        asyncio.run(faults.stop(service))
     except LabError as exc:
         fail(exc)
     click.echo(f"stopped {service}")
@@ -225,7 +226,7 @@ def start(ctx: click.Context, service: str) -> None:
     faults = faults_of(ctx)
     _check(faults.check_service, service)
     try:
-        faults.start(service, click.echo)
+        asyncio.run(faults.start(service, click.echo))
     except LabError as exc:
         fail(exc)
 

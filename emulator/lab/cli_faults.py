@@ -14,16 +14,18 @@ TTLs and the chaos duration are lab seconds, multiplied by the lab's ``--time-sc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from typing import Any
 
 import click
 
-from emulator.lab.chaos import plan_chaos, run_chaos, wait_healthy
+from emulator.lab.chaos import plan_chaos, run_chaos
 from emulator.lab.cli_support import engine_of, fail, faults_of
 from emulator.lab.engine.errors import LabError
 from emulator.lab.faults import CUT_MODES, STREAMS, TOXIC_TYPES
+from emulator.lab.status import wait_healthy
 from emulator.lab.timeline import Timeline, format_entry
 
 TTL = click.FloatRange(min=0, min_open=True)
@@ -46,7 +48,7 @@ def cut(ctx: click.Context, links: tuple[str, ...], mode: str, ttl: float | None
     """Cut links or link groups (softphone2-dc1: every softphone2-dc1-* link) at one instant:
     reset (connections reset, new ones refused) or blackhole (bytes dropped)."""
     try:
-        names = faults_of(ctx).cut(links, mode, ttl)
+        names = asyncio.run(faults_of(ctx).cut(links, mode, ttl))
     except LabError as exc:
         fail(exc)
     click.echo(f"cut {', '.join(names)} ({mode}){_scaled(ctx, ttl)}")
@@ -61,7 +63,7 @@ def heal(ctx: click.Context, links: tuple[str, ...], heal_all: bool) -> None:
     if bool(links) == heal_all:
         raise click.UsageError("give the links to heal, or --all")
     try:
-        names = faults_of(ctx).heal(None if heal_all else links)
+        names = asyncio.run(faults_of(ctx).heal(None if heal_all else links))
     except LabError as exc:
         fail(exc)
     click.echo(f"healed {'every link' if heal_all else ', '.join(names)}")
@@ -76,7 +78,7 @@ def heal(ctx: click.Context, links: tuple[str, ...], heal_all: bool) -> None:
 def partition(ctx: click.Context, dc_a: str, dc_b: str, mode: str, ttl: float | None) -> None:
     """Cut every link between two DCs at one instant."""
     try:
-        names = faults_of(ctx).partition(dc_a, dc_b, ttl, mode)
+        names = asyncio.run(faults_of(ctx).partition(dc_a, dc_b, ttl, mode))
     except LabError as exc:
         fail(exc)
     click.echo(f"partition {dc_a} {dc_b}: cut {', '.join(names)} ({mode}){_scaled(ctx, ttl)}")
@@ -121,14 +123,16 @@ def toxic_add(
 ) -> None:
     """Add a toxic to LINK."""
     try:
-        spec = faults_of(ctx).add_toxic(
-            link,
-            toxic_type,
-            attributes,
-            name=name,
-            stream=stream,
-            toxicity=toxicity,
-            ttl=ttl,
+        spec = asyncio.run(
+            faults_of(ctx).add_toxic(
+                link,
+                toxic_type,
+                attributes,
+                name=name,
+                stream=stream,
+                toxicity=toxicity,
+                ttl=ttl,
+            )
         )
     except LabError as exc:
         fail(exc)
@@ -143,7 +147,7 @@ def toxic_add(
 def toxic_rm(ctx: click.Context, link: str, name: str) -> None:
     """Remove toxic NAME from LINK."""
     try:
-        faults_of(ctx).remove_toxic(link, name)
+        asyncio.run(faults_of(ctx).remove_toxic(link, name))
     except LabError as exc:
         fail(exc)
     click.echo(f"removed toxic {name} from {link}")
@@ -185,8 +189,8 @@ def chaos(ctx: click.Context, seed: int, count: int, duration: float | None, dry
         **faults.context,
     )
     try:
-        failures = run_chaos(faults, plan, click.echo)
-        problems = wait_healthy(faults, timeout=15.0 + 60.0 * scale)
+        failures = asyncio.run(run_chaos(faults, plan, click.echo))
+        problems = asyncio.run(wait_healthy(engine, timeout=15.0 + 60.0 * scale))
     except LabError as exc:
         fail(exc)
     engine.timeline.event("chaos.end", failures=failures, problems=problems, **faults.context)

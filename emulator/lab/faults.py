@@ -1,4 +1,9 @@
-"""The lab's faults (DESIGN §3) as one API for the CLI and for chaos: each one is logged first.
+"""The lab's faults (DESIGN §3): the one async API the CLI, chaos and scenarios drive.
+
+Each fault is logged first. The CLI wraps each call in ``asyncio.run``; chaos and the scenario
+runner await them inside their own loop. ``restore`` is the one way back to a whole lab (every
+service running, every link healed, the named toxics removed), and ``status.wait_healthy`` the one
+wait for it.
 
 Service faults (kill, stop, start, pause, resume) are the engine's; link faults (cut, blackhole,
 heal, partition, toxics) are requests to the relay's API through ``LinksClient``. Every fault and
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from emulator.lab.engine.errors import FaultRefused, LabError, UnknownName
@@ -23,7 +28,7 @@ from emulator.lab.engine.protocol import Engine, Progress
 from emulator.lab.status import relay_api, relay_proxies
 from emulator.links.client import LinksClient, ProxyInfo
 from emulator.links.errors import LinksError, Unavailable
-from emulator.links.toxics import ToxicSpec, ToxicType, parse_toxic
+from emulator.links.toxics import ToxicSpec, ToxicType, parse_toxic, toxic_request
 
 T = TypeVar("T")
 
@@ -78,27 +83,32 @@ class LabFaults:
 
     # -- service faults -------------------------------------------------------------------
 
-    def kill(self, service: str) -> int:
-        return self._signal(service, signal.SIGKILL, "service.kill")
+    async def kill(self, service: str) -> int:
+        return await self._signal(service, signal.SIGKILL, "service.kill")
 
-    def pause(self, service: str) -> int:
-        return self._signal(service, signal.SIGSTOP, "service.pause")
+    async def pause(self, service: str) -> int:
+        return await self._signal(service, signal.SIGSTOP, "service.pause")
 
-    def resume(self, service: str) -> int:
-        return self._signal(service, signal.SIGCONT, "service.resume")
+    async def resume(self, service: str) -> int:
+        return await self._signal(service, signal.SIGCONT, "service.resume")
 
-    def _signal(self, service: str, sig: signal.Signals, event: str) -> int:
-        return self.engine.signal(self.check_service(service), sig, event, **self.context)
+    async def _signal(self, service: str, sig: signal.Signals, event: str) -> int:
+        name = self.check_service(service)
+        return await asyncio.to_thread(self.engine.signal, name, sig, event, **self.context)
 
-    def stop(self, service: str) -> None:
-        self.engine.stop(self.check_service(service), **self.context)
+    async def stop(self, service: str) -> None:
+        name = self.check_service(service)
+        await asyncio.to_thread(self.engine.stop, name, **self.context)
 
-    def start(self, service: str, progress: Progress) -> None:
-        self.engine.start(self.check_service(service), progress, **self.context)
+    async def start(self, service: str, progress: Progress) -> None:
+        name = self.check_service(service)
+        await asyncio.to_thread(self.engine.start, name, progress, **self.context)
 
     # -- link faults ----------------------------------------------------------------------
 
-    def cut(self, links: Sequence[str], mode: str = "reset", ttl: float | None = None) -> list[str]:
+    async def cut(
+        self, links: Sequence[str], mode: str = "reset", ttl: float | None = None
+    ) -> list[str]:
         """Cut links (and link groups) at one instant (``POST /cut``): reset or black-hole,
         healed after ``ttl``."""
         names = self.check_links(links)
@@ -106,21 +116,21 @@ class LabFaults:
             raise UnknownName("mode", mode, CUT_MODES)
         _check_ttl(ttl)
         self.engine.timeline.event("fault.cut", links=names, mode=mode, ttl=ttl, **self.context)
-        self._relay(lambda client: client.cut_many(names, mode=mode, ttl=ttl))
+        await self._relay(lambda client: client.cut_many(names, mode=mode, ttl=ttl))
         return names
 
-    def heal(self, links: Sequence[str] | None) -> list[str]:
+    async def heal(self, links: Sequence[str] | None) -> list[str]:
         """Heal the given links, or every link (``None``); toxics stay."""
         if links is None:
             self.engine.timeline.event("fault.heal", links="all", **self.context)
-            self._relay(lambda client: client.heal_all())
+            await self._relay(lambda client: client.heal_all())
             return list(self.topology.links)
         names = self.check_links(links)
         self.engine.timeline.event("fault.heal", links=names, **self.context)
-        self._relay(lambda client: client.heal_many(names))
+        await self._relay(lambda client: client.heal_many(names))
         return names
 
-    def partition(
+    async def partition(
         self, dc_a: str, dc_b: str, ttl: float | None = None, mode: str = "reset"
     ) -> list[str]:
         """Cut every link whose two ends are in ``dc_a`` and ``dc_b``, at one instant."""
@@ -137,10 +147,10 @@ class LabFaults:
         self.engine.timeline.event(
             "fault.partition", dcs=[dc_a, dc_b], links=names, mode=mode, ttl=ttl, **self.context
         )
-        self._relay(lambda client: client.cut_many(names, mode=mode, ttl=ttl))
+        await self._relay(lambda client: client.cut_many(names, mode=mode, ttl=ttl))
         return names
 
-    def add_toxic(
+    async def add_toxic(
         self,
         link: str,
         toxic_type: str,
@@ -155,14 +165,9 @@ class LabFaults:
         if toxic_type not in TOXIC_TYPES:
             raise UnknownName("toxic type", toxic_type, TOXIC_TYPES)
         _check_ttl(ttl)
-        body: dict[str, Any] = {
-            "type": toxic_type,
-            "stream": stream,
-            "toxicity": toxicity,
-            "attributes": dict(attributes),
-        }
-        if name is not None:
-            body["name"] = name
+        body = toxic_request(
+            toxic_type, attributes, name=name, stream=stream, toxicity=toxicity, ttl=None
+        )
         try:
             spec = parse_toxic(body)
         except LinksError as exc:
@@ -170,7 +175,7 @@ class LabFaults:
         self.engine.timeline.event(
             "fault.toxic_add", link=link, toxic=spec.to_json(), ttl=ttl, **self.context
         )
-        return self._relay(
+        return await self._relay(
             lambda client: client.add_toxic(
                 link,
                 toxic_type,
@@ -182,24 +187,60 @@ class LabFaults:
             )
         )
 
-    def remove_toxic(self, link: str, name: str) -> None:
+    async def remove_toxic(self, link: str, name: str) -> None:
         self.check_link(link)
-        present = [toxic.name for toxic in self._relay(lambda client: client.toxics(link))]
+        toxics = await self._relay(lambda client: client.toxics(link))
+        present = [toxic.name for toxic in toxics]
         if name not in present:
             raise UnknownName("toxic", name, present, where=f" on {link}")
         self.engine.timeline.event("fault.toxic_rm", link=link, toxic=name, **self.context)
-        self._relay(lambda client: client.remove_toxic(link, name))
+        await self._relay(lambda client: client.remove_toxic(link, name))
 
-    def links(self) -> dict[str, ProxyInfo]:
-        return self._relay(lambda client: client.list())
+    async def links(self) -> dict[str, ProxyInfo]:
+        return await self._relay(lambda client: client.list())
 
-    def _relay(self, operation: Callable[[LinksClient], Awaitable[T]]) -> T:
-        async def run() -> T:
+    # -- recovery -------------------------------------------------------------------------
+
+    async def restore(
+        self, progress: Progress, toxics: Collection[tuple[str, str]] = ()
+    ) -> list[str]:
+        """Every service running (paused ones resumed, stopped ones started wave by wave), every
+        link healed, and each ``(link, toxic)`` of ``toxics`` removed; returns what was done."""
+        engine = self.engine
+        # The engine's own view: a process's state for the embedded one, a container's for compose.
+        names = list(self.topology.services)
+        states = dict(
+            zip(
+                names,
+                await asyncio.gather(
+                    *(asyncio.to_thread(engine.service_state, name) for name in names)
+                ),
+                strict=True,
+            )
+        )
+        done: list[str] = []
+        for wave in self.topology.start_waves():
+            for name in wave:
+                if states[name] == "paused":
+                    await self.resume(name)
+                    done.append(f"resumed {name}")
+            stopped = [name for name in wave if states[name] == "stopped"]
+            if stopped:
+                await asyncio.to_thread(engine.start_many, stopped, progress, **self.context)
+                done += [f"started {name}" for name in stopped]
+        await self.heal(None)
+        done.append("healed every link")
+        for link, proxy in (await self.links()).items():
+            for toxic in proxy.toxics:
+                if (link, toxic.name) in toxics:
+                    await self.remove_toxic(link, toxic.name)
+                    done.append(f"removed toxic {toxic.name} from {link}")
+        return done
+
+    async def _relay(self, operation: Callable[[LinksClient], Awaitable[T]]) -> T:
+        try:
             async with LinksClient(self.api, timeout=5.0) as client:
                 return await operation(client)
-
-        try:
-            return asyncio.run(run())
         except Unavailable:
             raise LabError(
                 f"the relay is not answering at {self.api}; is the lab up? ('drlab status')"

@@ -11,7 +11,9 @@ as during a partition, every view is listed).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -165,3 +167,13 @@ def health_problems(engine: Engine) -> list[str]:
             except (OSError, ValueError) as exc:
                 problems.append(f"{service['name']} is not healthy: {exc}")
     return problems
+
+
+async def wait_healthy(engine: Engine, timeout: float) -> list[str]:
+    """Poll until the lab is healthy; returns what is still wrong at the deadline (or [])."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = await asyncio.to_thread(health_problems, engine)
+        if not problems or time.monotonic() > deadline:
+            return problems
+        await asyncio.sleep(0.1)

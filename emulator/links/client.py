@@ -21,7 +21,7 @@ from emulator.common.addresses import Endpoint
 from emulator.links.errors import BadRequest, Conflict, LinksError, NotFound, Unavailable
 from emulator.links.flow import ConnectionInfo
 from emulator.links.model import CutMode, LinkState, Protocol
-from emulator.links.toxics import ToxicSpec, parse_toxic
+from emulator.links.toxics import ToxicSpec, parse_toxic, toxic_request
 
 _ERRORS: dict[int, type[LinksError]] = {400: BadRequest, 404: NotFound, 409: Conflict}
 
@@ -167,16 +167,9 @@ class LinksClient:
         toxicity: float = 1.0,
         ttl: float | None = None,
     ) -> ToxicSpec:
-        body: dict[str, Any] = {
-            "type": type,
-            "stream": stream,
-            "toxicity": toxicity,
-            "attributes": dict(attributes),
-        }
-        if toxic_name is not None:
-            body["name"] = toxic_name
-        if ttl is not None:
-            body["ttl"] = ttl
+        body = toxic_request(
+            type, attributes, name=toxic_name, stream=stream, toxicity=toxicity, ttl=ttl
+        )
         return parse_toxic(await self._call("POST", f"/proxies/{name}/toxics", body))
 
     async def update_toxic(

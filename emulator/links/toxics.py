@@ -136,6 +136,29 @@ class ToxicSpec:
         }
 
 
+def toxic_request(
+    toxic_type: str,
+    attributes: Mapping[str, int],
+    *,
+    name: str | None,
+    stream: str,
+    toxicity: float,
+    ttl: float | None,
+) -> dict[str, Any]:
+    """The body of ``POST /proxies/{name}/toxics`` (Toxiproxy's shape, plus our ``ttl``)."""
+    body: dict[str, Any] = {
+        "type": toxic_type,
+        "stream": stream,
+        "toxicity": toxicity,
+        "attributes": dict(attributes),
+    }
+    if name is not None:
+        body["name"] = name
+    if ttl is not None:
+        body["ttl"] = ttl
+    return body
+
+
 def parse_toxic(body: Any) -> ToxicSpec:
     """A new toxic from a POST body, with Toxiproxy's defaults; raises ``BadRequest``."""
     if not isinstance(body, Mapping):

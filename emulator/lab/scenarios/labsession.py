@@ -4,8 +4,8 @@
 service arguments a scenario asks for, e.g. ``--no-unregister-on-timeout`` on gws1 for S1.14)
 into the run's own directory, starts it with the run's engine (``embedded``: local processes;
 ``compose``: Docker containers from the variant file) at the run's time scale, waits until it is
-healthy, and stops it at the end. Faults go where ``drlab`` sends them: link faults to the
-relay's API (``LinksClient``), service faults to the engine (signals, or ``docker kill`` /
+healthy, and stops it at the end. Faults go through ``LabFaults``, the API ``drlab`` and chaos
+use: link faults to the relay's API, service faults to the engine (signals, or ``docker kill`` /
 ``pause`` / ``stop`` / ``start``). Every fault is a ``fault.*`` / ``service.*`` entry on the lab's
 timeline, as with ``drlab cut`` or ``kill``; logs and the timeline are in the engine's state
 directory (``state_dir``), where both engines write them as the services run.
@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,10 +34,9 @@ import yaml
 from emulator.lab.engine.errors import LabError
 from emulator.lab.engine.factory import make_engine
 from emulator.lab.engine.protocol import Engine
-from emulator.lab.status import health_problems, relay_api
+from emulator.lab.faults import LabFaults
+from emulator.lab.status import wait_healthy
 from emulator.lab.topology import GROUPS_KEY, LINKS_KEY, Topology, load_topology
-from emulator.links.client import LinksClient
-from emulator.links.errors import LinksError
 
 HEALTHY_TIMEOUT = 30.0
 PHONE_KINDS = ("pstn", "softphone")
@@ -67,7 +64,7 @@ class LabSession:
         self.topology: Topology = load_topology(compose)
         self.engine: Engine = make_engine(engine, self.topology, state_dir)
         self._http: aiohttp.ClientSession | None = None
-        self._downed: set[str] = set()  # services this run killed or stopped
+        self.faults = LabFaults(self.engine, source="scenario")
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -76,24 +73,22 @@ class LabSession:
         self.topology = load_topology(variant)
         self.engine = make_engine(self.engine_name, self.topology, self.run_dir)
         if await asyncio.to_thread(self.engine.running):
-            await asyncio.to_thread(self.engine.down, lambda _line: None)
+            await asyncio.to_thread(self.engine.down, _quiet)
         for stale in (self.state_dir / "logs").glob("*.log"):
             stale.unlink()
         with contextlib.suppress(OSError):
             (self.state_dir / "lab.jsonl").unlink()
-        await asyncio.to_thread(self.engine.up, self.time_scale, lambda _line: None)
-        deadline = time.monotonic() + HEALTHY_TIMEOUT
-        while problems := await asyncio.to_thread(health_problems, self.engine):
-            if time.monotonic() > deadline:
-                raise LabError(f"the lab did not become healthy: {'; '.join(problems)}")
-            await asyncio.sleep(0.1)
+        await asyncio.to_thread(self.engine.up, self.time_scale, _quiet)
+        self.faults = LabFaults(self.engine, source="scenario")
+        if problems := await wait_healthy(self.engine, HEALTHY_TIMEOUT):
+            raise LabError(f"the lab did not become healthy: {'; '.join(problems)}")
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
 
     async def down(self) -> None:
         if self._http is not None:
             await self._http.close()
             self._http = None
-        await asyncio.to_thread(self.engine.down, lambda _line: None)
+        await asyncio.to_thread(self.engine.down, _quiet)
 
     def _write_variant(self) -> Path:
         """The topology with the scenario's extra arguments appended to the services' commands."""
@@ -203,73 +198,38 @@ class LabSession:
     # -- faults ---------------------------------------------------------------------------
 
     async def cut(self, links: Sequence[str], mode: str) -> None:
-        links = self.topology.expand(links)
-        self.engine.timeline.event("fault.cut", links=list(links), mode=mode, source="scenario")
-        await self._relay(lambda client: client.cut_many(list(links), mode=mode))
+        await self.faults.cut(links, mode)
 
     async def heal(self, links: Sequence[str] | None) -> None:
-        links = self.topology.expand(links) if links is not None else None
-        shown: Any = list(links) if links is not None else "all"
-        self.engine.timeline.event("fault.heal", links=shown, source="scenario")
-        if links is None:
-            await self._relay(lambda client: client.heal_all())
-        else:
-            await self._relay(lambda client: client.heal_many(list(links)))
+        await self.faults.heal(links)
 
     async def partition(self, dc_a: str, dc_b: str, mode: str) -> list[str]:
-        names = self.topology.crossing(dc_a, dc_b)
-        self.engine.timeline.event(
-            "fault.partition", dcs=[dc_a, dc_b], links=names, mode=mode, source="scenario"
-        )
-        await self._relay(lambda client: client.cut_many(names, mode=mode))
-        return names
+        return await self.faults.partition(dc_a, dc_b, mode=mode)
 
     async def service_fault(self, verb: str, service: str) -> None:
-        signals = {"kill": signal.SIGKILL, "pause": signal.SIGSTOP, "resume": signal.SIGCONT}
-        if verb in ("kill", "stop"):
-            self._downed.add(service)
-        elif verb == "start":
-            self._downed.discard(service)
-        if verb in signals:
-            event = f"service.{verb}"
-            await asyncio.to_thread(
-                self.engine.signal, service, signals[verb], event, source="scenario"
-            )
-        elif verb == "stop":
-            await asyncio.to_thread(self.engine.stop, service, source="scenario")
-        elif verb == "start":
-            await asyncio.to_thread(
-                self.engine.start, service, lambda _line: None, source="scenario"
-            )
-        else:
+        faults = self.faults
+        if verb == "start":
+            await faults.start(service, _quiet)
+            return
+        operations = {
+            "kill": faults.kill,
+            "pause": faults.pause,
+            "resume": faults.resume,
+            "stop": faults.stop,
+        }
+        if verb not in operations:
             raise LabError(f"unknown service fault {verb}")
+        await operations[verb](service)
 
     async def revert(self) -> list[str]:
-        """Undo every fault: resume paused services, start the ones this run took down, heal
-        every link. Nothing to undo when the lab never came up."""
-        done: list[str] = []
+        """Undo every fault (``LabFaults.restore``). Nothing to undo when the lab never came up."""
         if self._http is None:
-            return done
-        for name in self.topology.names():
-            state = await asyncio.to_thread(self.engine.service_state, name)
-            with contextlib.suppress(LabError):
-                if state == "paused":
-                    await self.service_fault("resume", name)
-                    done.append(f"resumed {name}")
-                elif state == "stopped" and name in self._downed:
-                    await self.service_fault("start", name)
-                    done.append(f"started {name}")
-        with contextlib.suppress(LabError):
-            await self.heal(None)
-            done.append("healed every link")
-        return done
+            return []
+        return await self.faults.restore(_quiet)
 
-    async def _relay(self, operation: Callable[[LinksClient], Any]) -> Any:
-        try:
-            async with LinksClient(relay_api(self.engine), timeout=HTTP_TIMEOUT) as client:
-                return await operation(client)
-        except LinksError as exc:
-            raise LabError(f"the relay refused: {exc.message}") from None
+
+def _quiet(_line: str) -> None:
+    """Progress nobody reads: a run reports its steps, not the engine's."""
 
 
 def _option(command: Sequence[str], flag: str) -> str | None:
