@@ -22,6 +22,8 @@ python3 -m pip install -q -e '.[dev]'
 python3 -m ruff check .
 python3 -m ruff format --check .
 python3 -m mypy
+# The layering contracts of pyproject.toml [tool.importlinter] (ARCHITECTURE.md "Layers").
+python3 -c 'import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True, no_logo=True))'
 if [ $# -gt 0 ]; then exec python3 -m pytest -q "$@"; fi
 # Both groups by default; DRLAB_TEST_GROUPS=containers (or =default) runs one of them.
 groups=" ${DRLAB_TEST_GROUPS:-default containers} "
