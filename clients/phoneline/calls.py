@@ -86,7 +86,11 @@ END_REASONS = {
 LOST_REASONS = frozenset({EndReason.TIMEOUT, EndReason.RTP_LOSS})
 
 
-class CallStateError(Exception):
+class PhoneLineError(Exception):
+    """Base of every error of a phone line (the softphone's and the PSTN gateway's)."""
+
+
+class CallStateError(PhoneLineError):
     """An event the call table does not list for the call's state."""
 
     def __init__(self, call_id: str, state: CallState, event: CallEvent) -> None:

@@ -26,6 +26,7 @@ from clients.phoneline.calls import (
     InboundCall,
     OutboundCall,
     PhoneCall,
+    PhoneLineError,
 )
 from clients.phoneline.config import LineConfig
 from emulator.common.addresses import Endpoint
@@ -43,7 +44,7 @@ WATCH_INTERVAL = 0.1
 HISTORY = 200
 
 
-class UnknownCall(KeyError):
+class UnknownCall(PhoneLineError, KeyError):
     """No call with that id (local ``c1`` or SIP Call-ID)."""
 
 

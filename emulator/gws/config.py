@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from emulator.common.timescale import TimeScale
+from emulator.gws.errors import GwsError
 
 
-class ConfigError(ValueError):
+class ConfigError(GwsError, ValueError):
     """The command line or the users file is not usable; the message says which entry and why."""
 
 

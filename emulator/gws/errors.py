@@ -60,8 +60,9 @@ class TLibUnavailable(GwsError):
     http_status = 503
 
 
-class AuthError(Exception):
-    """An OAuth token request is refused; answered as RFC 6749 §5.2 (error, error_description)."""
+class AuthError(GwsError):
+    """An OAuth token request is refused; answered as RFC 6749 §5.2 (error, error_description),
+    not in the Workspace API's shape: the token endpoint catches it before ``GwsError``."""
 
     def __init__(self, error: str, description: str, http_status: int = 400) -> None:
         super().__init__(description)

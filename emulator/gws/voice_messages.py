@@ -19,6 +19,7 @@ from typing import Any
 
 from emulator.gws.capabilities import call_capabilities, dn_capabilities
 from emulator.gws.dnview import CallView, DnRole, DnView, UserData, WorkspaceAgentState
+from emulator.gws.errors import BadRequest
 
 VOICE_CHANNEL = "/workspace/v3/voice"
 
@@ -34,7 +35,7 @@ class NotificationType(StrEnum):
     CALL_RECOVERED = "CallRecovered"
 
 
-class UserDataError(ValueError):
+class UserDataError(BadRequest, ValueError):
     """A ``userData`` list a desktop sent is not ``[{key, type, value}]``; says where."""
 
 

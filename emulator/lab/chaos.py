@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from emulator.lab.engine.errors import LabError
 from emulator.lab.engine.protocol import Progress
+from emulator.lab.errors import LabError
 from emulator.lab.faults import LabFaults
 from emulator.lab.topology import Topology
 

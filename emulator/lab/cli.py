@@ -22,7 +22,7 @@ from clients.wwe.cli import cli as wwe_cli
 from emulator.lab import cli_faults
 from emulator.lab.cli_scenarios import scenario as scenario_cli
 from emulator.lab.cli_support import engine_of, fail, faults_of
-from emulator.lab.engine.errors import LabError
+from emulator.lab.errors import LabError
 from emulator.lab.faults import LabFaults
 from emulator.lab.status import lab_status
 

@@ -23,7 +23,7 @@ import click
 
 from emulator.lab.chaos import plan_chaos, run_chaos
 from emulator.lab.cli_support import engine_of, fail, faults_of
-from emulator.lab.engine.errors import LabError
+from emulator.lab.errors import LabError
 from emulator.lab.faults import CUT_MODES, STREAMS, TOXIC_TYPES
 from emulator.lab.status import wait_healthy
 from emulator.lab.timeline import Timeline, format_entry

@@ -19,8 +19,8 @@ from typing import Any
 import click
 
 from emulator.lab.cli_support import engine_of, fail
-from emulator.lab.engine.errors import LabError
 from emulator.lab.engine.factory import ENGINES, make_engine
+from emulator.lab.errors import LabError
 from emulator.lab.scenarios.model import Scenario
 from emulator.lab.scenarios.mutants import MUTANTS, judge, matrix_lines
 from emulator.lab.scenarios.report import timeline_text, verdict_table, write_report

@@ -12,9 +12,9 @@ from typing import NoReturn
 
 import click
 
-from emulator.lab.engine.errors import FaultRefused, LabError, UnknownName
 from emulator.lab.engine.factory import make_engine
 from emulator.lab.engine.protocol import Engine
+from emulator.lab.errors import FaultRefused, LabError, UnknownName
 from emulator.lab.faults import LabFaults
 from emulator.lab.topology import TopologyError, load_topology
 

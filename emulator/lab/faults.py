@@ -23,8 +23,8 @@ import signal
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from emulator.lab.engine.errors import FaultRefused, LabError, UnknownName
 from emulator.lab.engine.protocol import Engine, Progress
+from emulator.lab.errors import FaultRefused, LabError, UnknownName
 from emulator.lab.status import relay_api, relay_proxies
 from emulator.links.client import LinksClient, ProxyInfo
 from emulator.links.errors import LinksError, Unavailable

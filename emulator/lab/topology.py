@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from emulator.common.addresses import Endpoint, parse_endpoint
+from emulator.lab.errors import LabError
 
 LINKS_KEY = "x-drlab-links"
 GROUPS_KEY = "x-drlab-link-groups"
@@ -35,7 +36,7 @@ LINK_NAME = re.compile(r"^[^/\s]{1,128}$")
 PROTOCOLS = ("tcp", "udp")
 
 
-class TopologyError(ValueError):
+class TopologyError(LabError, ValueError):
     """compose.yaml cannot describe a drlab lab; the message names the service or link and key."""
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 
 from emulator.proxy.config import ProxyConfig
+from emulator.proxy.errors import ConnectionLost, HttpError, UpstreamFailure
 from emulator.proxy.http1 import (
     Framing,
-    HttpError,
     RequestHead,
     ResponseHead,
     parse_response_head,
@@ -26,22 +26,6 @@ from emulator.proxy.http1 import (
 from emulator.proxy.streams import copy_body
 from emulator.proxy.upstream_conn import UpstreamConn, UpstreamSide
 from emulator.proxy.upstreams import Choice, Upstream
-
-
-class UpstreamFailure(Exception):
-    """The upstream failed before a response head arrived (nothing went to the client yet).
-
-    ``sent``: the request had reached the upstream, so it must not be replayed elsewhere.
-    """
-
-    def __init__(self, reason: str, *, sent: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.sent = sent
-
-
-class ConnectionLost(UpstreamFailure):
-    """The upstream connection closed before a response head: a reused one may be retried."""
 
 
 async def open_upstream(config: ProxyConfig, upstream: Upstream) -> UpstreamConn:

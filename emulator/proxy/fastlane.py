@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from emulator.proxy.config import ProxyConfig
+from emulator.proxy.errors import HttpError
 from emulator.proxy.forwarding import bad_gateway_response, client_head, upstream_request
 from emulator.proxy.http1 import (
     BodyKind,
-    HttpError,
     RequestHead,
     parse_request_head,
     parse_response_head,

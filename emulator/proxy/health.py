@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from emulator.proxy.http1 import HttpError, parse_response_head
+from emulator.proxy.errors import HttpError
+from emulator.proxy.http1 import parse_response_head
 from emulator.proxy.upstreams import Transition, Upstream, UpstreamPool
 
 

@@ -15,17 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-# --- exception tree ------------------------------------------------------------------------
-
-
-class HttpError(Exception):
-    """A peer sent a message the proxy will not forward; ``status`` is the answer to give."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
+from emulator.proxy.errors import HttpError
 
 # RFC 9110 §5.6.2 token
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

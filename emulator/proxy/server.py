@@ -19,13 +19,13 @@ import json
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.proxy.config import ProxyConfig
-from emulator.proxy.exchange import UpstreamFailure, exchange, read_response_head
+from emulator.proxy.errors import HttpError, UpstreamFailure
+from emulator.proxy.exchange import exchange, read_response_head
 from emulator.proxy.fastlane import COALESCED_BODY, ClientSide, Close, Respond
 from emulator.proxy.forwarding import bad_gateway_response, client_head, upstream_request
 from emulator.proxy.health import HealthChecker
 from emulator.proxy.http1 import (
     BodyKind,
-    HttpError,
     RequestHead,
     ResponseHead,
     parse_request_head,

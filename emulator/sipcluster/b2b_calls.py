@@ -18,6 +18,7 @@ from emulator.sip.errors import SipProtocolError
 from emulator.sip.headers import SipUri
 from emulator.sip.message import Request, Response
 from emulator.sip.ua import IncomingRequest, UserAgent
+from emulator.sipcluster.errors import ClusterError
 
 
 class B2bState(enum.StrEnum):
@@ -103,7 +104,7 @@ END_REASONS: dict[B2bEvent, EndReason] = {
 }
 
 
-class B2bStateError(Exception):
+class B2bStateError(ClusterError):
     """An event the B2BUA call table does not list for the call's state (nothing changed)."""
 
     def __init__(self, conn_id: str, state: B2bState, event: B2bEvent) -> None:

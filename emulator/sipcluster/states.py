@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from enum import Enum, StrEnum
 from typing import TypeVar
 
+from emulator.sipcluster.errors import ClusterError
 from emulator.tlib.enums import AgentState, CallState, DNStatus
 
 
-class TransitionError(Exception):
+class TransitionError(ClusterError):
     def __init__(self, machine: str, state: Enum, event: Enum) -> None:
         super().__init__(f"{machine}: '{event.value}' is not allowed in state '{state.value}'")
         self.machine = machine

@@ -19,7 +19,7 @@ from typing import Any, Generic, Self, TypeVar, cast
 
 from emulator.tlib.addp import Liveness
 from emulator.tlib.connection import FramedConnection
-from emulator.tlib.errors import ProtocolError
+from emulator.tlib.errors import ProtocolError, TLibError
 from emulator.tlib.messages import Event, Message, Request, decode, encode
 
 M = TypeVar("M")
@@ -29,7 +29,7 @@ DEFAULT_ADDP_TIMEOUT = 10.0
 READ_BUFFER_SIZE = 65536
 
 
-class StreamClosed(ConnectionError):
+class StreamClosed(TLibError, ConnectionError):
     """The T-Lib stream ended: peer closed, reset, or declared dead by ADDP."""
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from emulator.proxy.errors import HttpError
 from emulator.proxy.http1 import (
     BodyKind,
     Framing,
-    HttpError,
     ResponseHead,
     forwardable,
     parse_chunk_size,

@@ -4,7 +4,7 @@
 - ``embedded`` — every service as a local process; ``compose`` — as a Docker container
   (``docker_cli`` is its Docker command line);
 - ``common`` — what both share: the state directory (``StateFiles``) and the start in waves;
-- ``errors`` — the lab's exception tree (``LabError`` and below); ``logs`` — the services'
-  JSON-lines logs; ``processes`` — local processes as ``/proc`` shows them;
+- ``logs`` — the services' JSON-lines logs (the lab's exception tree, ``LabError`` and below, is
+  ``emulator.lab.errors``); ``processes`` — local processes as ``/proc`` shows them;
 - ``factory`` — ``make_engine(name, ...)``.
 """

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from emulator.common.jsonlog import JsonLog
-from emulator.lab.engine.errors import LabError
 from emulator.lab.engine.protocol import Engine, Progress
+from emulator.lab.errors import LabError
 from emulator.lab.topology import Topology
 
 

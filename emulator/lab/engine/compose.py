@@ -39,10 +39,10 @@ import yaml
 from emulator.common.jsonlog import JsonLog
 from emulator.lab.engine.common import StateFiles, start_in_waves
 from emulator.lab.engine.docker_cli import Container, Docker
-from emulator.lab.engine.errors import DockerFailed, LabError
 from emulator.lab.engine.logs import first_ready, json_lines, log_tail, ready_endpoints
 from emulator.lab.engine.processes import process_state, start_time
 from emulator.lab.engine.protocol import Progress, ServiceProcess
+from emulator.lab.errors import DockerFailed, LabError
 from emulator.lab.topology import Topology
 
 READY_TIMEOUT = 60.0

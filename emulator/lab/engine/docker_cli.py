@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulator.lab.engine.errors import DockerFailed, NoEngine
+from emulator.lab.errors import DockerFailed, NoEngine
 
 PROJECT = "drlab"
 CALL_TIMEOUT = 120.0

@@ -26,10 +26,10 @@ from typing import Any
 
 from emulator.common.jsonlog import JsonLog
 from emulator.lab.engine.common import StateFiles, start_in_waves
-from emulator.lab.engine.errors import LabError
 from emulator.lab.engine.logs import log_tail, ready_endpoints
 from emulator.lab.engine.processes import entry_state, start_time, wait_gone
 from emulator.lab.engine.protocol import Progress, ServiceProcess
+from emulator.lab.errors import LabError
 from emulator.lab.topology import ServiceSpec, Topology
 
 READY_TIMEOUT = 30.0

@@ -25,7 +25,7 @@ from typing import Any
 from clients.wwe import AgentState, CallState, VoiceError, WweClient, WweError
 from clients.wwe.client import LoginOutcome
 from clients.wwe.errors import RequestFailed
-from emulator.lab.engine.errors import LabError
+from emulator.lab.errors import LabError
 from emulator.lab.faults import CUT_MODES
 from emulator.lab.scenarios.checks import check
 from emulator.lab.scenarios.model import DCS

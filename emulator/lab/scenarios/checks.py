@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from clients.wwe import VoiceChanged
-from emulator.lab.engine.errors import LabError
+from emulator.lab.errors import LabError
 from emulator.lab.scenarios.events import MESSAGES, EventSpec, first, occurrences
 from emulator.lab.scenarios.model import Expect
 from emulator.lab.scenarios.observer import Observer

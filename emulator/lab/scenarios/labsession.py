@@ -31,9 +31,9 @@ from typing import Any
 import aiohttp
 import yaml
 
-from emulator.lab.engine.errors import LabError
 from emulator.lab.engine.factory import make_engine
 from emulator.lab.engine.protocol import Engine
+from emulator.lab.errors import LabError
 from emulator.lab.faults import LabFaults
 from emulator.lab.status import wait_healthy
 from emulator.lab.topology import GROUPS_KEY, LINKS_KEY, Topology, load_topology

@@ -25,8 +25,8 @@ import aiohttp
 from clients.wwe import Call, VoiceChanged, VoiceError, WweClient
 from clients.wwe.client import LoginOutcome
 from emulator.common.jsonlog import JsonLog
-from emulator.lab.engine.errors import LabError
 from emulator.lab.engine.logs import records
+from emulator.lab.errors import LabError
 from emulator.lab.scenarios.labsession import LabSession
 from emulator.lab.scenarios.model import AgentSetup
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from emulator.lab.engine.errors import LabError
+from emulator.lab.errors import LabError
 from emulator.lab.scenarios.actions import FAULTS, STEPS, answer_call, place_call
 from emulator.lab.scenarios.checks import NOT_OBSERVABLE, Verdict, check
 from emulator.lab.scenarios.labsession import LabSession

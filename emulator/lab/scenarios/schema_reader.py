@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from emulator.lab.errors import LabError
 from emulator.lab.scenarios.yamlnodes import LocatedList, LocatedMap, line_of
 
 
-class ScenarioError(ValueError):
+class ScenarioError(LabError, ValueError):
     """A scenario file that cannot be run: ``str()`` is ``path:line: where: what``."""
 
     def __init__(self, path: Path | str, line: int, where: str, message: str) -> None:

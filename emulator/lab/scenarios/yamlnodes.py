@@ -14,8 +14,10 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from emulator.lab.errors import LabError
 
-class YamlSyntaxError(ValueError):
+
+class YamlSyntaxError(LabError, ValueError):
     """The file is not YAML at all; ``line`` is 1-based."""
 
     def __init__(self, line: int, message: str) -> None:

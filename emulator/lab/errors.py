@@ -10,6 +10,10 @@ bad request without parsing messages:
 - a lab operation that failed, exit 1: ``LabError`` itself (a service that does not come up, a
   lab already running), ``RelayUnavailable`` (the relay's API does not answer), ``NoEngine``
   and ``DockerFailed`` (the compose engine's Docker CLI).
+
+Input the lab cannot use is also under the root, and a ``ValueError``: ``TopologyError``
+(compose.yaml), ``ScenarioError`` and ``YamlSyntaxError`` (a scenario file); the CLI answers them
+as misuse where it reads the file.
 """
 
 from __future__ import annotations
