@@ -85,4 +85,4 @@ class PhoneSettings(AnswerSettings):
     @property
     def timers(self) -> TimerConfig:
         """T1 is scaled: a dead node is a DR event, detected within 64*T1 (timer F)."""
-        return TimerConfig(t1=self.t1, t2=8 * self.t1, t4=10 * self.t1).scaled(self.scale)
+        return self.scale.scaled(TimerConfig(t1=self.t1, t2=8 * self.t1, t4=10 * self.t1))

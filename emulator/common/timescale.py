@@ -7,7 +7,11 @@ is never scaled: it is not a timer of the DR rules.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -21,3 +25,16 @@ class TimeScale:
     def __call__(self, seconds: float) -> float:
         """Return the scaled duration of a timer given in real-deployment seconds."""
         return seconds * self.factor
+
+    def scaled(self, timers: T) -> T:
+        """A copy of a frozen dataclass of timers with every ``float`` field (seconds) scaled and
+        every other field (a flag, a count) kept: the one way a service scales its timer set.
+        A timer with a floor (the proxy's, the desktop's network delay) is scaled where it is
+        read, with its floor beside it."""
+        assert dataclasses.is_dataclass(timers) and not isinstance(timers, type)
+        changes: dict[str, Any] = {
+            field.name: self(getattr(timers, field.name))
+            for field in dataclasses.fields(timers)
+            if field.type in ("float", float)
+        }
+        return dataclasses.replace(timers, **changes)

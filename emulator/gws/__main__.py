@@ -140,7 +140,7 @@ def main(
         sip_host=sip_endpoint.host,
         sip_port=sip_endpoint.port,
         users=users,
-        timers=timers.scaled(scale),
+        timers=scale.scaled(timers),
         auth_secret=auth_secret,
         token_ttl=token_ttl,
         unregister_on_timeout=unregister_on_timeout,

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.common.timescale import TimeScale
 from emulator.gws.errors import GwsError
 
 
@@ -157,7 +156,7 @@ class UserDirectory:
 
 @dataclass(frozen=True)
 class GwsTimers:
-    """Node timers in real-deployment seconds; ``scaled`` applies the lab's time scale."""
+    """Node timers in real-deployment seconds; ``TimeScale.scaled`` applies the lab's time scale."""
 
     session_timeout: float = 60.0
     addp_interval: float = 10.0
@@ -167,18 +166,6 @@ class GwsTimers:
     connect_timeout: float = 10.0
     cometd_timeout: float = 30.0
     cometd_max_interval: float = 10.0
-
-    def scaled(self, scale: TimeScale) -> GwsTimers:
-        return GwsTimers(
-            session_timeout=scale(self.session_timeout),
-            addp_interval=scale(self.addp_interval),
-            addp_timeout=scale(self.addp_timeout),
-            reconnect_min=scale(self.reconnect_min),
-            reconnect_max=scale(self.reconnect_max),
-            connect_timeout=scale(self.connect_timeout),
-            cometd_timeout=scale(self.cometd_timeout),
-            cometd_max_interval=scale(self.cometd_max_interval),
-        )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from emulator.common.timescale import TimeScale
 from emulator.sip.errors import TransactionStateError
 from emulator.sip.headers import Headers
 from emulator.sip.message import Message, Request, Response
@@ -31,10 +30,6 @@ class TimerConfig:
     t2: float = 4.0
     t4: float = 5.0
     reliable: bool = False
-
-    def scaled(self, scale: TimeScale) -> TimerConfig:
-        """Scale T1/T2/T4 where a DR timer depends on them (e.g. registration failure)."""
-        return TimerConfig(scale(self.t1), scale(self.t2), scale(self.t4), self.reliable)
 
     def for_transport(self, *, reliable: bool) -> TimerConfig:
         return TimerConfig(self.t1, self.t2, self.t4, reliable)

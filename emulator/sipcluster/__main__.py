@@ -211,7 +211,7 @@ def main(
         control=control,
         peers=tuple(peers),
         dns=dn_range,
-        timers=timers.scaled(scale),
+        timers=scale.scaled(timers),
         logout_on_disconnect=logout_on_disconnect,
         sip=sip_config,
         broken=frozenset(Rule(name) for name in broken),

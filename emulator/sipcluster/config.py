@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from emulator.common.addresses import Endpoint
-from emulator.common.timescale import TimeScale
 from emulator.sipcluster.rules import NONE_BROKEN, Broken
 from emulator.sipcluster.sip_config import SipConfig
 
@@ -46,9 +45,6 @@ class Timers:
     tc_timeout: float = 4.0
     ownership_move_delay: float = 30.0
     after_call_work_period: float = 10.0
-
-    def scaled(self, scale: TimeScale) -> Timers:
-        return Timers(*(scale(value) for value in vars(self).values()))
 
 
 @dataclass(frozen=True)

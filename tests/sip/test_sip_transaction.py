@@ -234,7 +234,7 @@ def test_transition_table_covers_every_kind() -> None:
 
 
 def test_timers_scale_with_the_lab_time_scale() -> None:
-    scaled = UDP.scaled(TimeScale(0.1))
+    scaled = TimeScale(0.1).scaled(UDP)
     assert scaled.t1 == pytest.approx(0.05)
     assert scaled.timeout == pytest.approx(3.2)
     txn = ClientTransaction(request("REGISTER"), scaled, now=0.0)
