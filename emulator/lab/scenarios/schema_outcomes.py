@@ -59,13 +59,8 @@ def read_expect(
     body = r.mapping(value, where, line)
     if "kind" not in body:
         raise r.fail(body.line, where, f"missing 'kind'; valid: {', '.join(EXPECTS)}")
-    kind = r.text(body, "kind", where, EXPECTS)
-    word = EXPECTS[kind]
-    r.keys(body, where, word.required | {"kind"}, word.optional)
-    params: dict[str, Any] = {key: val for key, val in body.items() if key != "kind"}
-    for key, valid in word.choices.items():
-        if key in body:
-            r.text(body, key, where, valid)
+    word, params = r.word(body, "kind", where, EXPECTS)
+    kind = word.name
     for key in ("agent", "agents"):
         if key in body:
             r.names(body, key, where, agents)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.lab.errors import LabError
+from emulator.lab.scenarios.vocabulary import H, Vocabulary, Word
 from emulator.lab.scenarios.yamlnodes import LocatedList, LocatedMap, line_of
 
 
@@ -97,6 +98,18 @@ class Reader:
                 )
             out.append(item)
         return out
+
+    def word(
+        self, body: LocatedMap, head: str, where: str, vocabulary: Vocabulary[H]
+    ) -> tuple[Word[H], dict[str, Any]]:
+        """The word named by ``body[head]`` (a step's ``do``, an expectation's ``kind``), with its
+        keys and the values of its choice keys checked; returns it and its parameters."""
+        word = vocabulary[self.text(body, head, where, vocabulary)]
+        self.keys(body, where, word.required | {head}, word.optional)
+        for key, valid in word.choices.items():
+            if key in body:
+                self.text(body, key, where, valid)
+        return word, {key: value for key, value in body.items() if key != head}
 
 
 def _kind(value: Any) -> str:

@@ -49,14 +49,9 @@ def read_steps(
             raise r.fail(
                 body.line, where, "a step is 'do: ACTION', 'check: OUTCOME' or 'mark: NAME'"
             )
-        action = r.text(body, "do", where, STEPS)
-        word = STEPS[action]
-        r.keys(body, where, word.required | {"do"}, word.optional)
-        for key, valid in word.choices.items():
-            if key in body:
-                r.text(body, key, where, valid)
+        word, params = r.word(body, "do", where, STEPS)
+        action = word.name
         _step_names(r, body, where, action, agents, calls)
-        params = {key: val for key, val in body.items() if key != "do"}
         if action == "wait_until":
             params["expect"] = read_expect(
                 r, body["expect"], body.line_of("expect"), f"{where}.expect", agents, calls
