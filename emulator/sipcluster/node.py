@@ -8,6 +8,31 @@ the node's view of ownership ("each DN has exactly one owner node in the cluster
 partition the higher epoch wins, ``OwnerRecord.beats``) and the TC-layer to its peers, whose
 messages it hands to the role they are for. It is sans-I/O: inputs are method calls, outputs go
 through ``Effects``.
+
+The roles share state through the attributes ``ClusterNode.__init__`` sets (each role class lists
+the ones it reads at its top); the owner role is a separate object (``self.owner``) and reaches the
+node only through the callables it is given (``reachable``, ``deliver_local``, ``on_move``,
+``on_call_request``, ``on_make_call``). Hop by hop, with the node a hop runs on:
+
+A request (``RequestHoldCall`` from GWS, on desktop node D, for a DN owned by O, a call on C):
+  1. D ``DesktopNodeRole.client_request`` → ``_to_owner``: ``owner.request`` when D is O, else
+     ``Effects.to_peer(O, DeskRequest)``; O's ``ClusterNode._desk_request`` → ``owner.request``.
+  2. O ``OwnerRole.request`` → ``_request`` (the rules: ``rules.py``; EventError 245 etc. go
+     back by ``reply``) → ``_call_request`` → ``on_call_request``, which is
+     ``CallNodeRole._forward_call_request``: ``call_request`` when O is C, else
+     ``to_peer(C, CallRequest)`` (kept in ``calls_in_flight`` until C answers, EventError 1701 if
+     C is lost first).
+  3. C ``CallNodeRole.call_request`` → ``party_action`` (the call's state table, ``states.py``).
+
+The event that proves it (``EventHeld``), back the other way:
+  4. C ``CallNodeRole._publish`` → ``_to_dn_owner``: ``owner.call_event`` when C is O, else
+     ``to_peer(O, CallEvent)``; O's ``_peer_message`` → ``call_answered`` (the request is
+     answered) and ``_to_dn_owner`` → ``owner.call_event``.
+  5. O ``OwnerRole.call_event`` (the DN's calls; then ``evaluate_move``: ownership moves only with
+     no call and no ACW) → ``fanout`` → ``_send`` per desktop node: ``deliver_local`` when it is O,
+     else ``to_peer(D, DeskEvent)``; D's ``DesktopNodeRole._desk_event`` → ``deliver_local``.
+  6. D ``deliver_local`` → ``Effects.to_client`` for each T-Lib client registered on the DN, the
+     requester's copy carrying its ReferenceID; ``service.py`` writes it to GWS.
 """
 
 from __future__ import annotations
