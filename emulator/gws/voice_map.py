@@ -239,6 +239,17 @@ def _call_event(default_state: WorkspaceCallState) -> Callable[[DnView, Event], 
     return handle
 
 
+def _on_dnd(dn: DnView, event: Event) -> list[Message]:
+    dn.dnd = event.name is EventName.EVENT_DND_ON
+    return [dn_state_changed(dn)]
+
+
+def _on_forward(dn: DnView, event: Event) -> list[Message]:
+    set_ = event.name is EventName.EVENT_FORWARD_SET
+    dn.forward_to = _text(event, "OtherDN") if set_ else ""
+    return [dn_state_changed(dn)]
+
+
 def _on_out_of_service(dn: DnView, event: Event) -> list[Message]:
     dn.in_service = False
     return [dn_state_changed(dn, reason=_text(event, "Reason") or None)]
@@ -289,6 +300,10 @@ EVENT_TABLE: Mapping[EventName, Row] = {
     EventName.EVENT_RELEASED: Row(_call_event(WorkspaceCallState.RELEASED)),
     EventName.EVENT_DN_OUT_OF_SERVICE: Row(_on_out_of_service),
     EventName.EVENT_DN_BACK_IN_SERVICE: Row(_on_back_in_service, query_after=True),
+    EventName.EVENT_DND_ON: Row(_on_dnd),
+    EventName.EVENT_DND_OFF: Row(_on_dnd),
+    EventName.EVENT_FORWARD_SET: Row(_on_forward),
+    EventName.EVENT_FORWARD_CANCEL: Row(_on_forward),
     EventName.EVENT_ERROR: Row(_on_error),
 }
 

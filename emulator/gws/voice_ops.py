@@ -27,10 +27,14 @@ from emulator.tlib.messages import (
     RequestAgentNotReady,
     RequestAgentReady,
     RequestAnswerCall,
+    RequestCancelCallForward,
     RequestHoldCall,
     RequestMakeCall,
     RequestReleaseCall,
     RequestRetrieveCall,
+    RequestSetCallForward,
+    RequestSetDNDOff,
+    RequestSetDNDOn,
 )
 
 
@@ -78,6 +82,10 @@ def _work_mode(arguments: Arguments, default: AgentWorkMode) -> AgentWorkMode:
     return AgentWorkMode(mode) if mode else default
 
 
+def _dn(cls: Callable[..., Request]) -> Builder:
+    return lambda ref, dn, conn_id, arguments: cls(ref, dn)
+
+
 def _call(cls: Callable[..., Request]) -> Builder:
     return lambda ref, dn, conn_id, arguments: cls(ref, dn, conn_id=conn_id)
 
@@ -118,12 +126,21 @@ OPERATIONS: tuple[Operation, ...] = (
             ref, dn, agent_work_mode=_work_mode(a, AgentWorkMode.UNKNOWN)
         ),
     ),
-    Operation("dnd-on", Scope.DN, "RequestSetDNDOn"),
-    Operation("dnd-off", Scope.DN, "RequestSetDNDOff"),
+    Operation("dnd-on", Scope.DN, "RequestSetDNDOn", build=_dn(RequestSetDNDOn)),
+    Operation("dnd-off", Scope.DN, "RequestSetDNDOff", build=_dn(RequestSetDNDOff)),
     Operation(
-        "set-forward", Scope.DN, "RequestSetCallForward", (Field("forwardTo", required=True),)
+        "set-forward",
+        Scope.DN,
+        "RequestSetCallForward",
+        (Field("forwardTo", required=True),),
+        build=lambda ref, dn, _, a: RequestSetCallForward(ref, dn, other_dn=a["forwardTo"]),
     ),
-    Operation("cancel-forward", Scope.DN, "RequestCancelCallForward"),
+    Operation(
+        "cancel-forward",
+        Scope.DN,
+        "RequestCancelCallForward",
+        build=_dn(RequestCancelCallForward),
+    ),
     Operation(
         "make-call",
         Scope.DN,

@@ -37,10 +37,14 @@ from emulator.tlib.messages import (
     RequestAgentLogout,
     RequestAgentNotReady,
     RequestAgentReady,
+    RequestCancelCallForward,
     RequestMakeCall,
     RequestQueryAddress,
     RequestRegisterAddress,
     RequestReleaseCall,
+    RequestSetCallForward,
+    RequestSetDNDOff,
+    RequestSetDNDOn,
     RequestUnregisterAddress,
     encode,
     error_event,
@@ -109,6 +113,8 @@ class OwnerRole:
             "Owner": self.name,
             "OwnerEpoch": owned.epoch,
             "PhoneType": str(owned.phone),
+            "DND": "On" if owned.dnd else "Off",
+            "ForwardTo": owned.forward_to,
             "Calls": [
                 {
                     "ConnID": ref.conn_id,
@@ -179,6 +185,19 @@ class OwnerRole:
             self._call_request(owned, request, requester)
         elif isinstance(request, RequestMakeCall):
             self.on_make_call(owned.dn, request.other_dn, requester)
+        elif isinstance(request, RequestSetDNDOn | RequestSetDNDOff):
+            owned.dnd = isinstance(request, RequestSetDNDOn)
+            name = EventName.EVENT_DND_ON if owned.dnd else EventName.EVENT_DND_OFF
+            self.fanout(owned, Event(name, owned.dn), requester)
+        elif isinstance(request, RequestSetCallForward):
+            rules.check_forward_target(owned, request.other_dn)
+            owned.forward_to = request.other_dn
+            attributes = {"OtherDN": owned.forward_to}
+            forward = Event(EventName.EVENT_FORWARD_SET, owned.dn, None, attributes)
+            self.fanout(owned, forward, requester)
+        elif isinstance(request, RequestCancelCallForward):
+            owned.forward_to = ""
+            self.fanout(owned, Event(EventName.EVENT_FORWARD_CANCEL, owned.dn), requester)
 
     def _login(
         self, owned: OwnedDn, request: RequestAgentLogin, desktop: Desktop, requester: Requester

@@ -73,6 +73,11 @@ class OwnedDn:
     calls: dict[str, CallRef] = field(default_factory=dict)
     phone_node: str | None = None  # where the softphone is registered
     move_phase: MovePhase = MovePhase.STAYING
+    # The DN's settings (RequestSetDNDOn, RequestSetCallForward), kept by its owner. Choice: an
+    # ownership move does not carry them (``OwnerRole.adopt`` starts a fresh record, as the agent
+    # is logged out before a move); they do not yet change how the DN's calls are routed.
+    dnd: bool = False
+    forward_to: str = ""
 
     @property
     def agent_state(self) -> AgentState:
@@ -178,3 +183,14 @@ def logout_on_disconnect(dn: OwnedDn, gone: Callable[[Desktop], bool], enabled: 
     the agent is logged out when the desktop connection that logged it in goes away — its T-Lib
     connection closes, or the TC link between its desktop node and the owner is lost."""
     return enabled and dn.agent is not None and gone(dn.agent.login_desktop)
+
+
+def check_forward_target(dn: OwnedDn, target: str) -> None:
+    """RequestSetCallForward: "forward the DN's calls to another number". A DN forwarded to
+    itself would loop; it is refused (EventError) and the setting stays as it was. Choice: any
+    other number is taken, an external one as well as a DN of the lab, as SIP Server does."""
+    if target == dn.dn:
+        raise RequestRejected(
+            ErrorCode.INVALID_ATTRIBUTE,
+            f"RequestSetCallForward: DN {dn.dn} cannot forward to itself",
+        )

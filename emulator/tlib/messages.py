@@ -34,6 +34,10 @@ class EventName(StrEnum):
     EVENT_DN_OUT_OF_SERVICE = "EventDNOutOfService"
     EVENT_DN_BACK_IN_SERVICE = "EventDNBackInService"
     EVENT_ADDRESS_INFO = "EventAddressInfo"
+    EVENT_DND_ON = "EventDNDOn"
+    EVENT_DND_OFF = "EventDNDOff"
+    EVENT_FORWARD_SET = "EventForwardSet"
+    EVENT_FORWARD_CANCEL = "EventForwardCancel"
     EVENT_ERROR = "EventError"
 
 
@@ -136,6 +140,38 @@ class RequestMakeCall(Request):
     other_dn: str = ""
 
 
+@dataclass(frozen=True)
+class RequestSetDNDOn(Request):
+    NAME: ClassVar[str] = "RequestSetDNDOn"
+
+
+@dataclass(frozen=True)
+class RequestSetDNDOff(Request):
+    NAME: ClassVar[str] = "RequestSetDNDOff"
+
+
+@dataclass(frozen=True)
+class RequestSetCallForward(Request):
+    """Forward the DN's calls to ``other_dn`` (Genesys' ForwardModeUnconditional)."""
+
+    NAME: ClassVar[str] = "RequestSetCallForward"
+    other_dn: str = ""
+
+
+@dataclass(frozen=True)
+class RequestCancelCallForward(Request):
+    NAME: ClassVar[str] = "RequestCancelCallForward"
+
+
+# Requests on the DN's settings, answered by its owner alone (no call, no agent needed).
+DN_SETTING_REQUESTS = (
+    RequestSetDNDOn,
+    RequestSetDNDOff,
+    RequestSetCallForward,
+    RequestCancelCallForward,
+)
+
+
 REQUEST_TYPES: Mapping[str, type[Request]] = {
     cls.NAME: cls
     for cls in (
@@ -151,6 +187,7 @@ REQUEST_TYPES: Mapping[str, type[Request]] = {
         RequestHoldCall,
         RequestRetrieveCall,
         RequestMakeCall,
+        *DN_SETTING_REQUESTS,
     )
 }
 
@@ -162,6 +199,7 @@ _REQUIRED_EXTRA: Mapping[str, tuple[str, ...]] = {
     "RequestHoldCall": ("conn_id",),
     "RequestRetrieveCall": ("conn_id",),
     "RequestMakeCall": ("other_dn",),
+    "RequestSetCallForward": ("other_dn",),
 }
 
 

@@ -31,6 +31,43 @@ async def test_not_ready_with_a_reason_code_is_shown_on_the_dn(lab_factory: Any)
     assert "reasons" not in ready["data"]["dn"]
 
 
+async def test_dnd_and_forwarding_go_to_the_sip_node_and_come_back_on_the_dn(
+    lab_factory: Any,
+) -> None:
+    lab = await lab_factory()
+    desk = await lab.logged_on("agent1")
+    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
+    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+
+    status, answer = await desk.call("POST", f"{VOICE}/dnd-on", {"operationId": "dnd-1"})
+    assert (status, answer["status"]["code"]) == (200, 1), answer
+    message = await desk.expect_voice("DnStateChanged", dnd="on")
+    assert message["data"]["operationId"] == "dnd-1"
+    assert "dnd-off" in message["data"]["dn"]["capabilities"]
+    assert lab.sip.node.owner.owned["7001"].dnd is True  # the owner keeps it, not GWS
+
+    body = {"operationId": "fw-1", "data": {"forwardTo": "+15550009999"}}
+    status, answer = await desk.call("POST", f"{VOICE}/set-forward", body)
+    assert status == 200, answer
+    message = await desk.expect_voice("DnStateChanged", forwardTo="+15550009999")
+    assert message["data"]["operationId"] == "fw-1"
+
+    status, answer = await desk.call(
+        "POST", f"{VOICE}/set-forward", {"data": {"forwardTo": "7001"}}
+    )
+    assert status == 200  # accepted by GWS; the SIP node refuses it with EventError
+    error = await desk.expect_voice("EventError")
+    assert "cannot forward to itself" in str(error["data"])
+
+    await desk.call("POST", f"{VOICE}/cancel-forward", {"operationId": "fw-2"})
+    message = await desk.expect_voice("DnStateChanged", dnd="on")
+    assert message["data"]["operationId"] == "fw-2"
+    assert "forwardTo" not in message["data"]["dn"]
+    await desk.call("POST", f"{VOICE}/dnd-off", {"operationId": "dnd-2"})
+    message = await desk.expect_voice("DnStateChanged", dnd="off")
+    assert message["data"]["operationId"] == "dnd-2"
+
+
 async def test_every_voice_operation_answers_bad_input_precisely(lab_factory: Any) -> None:
     lab = await lab_factory()
     desk = await lab.logged_on("agent1")
