@@ -239,6 +239,18 @@ def _call_event(default_state: WorkspaceCallState) -> Callable[[DnView, Event], 
     return handle
 
 
+def _on_attached_data(dn: DnView, event: Event) -> list[Message]:
+    """EventAttachedDataChanged: the call's whole user data, as its call node holds it now."""
+    conn_id = event.get("ConnID")
+    known = dn.calls.get(conn_id) if isinstance(conn_id, str) else None
+    default = known.state if known else WorkspaceCallState.ESTABLISHED
+    call = _call_from_wire(event.attributes, default, dn.calls)
+    if call is None:
+        return []
+    _keep(dn, call)
+    return [call_state_changed(dn, call, NotificationType.ATTACHED_DATA_CHANGED)]
+
+
 def _on_dnd(dn: DnView, event: Event) -> list[Message]:
     dn.dnd = event.name is EventName.EVENT_DND_ON
     return [dn_state_changed(dn)]
@@ -300,6 +312,7 @@ EVENT_TABLE: Mapping[EventName, Row] = {
     EventName.EVENT_RELEASED: Row(_call_event(WorkspaceCallState.RELEASED)),
     EventName.EVENT_DN_OUT_OF_SERVICE: Row(_on_out_of_service),
     EventName.EVENT_DN_BACK_IN_SERVICE: Row(_on_back_in_service, query_after=True),
+    EventName.EVENT_ATTACHED_DATA_CHANGED: Row(_on_attached_data),
     EventName.EVENT_DND_ON: Row(_on_dnd),
     EventName.EVENT_DND_OFF: Row(_on_dnd),
     EventName.EVENT_FORWARD_SET: Row(_on_forward),

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from emulator.gws.errors import BadRequest
-from emulator.gws.voice_messages import UserDataError, parse_kvlist
+from emulator.gws.voice_messages import UserDataError, parse_kvlist, user_data_to_tlib
 from emulator.tlib.enums import AgentWorkMode
 from emulator.tlib.messages import (
     Request,
@@ -27,7 +27,9 @@ from emulator.tlib.messages import (
     RequestAgentNotReady,
     RequestAgentReady,
     RequestAnswerCall,
+    RequestAttachUserData,
     RequestCancelCallForward,
+    RequestDeletePair,
     RequestHoldCall,
     RequestMakeCall,
     RequestReleaseCall,
@@ -35,6 +37,7 @@ from emulator.tlib.messages import (
     RequestSetCallForward,
     RequestSetDNDOff,
     RequestSetDNDOn,
+    RequestUpdateUserData,
 )
 
 
@@ -84,6 +87,12 @@ def _work_mode(arguments: Arguments, default: AgentWorkMode) -> AgentWorkMode:
 
 def _dn(cls: Callable[..., Request]) -> Builder:
     return lambda ref, dn, conn_id, arguments: cls(ref, dn)
+
+
+def _user_data(cls: Callable[..., Request]) -> Builder:
+    return lambda ref, dn, conn_id, arguments: cls(
+        ref, dn, conn_id=conn_id, user_data=user_data_to_tlib(arguments["userData"])
+    )
 
 
 def _call(cls: Callable[..., Request]) -> Builder:
@@ -236,15 +245,21 @@ OPERATIONS: tuple[Operation, ...] = (
         Scope.CALL,
         "RequestAttachUserData",
         (Field("userData", Kind.USER_DATA, True),),
+        build=_user_data(RequestAttachUserData),
     ),
     Operation(
         "update-user-data",
         Scope.CALL,
         "RequestUpdateUserData",
         (Field("userData", Kind.USER_DATA, True),),
+        build=_user_data(RequestUpdateUserData),
     ),
     Operation(
-        "delete-user-data-pair", Scope.CALL, "RequestDeleteUserData", (Field("key", required=True),)
+        "delete-user-data-pair",
+        Scope.CALL,
+        "RequestDeletePair",
+        (Field("key", required=True),),
+        build=lambda ref, dn, conn_id, a: RequestDeletePair(ref, dn, conn_id=conn_id, key=a["key"]),
     ),
     Operation("start-recording", Scope.CALL, "RequestStartRecording"),
     Operation("stop-recording", Scope.CALL, "RequestStopRecording"),

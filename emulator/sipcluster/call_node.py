@@ -10,9 +10,17 @@ desktop-node and owner roles; sans-I/O like it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from emulator.common.jsonlog import JsonLog
-from emulator.sipcluster.calls import STATE_EVENTS, Call, ConnIdFactory, Party, apply
+from emulator.sipcluster.calls import (
+    STATE_EVENTS,
+    Call,
+    ConnIdFactory,
+    Party,
+    apply,
+    changed_user_data,
+)
 from emulator.sipcluster.config import NodeConfig
 from emulator.sipcluster.effects import Effects
 from emulator.sipcluster.owner import OwnerRole
@@ -22,9 +30,7 @@ from emulator.sipcluster.tc_messages import CallEvent, CallRequest, PartyInfo, R
 from emulator.tlib.enums import CallState, CallType
 from emulator.tlib.errors import ErrorCode, RequestRejected
 from emulator.tlib.messages import (
-    CallRequest as TLibCallRequest,
-)
-from emulator.tlib.messages import (
+    USER_DATA_REQUESTS,
     Event,
     EventName,
     RequestAnswerCall,
@@ -32,6 +38,9 @@ from emulator.tlib.messages import (
     RequestRetrieveCall,
     encode,
     error_event,
+)
+from emulator.tlib.messages import (
+    CallRequest as TLibCallRequest,
 )
 
 # A hook of the SIP side around a party's action: (call, party, action, requester).
@@ -47,6 +56,7 @@ _ACTIONS: dict[type[TLibCallRequest], PartyInput] = {
     RequestHoldCall: PartyInput.HOLD,
     RequestRetrieveCall: PartyInput.RETRIEVE,
 }
+_USER_DATA_ACTIONS = frozenset(cls.NAME for cls in USER_DATA_REQUESTS)
 
 
 class CallNodeRole:
@@ -149,17 +159,10 @@ class CallNodeRole:
         if not party.is_dn:
             return
         info = call.info(party)
-        event = Event(
-            name,
-            party.address,
-            attributes={
-                "ConnID": call.conn_id,
-                "OtherDN": info.other_dn,
-                "CallType": str(call.call_type),
-                "CallState": str(party.state),
-                "CallNode": self.name,
-            },
-        )
+        attributes = _call_attributes(info)
+        if call.user_data:
+            attributes["UserData"] = call.user_data
+        event = Event(name, party.address, attributes=attributes)
         live = None if party.state is CallState.RELEASED else info
         self._to_dn_owner(party.address, event, live, requester)
 
@@ -184,13 +187,19 @@ class CallNodeRole:
     def _forward_call_request(
         self, ref: CallRef, dn: str, request: TLibCallRequest, requester: Requester
     ) -> None:
-        action = _ACTIONS.get(type(request), PartyInput.RELEASE).value
+        if isinstance(request, USER_DATA_REQUESTS):
+            pairs = getattr(request, "user_data", None)
+            key = getattr(request, "key", None)
+            message = CallRequest(ref.conn_id, dn, request.NAME, requester, pairs, key)
+        else:
+            action = _ACTIONS.get(type(request), PartyInput.RELEASE).value
+            message = CallRequest(ref.conn_id, dn, action, requester)
         if ref.call_node == self.name:
-            self.call_request(CallRequest(ref.conn_id, dn, action, requester))
+            self.call_request(message)
             return
         in_flight = self.calls_in_flight.setdefault(ref.call_node, {})
         in_flight[requester] = (dn, ref.conn_id, request.NAME)
-        if not self.effects.to_peer(ref.call_node, CallRequest(ref.conn_id, dn, action, requester)):
+        if not self.effects.to_peer(ref.call_node, message):
             self.call_node_lost(ref.call_node)
 
     def call_answered(self, peer: str, requester: Requester | None, conn_id: str) -> None:
@@ -219,6 +228,9 @@ class CallNodeRole:
 
     def call_request(self, message: CallRequest) -> None:
         try:
+            if message.action in _USER_DATA_ACTIONS:
+                self.user_data_action(message)
+                return
             self.party_action(
                 message.conn_id, message.dn, PartyInput(message.action), message.requester
             )
@@ -226,15 +238,49 @@ class CallNodeRole:
             error = error_event(exc.code, exc.message, this_dn=message.dn)
             self._to_dn_owner(message.dn, error, None, message.requester)
 
+    def user_data_action(self, message: CallRequest) -> None:
+        """A user-data request on a call hosted here: the data changes on the call, and every
+        live DN party of the call hears EventAttachedDataChanged with all of it (the
+        requester's copy answering its request)."""
+        call = self.calls.get(message.conn_id)
+        party = call.party(message.dn) if call else None
+        if call is None or party is None or party.state is CallState.RELEASED:
+            raise RequestRejected(
+                ErrorCode.INVALID_CONN_ID,
+                f"{message.action}: no live call {message.conn_id} with party {message.dn} "
+                f"on {self.name}",
+            )
+        call.user_data = changed_user_data(
+            call.user_data, message.action, message.user_data, message.key
+        )
+        self.log.event(
+            "call.user_data", ConnID=call.conn_id, request=message.action, keys=list(call.user_data)
+        )
+        for each in call.parties:
+            if each.is_dn and each.state is not CallState.RELEASED:
+                info = call.info(each)
+                event = Event(
+                    EventName.EVENT_ATTACHED_DATA_CHANGED,
+                    each.address,
+                    attributes={**_call_attributes(info), "UserData": call.user_data},
+                )
+                requester = message.requester if each is party else None
+                self._to_dn_owner(each.address, event, info, requester)
 
-def restored_event(party: PartyInfo) -> Event:
-    """The event re-announcing a live call to its DN's owner after a heal or an owner change."""
-    attributes = {
+
+def _call_attributes(party: PartyInfo) -> dict[str, Any]:
+    return {
         "ConnID": party.conn_id,
         "OtherDN": party.other_dn,
         "CallType": str(party.call_type),
         "CallState": str(party.state),
         "CallNode": party.call_node,
-        "Restored": True,
     }
+
+
+def restored_event(party: PartyInfo) -> Event:
+    """The event re-announcing a live call to its DN's owner after a heal or an owner change."""
+    attributes: dict[str, Any] = {**_call_attributes(party), "Restored": True}
+    if party.user_data:
+        attributes["UserData"] = party.user_data
     return Event(STATE_EVENTS[party.state], party.dn, attributes=attributes)

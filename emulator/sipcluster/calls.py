@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from emulator.sipcluster.states import PartyInput, party_next
 from emulator.sipcluster.tc_messages import PartyInfo
 from emulator.tlib.enums import CallState, CallType
-from emulator.tlib.messages import EventName
+from emulator.tlib.errors import ErrorCode, RequestRejected
+from emulator.tlib.messages import (
+    EventName,
+    RequestAttachUserData,
+    RequestDeletePair,
+    RequestDeleteUserData,
+    RequestUpdateUserData,
+)
 
 
 @dataclass
@@ -30,6 +39,9 @@ class Call:
     node: str
     call_type: CallType
     parties: tuple[Party, Party]
+    # "User data lives with the call on its call node": replaced on each change, never changed
+    # in place, so the PartyInfo and events that carry it share it safely.
+    user_data: Mapping[str, Any] = field(default_factory=dict)
 
     def party(self, address: str) -> Party | None:
         return next((p for p in self.parties if p.address == address), None)
@@ -45,6 +57,7 @@ class Call:
             other_dn=self.other(party).address,
             call_type=self.call_type,
             call_node=self.node,
+            user_data=self.user_data,
         )
 
 
@@ -90,3 +103,25 @@ def apply(call: Call, party: Party, action: PartyInput) -> list[tuple[Party, Eve
     if action is PartyInput.RETRIEVE:
         return [(party, EventName.EVENT_RETRIEVED)]
     return [(party, STATE_EVENTS[new_state])]
+
+
+def changed_user_data(
+    current: Mapping[str, Any], request: str, pairs: Mapping[str, Any] | None, key: str | None
+) -> dict[str, Any]:
+    """The call's user data after a user-data request (``RequestAttachUserData`` ...).
+
+    Choice: the lab keeps one value per key, so attach and update both set each given key (a
+    T-Server may keep a second value under a key attached twice); ``RequestDeletePair`` of a key
+    the call does not have is refused (EventError) with nothing changed.
+    """
+    if request in (RequestAttachUserData.NAME, RequestUpdateUserData.NAME):
+        return {**current, **(pairs or {})}
+    if request == RequestDeletePair.NAME:
+        if key not in current:
+            raise RequestRejected(
+                ErrorCode.INVALID_ATTRIBUTE, f"{request}: the call has no user data key {key!r}"
+            )
+        return {k: v for k, v in current.items() if k != key}
+    if request == RequestDeleteUserData.NAME:
+        return {}
+    raise ValueError(f"not a user-data request: {request}")

@@ -122,6 +122,7 @@ class OwnerRole:
                     "OtherDN": ref.other_dn,
                     "CallType": str(ref.call_type),
                     "CallNode": ref.call_node,
+                    **({"UserData": ref.user_data} if ref.user_data else {}),
                 }
                 for ref in rules.visible_calls(owned, self.reachable)
             ],
@@ -321,14 +322,20 @@ class OwnerRole:
             and not announce_known
             and known is not None
             and party is not None
-            and (known.state, known.call_node) == (party.state, party.call_node)
+            and (known.state, known.call_node, known.user_data)
+            == (party.state, party.call_node, party.user_data)
         ):
             return  # already known as it is: nothing to tell the desktops
         if party is None:
             owned.calls.pop(conn_id, None)
         else:
             owned.calls[conn_id] = CallRef(
-                party.conn_id, party.call_node, party.state, party.other_dn, party.call_type
+                party.conn_id,
+                party.call_node,
+                party.state,
+                party.other_dn,
+                party.call_type,
+                party.user_data,
             )
         self.fanout(owned, event, requester)
         if party is None:

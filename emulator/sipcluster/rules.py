@@ -6,9 +6,10 @@ Each docstring quotes the line of "GWS Disaster Recovery Scenarios" it implement
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from emulator.sipcluster.states import MovePhase
 from emulator.tlib.enums import AgentState, AgentWorkMode, CallState, CallType, PhoneType
@@ -59,6 +60,7 @@ class CallRef:
     state: CallState
     other_dn: str
     call_type: CallType
+    user_data: Mapping[str, Any] = field(default_factory=dict)  # as the call node last said
 
 
 @dataclass

@@ -10,7 +10,7 @@ nodes; ``CallRequest``/``CallEvent`` do the same between owner and call node.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from emulator.tlib.enums import CallState, CallType, PhoneType
@@ -51,6 +51,8 @@ class PartyInfo:
     other_dn: str
     call_type: CallType
     call_node: str
+    # The call's user data (replaced, never changed in place, so a PartyInfo can share it).
+    user_data: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,10 @@ class CallRequest:
     NAME: ClassVar[str] = "TcCallRequest"
     conn_id: str
     dn: str
-    action: str
+    action: str  # a PartyInput, or the name of a user-data request
     requester: Requester
+    user_data: Mapping[str, Any] | None = None  # RequestAttachUserData, RequestUpdateUserData
+    key: str | None = None  # RequestDeletePair
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class EventName(StrEnum):
     EVENT_DND_OFF = "EventDNDOff"
     EVENT_FORWARD_SET = "EventForwardSet"
     EVENT_FORWARD_CANCEL = "EventForwardCancel"
+    EVENT_ATTACHED_DATA_CHANGED = "EventAttachedDataChanged"
     EVENT_ERROR = "EventError"
 
 
@@ -52,6 +53,8 @@ WIRE_NAMES: Mapping[str, str] = {
     "register_mode": "RegisterMode",
     "address_type": "AddressType",
     "password": "Password",
+    "user_data": "UserData",
+    "key": "Key",
 }
 
 
@@ -135,6 +138,44 @@ class RequestRetrieveCall(CallRequest):
 
 
 @dataclass(frozen=True)
+class RequestAttachUserData(CallRequest):
+    """Attach key-value pairs to the call (``UserData``: a JSON object of str, int or object)."""
+
+    NAME: ClassVar[str] = "RequestAttachUserData"
+    user_data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RequestUpdateUserData(CallRequest):
+    NAME: ClassVar[str] = "RequestUpdateUserData"
+    user_data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RequestDeletePair(CallRequest):
+    """Delete one key of the call's user data."""
+
+    NAME: ClassVar[str] = "RequestDeletePair"
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class RequestDeleteUserData(CallRequest):
+    """Delete all of the call's user data."""
+
+    NAME: ClassVar[str] = "RequestDeleteUserData"
+
+
+# Requests on a call's user data, answered by its call node with EventAttachedDataChanged.
+USER_DATA_REQUESTS = (
+    RequestAttachUserData,
+    RequestUpdateUserData,
+    RequestDeletePair,
+    RequestDeleteUserData,
+)
+
+
+@dataclass(frozen=True)
 class RequestMakeCall(Request):
     NAME: ClassVar[str] = "RequestMakeCall"
     other_dn: str = ""
@@ -188,6 +229,7 @@ REQUEST_TYPES: Mapping[str, type[Request]] = {
         RequestRetrieveCall,
         RequestMakeCall,
         *DN_SETTING_REQUESTS,
+        *USER_DATA_REQUESTS,
     )
 }
 
@@ -200,6 +242,10 @@ _REQUIRED_EXTRA: Mapping[str, tuple[str, ...]] = {
     "RequestRetrieveCall": ("conn_id",),
     "RequestMakeCall": ("other_dn",),
     "RequestSetCallForward": ("other_dn",),
+    "RequestAttachUserData": ("conn_id", "user_data"),
+    "RequestUpdateUserData": ("conn_id", "user_data"),
+    "RequestDeletePair": ("conn_id", "key"),
+    "RequestDeleteUserData": ("conn_id",),
 }
 
 
@@ -378,6 +424,15 @@ def _decode_request(cls: type[Request], obj: dict[str, Any]) -> Request:
 
 
 def _convert(request: str, attribute: _Attribute, value: Any, reference_id: int) -> Any:
+    if attribute.name == "user_data":
+        problem = user_data_problem(value)
+        if problem:
+            raise ProtocolError(
+                ErrorCode.INVALID_ATTRIBUTE,
+                f"{request}: attribute 'UserData' {problem}",
+                reference_id=reference_id,
+            )
+        return value
     enum_type = attribute.enum_type
     if enum_type is not None:
         try:
@@ -397,3 +452,21 @@ def _convert(request: str, attribute: _Attribute, value: Any, reference_id: int)
             reference_id=reference_id,
         )
     return value
+
+
+def user_data_problem(value: Any, where: str = "") -> str | None:
+    """What makes ``value`` no T-Lib ``UserData`` (a JSON object whose keys are non-empty
+    strings and whose values are strings, integers or such objects), or None."""
+    if not isinstance(value, Mapping):
+        return f"{where or 'it'} must be an object of key-value pairs, got {type(value).__name__}"
+    for key, item in value.items():
+        at = f"{where}.{key}" if where else str(key)
+        if not isinstance(key, str) or not key:
+            return f"has a key that is not a non-empty string: {key!r}"
+        if isinstance(item, Mapping):
+            nested = user_data_problem(item, at)
+            if nested:
+                return nested
+        elif isinstance(item, bool) or not isinstance(item, str | int):
+            return f"value of {at!r} must be a string, an integer or an object, got {item!r}"
+    return None

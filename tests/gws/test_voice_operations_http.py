@@ -68,6 +68,42 @@ async def test_dnd_and_forwarding_go_to_the_sip_node_and_come_back_on_the_dn(
     assert message["data"]["operationId"] == "dnd-2"
 
 
+async def test_user_data_is_attached_on_the_call_node_and_shown_on_the_call(
+    lab_factory: Any,
+) -> None:
+    lab = await lab_factory()
+    desk = await lab.logged_on("agent1")
+    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
+    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    conn_id = lab.sip.node.inbound_call("+15551230009", "7001")
+    await desk.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
+    await desk.call("POST", f"{VOICE}/calls/{conn_id}/answer")
+    await desk.expect_voice("CallStateChanged", id=conn_id, state="Established")
+
+    pairs = [
+        {"key": "Account", "type": "str", "value": "42"},
+        {"key": "Order", "type": "kvlist", "value": [{"key": "Id", "type": "str", "value": "A"}]},
+    ]
+    body = {"operationId": "ud-1", "data": {"userData": pairs}}
+    status, answer = await desk.call("POST", f"{VOICE}/calls/{conn_id}/attach-user-data", body)
+    assert (status, answer["status"]["code"]) == (200, 1), answer
+    message = await desk.expect_voice("CallStateChanged", id=conn_id, userData=pairs)
+    assert message["data"]["notificationType"] == "AttachedDataChanged"
+    assert message["data"]["operationId"] == "ud-1"
+    assert lab.sip.node.calls[conn_id].user_data == {"Account": "42", "Order": {"Id": "A"}}
+
+    body = {"data": {"key": "Account"}}
+    await desk.call("POST", f"{VOICE}/calls/{conn_id}/delete-user-data-pair", body)
+    left = [pairs[1]]
+    message = await desk.expect_voice("CallStateChanged", id=conn_id, userData=left)
+    assert message["data"]["notificationType"] == "AttachedDataChanged"
+
+    body = {"data": {"key": "Nope"}}
+    await desk.call("POST", f"{VOICE}/calls/{conn_id}/delete-user-data-pair", body)
+    error = await desk.expect_voice("EventError")
+    assert "no user data key 'Nope'" in str(error["data"])
+
+
 async def test_every_voice_operation_answers_bad_input_precisely(lab_factory: Any) -> None:
     lab = await lab_factory()
     desk = await lab.logged_on("agent1")

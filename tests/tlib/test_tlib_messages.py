@@ -28,8 +28,16 @@ from emulator.tlib.messages import (
     RequestQueryAddress,
     RequestRegisterAddress,
     RequestReleaseCall,
+    RequestAttachUserData,
+    RequestCancelCallForward,
+    RequestDeletePair,
+    RequestDeleteUserData,
     RequestRetrieveCall,
+    RequestSetCallForward,
+    RequestSetDNDOff,
+    RequestSetDNDOn,
     RequestUnregisterAddress,
+    RequestUpdateUserData,
     decode,
     encode,
     error_event,
@@ -64,6 +72,21 @@ FULL_REQUESTS: dict[str, Request] = {
         RequestHoldCall(reference_id=10, this_dn="5001", conn_id="006f01a2b3c4d5e6"),
         RequestRetrieveCall(reference_id=11, this_dn="5001", conn_id="006f01a2b3c4d5e6"),
         RequestMakeCall(reference_id=12, this_dn="5001", other_dn="+14155550100"),
+        RequestSetDNDOn(reference_id=13, this_dn="5001"),
+        RequestSetDNDOff(reference_id=14, this_dn="5001"),
+        RequestSetCallForward(reference_id=15, this_dn="5001", other_dn="+14155550199"),
+        RequestCancelCallForward(reference_id=16, this_dn="5001"),
+        RequestAttachUserData(
+            reference_id=17,
+            this_dn="5001",
+            conn_id="006f01a2b3c4d5e6",
+            user_data={"Account": "42", "Priority": 3, "Order": {"Id": "A-1"}},
+        ),
+        RequestUpdateUserData(
+            reference_id=18, this_dn="5001", conn_id="006f01a2b3c4d5e6", user_data={"Lang": "fr"}
+        ),
+        RequestDeletePair(reference_id=19, this_dn="5001", conn_id="006f01a2b3c4d5e6", key="A"),
+        RequestDeleteUserData(reference_id=20, this_dn="5001", conn_id="006f01a2b3c4d5e6"),
     )
 }
 
