@@ -307,3 +307,40 @@ async def test_public_workspace_client_answers_holds_retrieves_and_releases_an_i
         for request in ("Answer", "Hold", "Retrieve", "Release"):
             assert sip_request_conn_ids(dc, f"Request{request}Call") == [conn_id], request
         assert_after_call(steps)
+
+
+async def test_public_workspace_client_attaches_user_data_and_sets_dnd_and_forwarding() -> None:
+    async with datacentre() as dc:
+        args = (*agent(dc.base_url, "agent1", "7001"), "data-and-settings")
+        async with node_script("call_flow.js", *args) as js:
+            await js.until("awaiting-call")
+            conn_id = await dc.inbound_call("7001", caller=CALLER)
+            steps = await js.finish()
+        by_name = {step["step"]: step for step in steps}
+        account = {"key": "Account", "type": "str", "value": "42"}
+        expected = {
+            "attach": [account, {"key": "Priority", "type": "int", "value": 3}],
+            "update": [account, {"key": "Priority", "type": "int", "value": 5}],
+            "delete-pair": [{"key": "Priority", "type": "int", "value": 5}],
+        }
+        for name, pairs in expected.items():
+            step = by_name[name]
+            assert (step["id"], step["state"]) == (conn_id, "Established"), step
+            assert step["notificationType"] == "AttachedDataChanged", step
+            assert step["userData"] == pairs == step["clientUserData"], step
+        settings = {
+            "dnd-on": ("on", None, "dnd-off"),
+            "set-forward": ("on", "+15550009999", "cancel-forward"),
+            "cancel-forward": ("on", None, "set-forward"),
+            "dnd-off": ("off", None, "dnd-on"),
+        }
+        for name, (dnd, forward, offered) in settings.items():
+            step = by_name[name]
+            assert (step["dnd"], step["forwardTo"]) == (dnd, forward), step
+            assert offered in step["capabilities"], step
+        # The T-Lib traffic at sip1: each operation became its Genesys request.
+        for request in ("RequestAttachUserData", "RequestUpdateUserData", "RequestDeletePair"):
+            assert sip_request_conn_ids(dc, request) == [conn_id], request
+        for request in ("RequestSetDNDOn", "RequestSetCallForward", "RequestCancelCallForward"):
+            assert len(dc.sip_events("tlib.request", message=request, DN="7001")) == 1, request
+        assert by_name["release"]["state"] == "Released"

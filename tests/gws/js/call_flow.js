@@ -13,6 +13,10 @@
 //                                   release -> Released
 //   callee                          'awaiting-call': Ringing, answer -> Established, the far end
 //                                   hangs up -> Released
+//   data-and-settings               'awaiting-call': Ringing, answer, attachUserData,
+//                                   updateUserData, deleteUserDataPair (each -> the call with its
+//                                   userData), dndOn, setForward, cancelForward, dndOff (each ->
+//                                   the DN with dnd and forwardTo), release -> Released
 // Every scenario starts Ready and ends with the DN's next two states (drlab: NotReady with
 // AfterCallWork after the release, then Ready when ACW is over), then destroy().
 const {main, signOff, signOn, step} = require('./common');
@@ -67,6 +71,32 @@ async function receiveCall(api, recorder, listing) {
   return report(api, 'ringing', await first, listing);
 }
 
+const PAIRS = [
+  {key: 'Account', type: 'str', value: '42'},
+  {key: 'Priority', type: 'int', value: 3},
+];
+
+// A call step that reports the call's user data as the client holds it.
+async function dataStep(api, recorder, name, request, id) {
+  const next = recorder.call((message) => message.call.id === id, `the call after ${name}`);
+  await request(id);
+  const {message} = await next;
+  step(name, {
+    id: message.call.id,
+    state: message.call.state,
+    notificationType: message.notificationType,
+    userData: message.call.userData,
+    clientUserData: api.voice.calls.get(id).userData,
+  });
+}
+
+// A DN step: the client's DN after a settings request.
+async function settingStep(api, recorder, name, request, predicate) {
+  await request();
+  const dn = await recorder.dn(predicate, `the DN after ${name}`);
+  step(name, {dnd: dn.dnd, forwardTo: dn.forwardTo ?? null, capabilities: dn.capabilities});
+}
+
 // Two desktops on one call (make-call-answered, callee) change it concurrently: no listing.
 const SCENARIOS = {
   'make-call': async (api, recorder) => {
@@ -84,6 +114,22 @@ const SCENARIOS = {
     await act(api, recorder, 'hold', (id) => api.voice.holdCall(id), call.id, true);
     await act(api, recorder, 'retrieve', (id) => api.voice.retrieveCall(id), call.id, true);
     await act(api, recorder, 'release', (id) => api.voice.releaseCall(id), call.id, true);
+  },
+  'data-and-settings': async (api, recorder) => {
+    const call = await receiveCall(api, recorder, false);
+    await act(api, recorder, 'answer', (id) => api.voice.answerCall(id), call.id, false);
+    const id = call.id;
+    await dataStep(api, recorder, 'attach', (c) => api.voice.attachUserData(c, PAIRS), id);
+    const update = [{key: 'Priority', type: 'int', value: 5}];
+    await dataStep(api, recorder, 'update', (c) => api.voice.updateUserData(c, update), id);
+    await dataStep(api, recorder, 'delete-pair', (c) => api.voice.deleteUserDataPair(c, 'Account'), id);
+    await settingStep(api, recorder, 'dnd-on', () => api.voice.dndOn(), (d) => d.dnd === 'on');
+    await settingStep(api, recorder, 'set-forward', () => api.voice.setForward('+15550009999'),
+      (d) => d.forwardTo === '+15550009999');
+    await settingStep(api, recorder, 'cancel-forward', () => api.voice.cancelForward(),
+      (d) => !d.forwardTo);
+    await settingStep(api, recorder, 'dnd-off', () => api.voice.dndOff(), (d) => d.dnd === 'off');
+    await act(api, recorder, 'release', (c) => api.voice.releaseCall(c), id, false);
   },
   callee: async (api, recorder) => {
     const call = await receiveCall(api, recorder, false);
