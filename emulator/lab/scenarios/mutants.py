@@ -39,7 +39,10 @@ MUTANTS: tuple[Mutant, ...] = (
         "move-delay",
         "SIP Server waits for 30 seconds, logs the agent out, and moves the ownership",
         "s2-gws-sip-link",
-        _on(SIP_NODES, "--ownership-move-delay=0.5"),
+        # 14 lab s: far outside 30 s ± tolerance, yet long enough that agent2's login after
+        # Call2's ACW reaches sip1 before the move. A move at once would race that login, and
+        # a login at sip3 after the move has no OwnershipMove logout for S2.8 to see.
+        _on(SIP_NODES, "--ownership-move-delay=14"),
         frozenset({"S2.7"}),
     ),
     Mutant(
