@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,14 +47,6 @@ async def serve(config: ServerConfig, *, port: int = 0, **options: Any) -> Async
         yield Served(endpoint, runner, bound)
     finally:
         await runner.cleanup()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 FAST = ServerConfig(timeout=2.0, interval=0.0, max_interval=1.0)

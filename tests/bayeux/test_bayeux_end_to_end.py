@@ -7,7 +7,7 @@ import dataclasses
 
 import aiohttp
 import pytest
-from bayeux_support import FAST, PATH, CuttablePath, serve, wait_until
+from bayeux_support import FAST, PATH, CuttablePath, serve
 
 from emulator.bayeux.client import BayeuxClient, HandshakeRefused, RequestFailed
 from emulator.bayeux.client_core import ClientState
@@ -20,6 +20,7 @@ from emulator.bayeux.server_model import (
     RemovalReason,
     ServerConfig,
 )
+from tests.support import eventually
 
 TRANSPORTS = ["websocket", "long-polling"]
 
@@ -47,7 +48,7 @@ async def test_client_receives_events_published_to_it(transport: str) -> None:
         assert client_id is not None
         assert served.endpoint.publish(client_id, "/workspace/v3/voice", {"n": 1})
         assert served.endpoint.broadcast("/workspace/v3/voice", {"n": 2}) == 1
-        await wait_until(lambda: len(received) == 2)
+        await eventually(lambda: len(received) == 2)
         assert [m.data for m in received] == [{"n": 1}, {"n": 2}]
         assert [name for name, _ in served.events][:2] == ["client_added", "subscribed"]
 
@@ -64,7 +65,7 @@ async def test_held_connect_survives_idle_periods_longer_than_the_timeout(transp
         assert client.state is ClientState.CONNECTED
         assert client.client_id is not None
         served.endpoint.publish(client.client_id, "/x", {"late": True})
-        await wait_until(lambda: bool(received))
+        await eventually(lambda: bool(received))
 
 
 async def test_client_disconnect_removes_it_on_the_server() -> None:
@@ -73,7 +74,7 @@ async def test_client_disconnect_removes_it_on_the_server() -> None:
         await client.handshake()
         await client.disconnect()
         await client.close()
-        await wait_until(lambda: served.endpoint.client_ids() == ())
+        await eventually(lambda: served.endpoint.client_ids() == ())
         removed = [event for name, event in served.events if name == "client_removed"]
         assert [event.reason for event in removed] == [RemovalReason.DISCONNECTED]
 
@@ -84,7 +85,7 @@ async def test_vanished_client_expires_after_max_interval() -> None:
         await client.handshake()
         await client.wait_for_state(ClientState.CONNECTED, timeout=5)
         await client.close()  # no /meta/disconnect: a closed browser tab
-        await wait_until(lambda: any(name == "client_removed" for name, _ in served.events))
+        await eventually(lambda: any(name == "client_removed" for name, _ in served.events))
         removed = [event for name, event in served.events if name == "client_removed"]
         assert isinstance(removed[0], ClientRemoved)
         assert removed[0].reason is RemovalReason.EXPIRED
@@ -106,13 +107,13 @@ async def test_client_rehandshakes_and_resubscribes_after_the_server_forgot_it(
     # A new server process on the same port knows nothing of the old client id.
     async with serve(FAST, port=port) as second:
         try:
-            await wait_until(lambda: client.client_id not in (None, old_id), timeout=10)
+            await eventually(lambda: client.client_id not in (None, old_id), timeout=10)
             await client.wait_for_state(ClientState.CONNECTED, timeout=10)
-            await wait_until(
+            await eventually(
                 lambda: bool(second.endpoint.core.subscriptions(client.client_id or ""))
             )
             second.endpoint.broadcast("/workspace/v3/voice", {"after": "restart"})
-            await wait_until(lambda: bool(received))
+            await eventually(lambda: bool(received))
             assert received[-1].data == {"after": "restart"}
         finally:
             await client.close()
@@ -183,7 +184,7 @@ async def test_many_clients_each_get_only_their_own_events() -> None:
             for index, client in enumerate(clients):
                 assert client.client_id is not None
                 served.endpoint.publish(client.client_id, "/mine", {"to": index})
-            await wait_until(lambda: all(inboxes))
+            await eventually(lambda: all(inboxes))
             assert [[m.data["to"] for m in inbox] for inbox in inboxes] == [[i] for i in range(6)]
         finally:
             for client in clients:
@@ -207,10 +208,10 @@ async def test_websocket_that_stops_answering_is_dropped_and_a_new_one_recovers(
             path.black_hole_current()
             # The held connect's reply never comes: the socket is dropped (closed by the client,
             # aborted when the close frame is not answered either) and a new one is opened.
-            await wait_until(lambda: path.accepted == 2 and path.closed_by_client == 1)
-            await wait_until(lambda: len(served.endpoint.core.subscriptions(client_id)) == 1)
+            await eventually(lambda: path.accepted == 2 and path.closed_by_client == 1)
+            await eventually(lambda: len(served.endpoint.core.subscriptions(client_id)) == 1)
             served.endpoint.publish(client_id, "/workspace/v3/voice", {"after": "black hole"})
-            await wait_until(lambda: bool(received), timeout=5)
+            await eventually(lambda: bool(received), timeout=5)
             assert client.client_id == client_id  # same client, only the socket changed
             assert [m.data for m in received] == [{"after": "black hole"}]
             assert client.state is ClientState.CONNECTED

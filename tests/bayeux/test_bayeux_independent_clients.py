@@ -13,11 +13,12 @@ from typing import Any
 
 import aiohttp
 import websockets
-from bayeux_support import FAST, serve, wait_until
+from bayeux_support import FAST, serve
 
 from emulator.bayeux.client import BayeuxClient
 from emulator.bayeux.client_core import ClientState
 from emulator.bayeux.messages import Message
+from tests.support import eventually
 
 HANDSHAKE = {
     "channel": "/meta/handshake",
@@ -72,7 +73,7 @@ async def test_raw_long_polling_client_gets_cometd_shaped_replies_and_events() -
         assert replies[0]["successful"] is True
         assert replies[0]["subscription"] == "/workspace/v3/voice"
         held = asyncio.create_task(post(session, served.url + "/connect", [{**connect, "id": "4"}]))
-        await wait_until(lambda: served.endpoint.core.subscriptions(client_id) != frozenset())
+        await eventually(lambda: served.endpoint.core.subscriptions(client_id) != frozenset())
         await asyncio.sleep(0.05)
         assert not held.done()  # the connect is held by the server
         served.endpoint.broadcast("/workspace/v3/voice", {"messageType": "DnStateChanged"})
@@ -181,7 +182,7 @@ async def test_bad_long_polling_input_gets_precise_errors_and_spares_other_clien
 
         assert bystander.client_id is not None
         served.endpoint.publish(bystander.client_id, "/still", {"fine": True})
-        await wait_until(lambda: bool(received))
+        await eventually(lambda: bool(received))
         assert bystander.state is ClientState.CONNECTED
 
 

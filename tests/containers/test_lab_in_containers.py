@@ -14,9 +14,8 @@ import json
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from yarl import URL
 
 from clients.wwe.client import WweClient
 from emulator.lab.topology import load_topology
+from tests.support import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.05
@@ -68,17 +68,6 @@ def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
         return json.loads(response.read())
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
-
-
 def lab_ports_free() -> bool:
     topology = load_topology(ROOT / "compose.yaml")
     addresses = {str(e) for spec in topology.services.values() for e in spec.listens()}
@@ -112,7 +101,12 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    wait_for(lab_ports_free, PORTS_FREE_WAIT, "the lab's ports (another lab is running here)")
+    eventually_sync(
+        lab_ports_free,
+        PORTS_FREE_WAIT,
+        "the lab's ports (another lab is running here)",
+        interval=0.1,
+    )
     state_dir = tmp_path_factory.mktemp("drlab") / "state"
     started = drlab(state_dir, "up", "-d", "--time-scale", str(TIME_SCALE))
     if started.returncode != 0:
@@ -192,7 +186,9 @@ async def test_a_killed_gws_container_exits_137_and_sip1_logs_agent2_out(lab: La
             state = agent_record(lab.sip1_state(), agent)
             return state is None or state.get("AgentState") == "LoggedOut"
 
-        await asyncio.to_thread(wait_for, logged_out, 20, f"sip1 to log {agent} out")
+        await asyncio.to_thread(
+            eventually_sync, logged_out, 20, f"sip1 to log {agent} out", interval=0.1
+        )
         sip1_log = await asyncio.to_thread(lab.run, "logs", "sip1")  # the container's output
         logouts = [json.loads(line) for line in sip1_log.stdout.splitlines() if "logout" in line]
         assert any(
@@ -207,7 +203,9 @@ async def test_a_killed_gws_container_exits_137_and_sip1_logs_agent2_out(lab: La
             upstreams = get_json("http://127.0.0.1:8080/proxy/status")["upstreams"]
             return {u["name"]: u["state"] for u in upstreams}.get("gws1") != "up"
 
-        await asyncio.to_thread(wait_for, gws1_down, 20, "proxy-dc1 to see gws1 down")
+        await asyncio.to_thread(
+            eventually_sync, gws1_down, 20, "proxy-dc1 to see gws1 down", interval=0.1
+        )
         assert "gws2" in await asyncio.to_thread(pin_of_a_gws1_client)
 
         report = await asyncio.to_thread(lab.status)

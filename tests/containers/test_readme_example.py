@@ -15,12 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.containers.test_lab_in_containers import (
-    PORTS_FREE_WAIT,
-    docker_ps,
-    lab_ports_free,
-    wait_for,
-)
+from tests.containers.test_lab_in_containers import PORTS_FREE_WAIT, docker_ps, lab_ports_free
+from tests.support import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Run the lab in Docker containers"
@@ -38,7 +34,12 @@ def readme_example() -> str:
 
 
 def test_the_readme_chaos_example_passes(docker_engine: None, tmp_path: Path) -> None:
-    wait_for(lab_ports_free, PORTS_FREE_WAIT, "the lab's ports (another lab is running here)")
+    eventually_sync(
+        lab_ports_free,
+        PORTS_FREE_WAIT,
+        "the lab's ports (another lab is running here)",
+        interval=0.1,
+    )
     example = tmp_path / "test_readme_chaos.py"
     example.write_text(readme_example())
     shim = tmp_path / "bin" / "drlab"

@@ -14,12 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.containers.test_lab_in_containers import (
-    PORTS_FREE_WAIT,
-    docker_ps,
-    lab_ports_free,
-    wait_for,
-)
+from tests.containers.test_lab_in_containers import PORTS_FREE_WAIT, docker_ps, lab_ports_free
+from tests.support import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
@@ -51,7 +47,12 @@ def hold_port_8080() -> Iterator[None]:
 
 @pytest.fixture
 def free_ports(docker_engine: None) -> Iterator[None]:
-    wait_for(lab_ports_free, PORTS_FREE_WAIT, "the lab's ports (another lab is running here)")
+    eventually_sync(
+        lab_ports_free,
+        PORTS_FREE_WAIT,
+        "the lab's ports (another lab is running here)",
+        interval=0.1,
+    )
     yield
     assert docker_ps() == [], "a refused up left containers behind"
 

@@ -16,12 +16,8 @@ from typing import Any
 import pytest
 
 from emulator.lab.scenarios.schema import load_scenario
-from tests.containers.test_lab_in_containers import (
-    PORTS_FREE_WAIT,
-    docker_ps,
-    lab_ports_free,
-    wait_for,
-)
+from tests.containers.test_lab_in_containers import PORTS_FREE_WAIT, docker_ps, lab_ports_free
+from tests.support import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = "0.05"
@@ -48,7 +44,12 @@ def scenario_of(report: dict[str, Any], name: str) -> dict[str, Any]:
 def test_s2_and_a_killed_gws_container_pass_outcome_by_outcome(
     docker_engine: None, tmp_path: Path
 ) -> None:
-    wait_for(lab_ports_free, PORTS_FREE_WAIT, "the lab's ports (another lab is running here)")
+    eventually_sync(
+        lab_ports_free,
+        PORTS_FREE_WAIT,
+        "the lab's ports (another lab is running here)",
+        interval=0.1,
+    )
     report_path = tmp_path / "report.json"
     code, output = run_in_containers(tmp_path / "state", report_path, S2, S1_KILLED)
     assert report_path.exists(), output

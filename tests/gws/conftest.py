@@ -21,7 +21,8 @@ from emulator.gws.config import GwsConfig, GwsTimers, UserDirectory
 from emulator.gws.server import GwsServer
 from emulator.sipcluster.config import NodeConfig, Timers
 from emulator.sipcluster.service import NodeService
-from tests.sipcluster.conftest import FAST_TIMERS, LOOPBACK, Relay, free_port
+from tests.sipcluster.conftest import FAST_TIMERS, Relay
+from tests.support import LOOPBACK, eventually, free_port
 
 FAST_GWS_TIMERS = GwsTimers(
     session_timeout=0.8,
@@ -33,12 +34,6 @@ FAST_GWS_TIMERS = GwsTimers(
     cometd_timeout=1.0,
     cometd_max_interval=0.5,
 )
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 8.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -324,7 +319,7 @@ async def lab_factory() -> AsyncIterator[Callable[..., Any]]:
         await gws.start()
         lab = Lab(sip, relay, gws, gws_log, sip_log)
         made.append(lab)
-        await eventually(lambda: gws.node.link.up)
+        await eventually(lambda: gws.node.link.up, timeout=8)
         return lab
 
     yield make

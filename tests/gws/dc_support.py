@@ -25,16 +25,9 @@ from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream
 from emulator.sipcluster.config import Timers
 from emulator.sipcluster.service import NodeService
-from tests.gws.conftest import (
-    FAST_GWS_TIMERS,
-    eventually,
-    gws_node,
-    log_events,
-    log_lines,
-    sip1,
-    tlib_of,
-)
-from tests.sipcluster.conftest import FAST_TIMERS, LOOPBACK, Relay
+from tests.gws.conftest import FAST_GWS_TIMERS, gws_node, log_events, log_lines, sip1, tlib_of
+from tests.sipcluster.conftest import FAST_TIMERS, Relay
+from tests.support import LOOPBACK, eventually
 
 
 @dataclass
@@ -115,7 +108,7 @@ async def build(
             server, logs[name] = gws_node(name, tlib, gws_timers, **gws_options)
             await server.start()
             gws[name] = server
-        await eventually(lambda: all(server.node.link.up for server in gws.values()))
+        await eventually(lambda: all(server.node.link.up for server in gws.values()), timeout=8)
         upstreams = {name: server.http_endpoint for name, server in gws.items()}
         if relayed:
             for name, server in gws.items():

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.gws.conftest import eventually
+from tests.support import eventually
 
 
 async def start(*args: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
@@ -94,7 +94,7 @@ async def test_gws_process_prints_ready_serves_and_exits_cleanly_on_sigterm() ->
             gws.kill()
             await gws.wait()
         code, _ = await stop(sip)
-    await eventually(lambda: sip.returncode is not None)
+    await eventually(lambda: sip.returncode is not None, timeout=8)
 
 
 async def test_bad_command_line_is_refused_with_usage_error() -> None:

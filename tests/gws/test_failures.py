@@ -10,8 +10,8 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.gws.config import GwsConfig, UserDirectory
 from emulator.gws.server import GwsServer
-from tests.gws.conftest import FAST_GWS_TIMERS, eventually, refuse_link, restore_link
-from tests.sipcluster.conftest import LOOPBACK
+from tests.gws.conftest import FAST_GWS_TIMERS, refuse_link, restore_link
+from tests.support import LOOPBACK, eventually
 
 
 async def test_session_whose_desktop_is_gone_ends_and_unregisters_its_dn(
@@ -27,7 +27,7 @@ async def test_session_whose_desktop_is_gone_ends_and_unregisters_its_dn(
     await desk.expect_voice("CallStateChanged", id=conn_id, state="Established")
 
     desk.stop_polling()  # the path between WWE and gws1 fails
-    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7002"))
+    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7002"), timeout=8)
     # Whatever the call state (S1.10), and logged as the scenario engine reads it.
     [request] = lab.gws_events("tlib.request", message="RequestUnregisterAddress", DN="7002")
     assert request["sip"] == "sip1"
@@ -48,7 +48,7 @@ async def test_without_unregister_on_timeout_a_timed_out_session_keeps_its_dn_re
     lab = await lab_factory(unregister_on_timeout=False)
     desk = await lab.logged_on("agent2")
     desk.stop_polling()
-    await eventually(lambda: bool(lab.gws_events("session.ended", DN="7002")))
+    await eventually(lambda: bool(lab.gws_events("session.ended", DN="7002")), timeout=8)
     assert lab.gws_events("session.ended", DN="7002")[0]["unregister"] is False
     assert not lab.sip_saw("RequestUnregisterAddress", "7002")
     assert lab.gws.node.link.up  # neither unregisters nor disconnects (S1.14)
@@ -62,13 +62,13 @@ async def test_dn_is_unregistered_only_when_its_last_session_ends(lab_factory: A
     old = await lab.logged_on("agent1")
     new = await lab.logged_on("agent1")
     old.stop_polling()
-    await eventually(lambda: bool(lab.gws_events("session.ended", session="agent1#1")))
+    await eventually(lambda: bool(lab.gws_events("session.ended", session="agent1#1")), timeout=8)
     assert not lab.gws_events("tlib.request", message="RequestUnregisterAddress")
     status, _ = await new.call("POST", "/workspace/v3/voice/ready")
     assert status == 200
     status, _ = await new.call("POST", "/workspace/v3/logout")
     assert status == 200
-    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7001"))
+    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7001"), timeout=8)
 
 
 async def test_tlib_link_loss_reports_out_of_service_503_and_unhealthy_then_recovers(
@@ -97,10 +97,12 @@ async def test_tlib_link_loss_reports_out_of_service_503_and_unhealthy_then_reco
     assert health["status"] == "unhealthy"
     assert "sip1" in health["reason"]
     # logout-on-disconnect on the SIP side (S2.2).
-    await eventually(lambda: lab.sip_state()["owned"]["7001"]["AgentState"] == "LoggedOut")
+    await eventually(
+        lambda: lab.sip_state()["owned"]["7001"]["AgentState"] == "LoggedOut", timeout=8
+    )
 
     await restore_link(lab.relay)
-    await eventually(lambda: lab.gws.node.link.up)
+    await eventually(lambda: lab.gws.node.link.up, timeout=8)
     back = await desk.expect_voice("DnStateChanged", agentState="LoggedOut")
     assert back["data"]["dn"]["dnStatus"] == "InService"
     status, health = await desk.call("GET", "/health")
@@ -142,9 +144,9 @@ async def test_silent_sip_node_is_detected_by_addp() -> None:
     async with GwsServer(
         config, http=Endpoint(LOOPBACK, 0), log=JsonLog("gws1", "DC1", log)
     ) as gws:
-        await eventually(lambda: gws.node.link.connects >= 1)
+        await eventually(lambda: gws.node.link.connects >= 1, timeout=8)
         started = asyncio.get_running_loop().time()
-        await eventually(lambda: not gws.node.link.up)
+        await eventually(lambda: not gws.node.link.up, timeout=8)
         elapsed = asyncio.get_running_loop().time() - started
         assert "ADDP" in gws.node.link.last_error
         assert elapsed < 5 * (FAST_GWS_TIMERS.addp_interval + FAST_GWS_TIMERS.addp_timeout)
@@ -157,7 +159,7 @@ async def test_silent_sip_node_is_detected_by_addp() -> None:
 async def test_desktop_subscribing_while_link_is_down_is_told_at_once(lab_factory: Any) -> None:
     lab = await lab_factory()
     await refuse_link(lab.relay)
-    await eventually(lambda: not lab.gws.node.link.up)
+    await eventually(lambda: not lab.gws.node.link.up, timeout=8)
     desk = await lab.logged_on("agent1")
     oos = await desk.expect_voice("DnStateChanged", agentState="OutOfService")
     assert oos["data"]["dn"]["capabilities"] == []

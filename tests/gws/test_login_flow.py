@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.gws.conftest import eventually
+from tests.support import eventually
 
 
 async def test_initialize_workspace_sets_cookie_and_publishes_initialization_complete(
@@ -163,7 +163,7 @@ async def test_logout_ends_the_session_logs_out_and_unregisters_the_dn(lab_facto
     await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
     status, body = await desk.call("POST", "/workspace/v3/logout")
     assert (status, body["status"]["code"]) == (200, 0)
-    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7001"))
+    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7001"), timeout=8)
     assert lab.sip_saw("RequestAgentLogout", "7001")
     status, body = await desk.call("GET", "/workspace/v3/current-session")
     assert status == 401

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.gws.conftest import eventually
 from tests.gws.dc_support import Dc, datacentre
+from tests.support import eventually
 
 SCRIPTS = Path(__file__).parent / "js"
 REPO = Path(__file__).resolve().parents[2]
@@ -142,15 +142,19 @@ async def test_public_workspace_client_through_the_dc_proxy_in_front_of_two_gws_
             "cometd.client_attached", service=({"gws1", "gws2"} - {node}).pop()
         )
         # destroy() = CometD disconnect + POST /logout: the session ends, the DN is unregistered.
-        await eventually(lambda: bool(dc.gws_events("session.ended", reason="logout requested")))
-        await eventually(lambda: dc.sip_saw("RequestUnregisterAddress", "7001"))
+        await eventually(
+            lambda: bool(dc.gws_events("session.ended", reason="logout requested")), timeout=8
+        )
+        await eventually(lambda: dc.sip_saw("RequestUnregisterAddress", "7001"), timeout=8)
 
 
 async def test_public_workspace_client_straight_to_a_gws_node(lab_factory: Any) -> None:
     lab = await lab_factory()
     await run_flow(lab.base_url)
-    await eventually(lambda: bool(lab.gws_events("session.ended", reason="logout requested")))
-    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7001"))
+    await eventually(
+        lambda: bool(lab.gws_events("session.ended", reason="logout requested")), timeout=8
+    )
+    await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7001"), timeout=8)
 
 
 # --- calls (call_flow.js) -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from emulator.lab.engine.embedded import EmbeddedEngine
 from emulator.lab.engine.processes import process_state
 from emulator.lab.status import health_problems
 from emulator.lab.topology import load_topology
+from tests.support import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.05
@@ -49,17 +50,6 @@ def drlab(state_dir: Path, *args: str, timeout: float = 90) -> subprocess.Comple
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -99,7 +89,7 @@ class Lab:
         problems = health_problems(self.engine)
         if any("link" in problem for problem in problems):
             self.run("heal", "--all")
-        wait_for(lambda: not health_problems(self.engine), timeout, "a healthy lab")
+        eventually_sync(lambda: not health_problems(self.engine), timeout, "a healthy lab")
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +188,7 @@ async def test_a_reset_gws_tlib_link_logs_the_agent_out_at_once(healthy_lab: Lab
         began = time.time()
         await lab.arun("cut", f"{node}-sip1")
         await asyncio.to_thread(
-            wait_for, lambda: agent_state(lab) == "LoggedOut", 10, "logout on disconnect"
+            eventually_sync, lambda: agent_state(lab) == "LoggedOut", 10, "logout on disconnect"
         )
         cut, logout = cut_and_logout(lab, f"{node}-sip1", began)
         assert logout["reason"] == "LogoutOnDisconnect"
@@ -220,7 +210,10 @@ async def test_a_black_holed_gws_tlib_link_is_found_only_by_the_heartbeat(
         began = time.time()
         await lab.arun("cut", f"{node}-sip1", "--mode", "blackhole")
         await asyncio.to_thread(
-            wait_for, lambda: agent_state(lab) == "LoggedOut", 10, "logout after ADDP timeout"
+            eventually_sync,
+            lambda: agent_state(lab) == "LoggedOut",
+            10,
+            "logout after ADDP timeout",
         )
         cut, logout = cut_and_logout(lab, f"{node}-sip1", began)
         assert logout["ts"] - cut["ts"] >= ADDP_TIMEOUT * 0.9
@@ -240,14 +233,14 @@ def test_a_partition_cuts_exactly_the_tc_links_between_the_dcs(healthy_lab: Lab)
     assert ", ".join(CROSSING) in result.stdout
     states = {link["name"]: link["state"] for link in lab.status()["links"]}
     assert sorted(name for name, state in states.items() if state != "up") == CROSSING
-    wait_for(
+    eventually_sync(
         lambda: {lab.peer_state("sip1", "sip3"), lab.peer_state("sip4", "sip2")} == {"down"},
         10,
         "the TC-layer to see the partition",
     )
     assert lab.peer_state("sip1", "sip2") == "up" and lab.peer_state("sip3", "sip4") == "up"
     lab.run("heal", "--all")
-    wait_for(lambda: lab.peer_state("sip1", "sip3") == "up", 10, "the TC link back")
+    eventually_sync(lambda: lab.peer_state("sip1", "sip3") == "up", 10, "the TC link back")
     entries = [json.loads(line) for line in lab.run("timeline", "--json").stdout.splitlines()]
     partition = [e for e in entries if e["event"] == "fault.partition"][-1]
     assert partition["links"] == CROSSING and partition["dcs"] == ["DC1", "DC2"]
@@ -270,7 +263,7 @@ def test_cutting_a_phone_link_group_cuts_its_links_at_once_and_the_softphone_fai
         return status["registered"] and status["registrar"] in ("sip3", "sip4")
 
     # Next refresh (30 lab s) fails at sip1, then sip2 (timer F each), then DC2 answers.
-    wait_for(registrar, 20, "softphone2 registered in DC2")
+    eventually_sync(registrar, 20, "softphone2 registered in DC2")
     lab.run("heal", "softphone2-dc1")
     assert all(link["state"] == "up" for link in lab.status()["links"])
     refused = drlab(lab.state_dir, "cut", "softphone2-dc9")
@@ -282,7 +275,7 @@ def test_a_paused_node_is_a_silent_peer_until_resumed(healthy_lab: Lab) -> None:
     began = time.time()
     lab.run("pause", "sip3")
     try:
-        wait_for(lambda: lab.peer_state("sip1", "sip3") == "down", 10, "sip1 to lose sip3")
+        eventually_sync(lambda: lab.peer_state("sip1", "sip3") == "down", 10, "sip1 to lose sip3")
         down = [
             r
             for r in lab.log("sip1")
@@ -292,7 +285,7 @@ def test_a_paused_node_is_a_silent_peer_until_resumed(healthy_lab: Lab) -> None:
         assert {s["name"]: s["state"] for s in lab.status()["services"]}["sip3"] == "paused"
     finally:
         lab.run("resume", "sip3")
-    wait_for(lambda: lab.peer_state("sip1", "sip3") == "up", 10, "sip3 back")
+    eventually_sync(lambda: lab.peer_state("sip1", "sip3") == "up", 10, "sip3 back")
     timeline = lab.run("timeline", "--json", "--service", "sip3").stdout.splitlines()
     events = [
         (e["event"], e.get("target")) for e in map(json.loads, timeline) if e["service"] == "lab"
@@ -304,7 +297,7 @@ def test_a_killed_service_is_started_again_and_both_are_on_the_timeline(healthy_
     lab = healthy_lab
     before = lab.engine.load()["services"]["gws2"]["pid"]
     lab.run("kill", "gws2")
-    wait_for(lambda: process_state(before) == "stopped", 5, "gws2 to die")
+    eventually_sync(lambda: process_state(before) == "stopped", 5, "gws2 to die")
     assert "gws2 is stopped" in health_problems(lab.engine)
     lab.run("start", "gws2")
     after = lab.engine.load()["services"]["gws2"]["pid"]
@@ -327,7 +320,7 @@ def test_a_cut_with_a_ttl_heals_on_time(healthy_lab: Lab) -> None:
     lab.run("cut", "sip1-sip2", "--ttl", str(ttl))
     link = next(link for link in lab.status()["links"] if link["name"] == "sip1-sip2")
     assert link["state"] == "cut" and 0 < link["heal_in"] <= ttl * TIME_SCALE
-    wait_for(
+    eventually_sync(
         lambda: any(
             r["event"] == "link.heal" and r["link"] == "sip1-sip2" and r["ts"] >= began
             for r in lab.log("links")

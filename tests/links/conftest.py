@@ -7,7 +7,7 @@ import contextlib
 import io
 import json
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -20,16 +20,9 @@ from emulator.links.link import Link
 from emulator.links.model import LinkSpec, NewLink, Protocol
 from emulator.links.relay import Relay
 from emulator.links.service import LinksService
+from tests.support import LOOPBACK
 
-LOOPBACK = "127.0.0.1"
 ANY_PORT = Endpoint(LOOPBACK, 0)
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 8.0) -> None:
-    """Poll a condition on a deadline (never a fixed sleep)."""
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
 
 
 class Upstream:

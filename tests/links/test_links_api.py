@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 
 from emulator.links.service import LinksService
-from tests.links.conftest import Upstream, eventually, read_all, roundtrip
+from tests.links.conftest import Upstream, read_all, roundtrip
+from tests.support import eventually
 
 PROXY_KEYS = {"name", "listen", "upstream", "enabled", "toxics", "protocol", "state", "heal_in"}
 
@@ -369,7 +370,7 @@ async def test_connections_are_listed_and_one_can_be_cut(api: Api, upstream: Ups
     assert await api.call("DELETE", f"/proxies/gws1-sip1/connections/{target['id']}") == (204, None)
     assert await read_all(first[0]) == b""
     assert await roundtrip(*second, b"7") == b"7"
-    await eventually(lambda: len(upstream.received) == 2 and upstream.closed[0])
+    await eventually(lambda: len(upstream.received) == 2 and upstream.closed[0], timeout=8)
     status, body = await api.call("DELETE", "/proxies/gws1-sip1/connections/x")
     assert status == 400 and "connection id" in body["error"]
     status, body = await api.call("DELETE", "/proxies/gws1-sip1/connections/99")

@@ -9,15 +9,8 @@ import pytest
 from emulator.links.errors import NotFound
 from emulator.links.model import CutMode, LinkState
 from emulator.links.relay import Relay
-from tests.links.conftest import (
-    Events,
-    Upstream,
-    add_link,
-    connect,
-    eventually,
-    read_all,
-    roundtrip,
-)
+from tests.links.conftest import Events, Upstream, add_link, connect, read_all, roundtrip
+from tests.support import eventually
 
 
 async def test_bytes_flow_both_ways_through_a_link(relay: Relay, upstream: Upstream) -> None:
@@ -52,7 +45,7 @@ async def test_reset_cut_resets_open_connections_and_refuses_new_ones(
     with pytest.raises(ConnectionResetError):
         async with asyncio.timeout(5):
             await reader.read(10)
-    await eventually(lambda: all(upstream.closed))
+    await eventually(lambda: all(upstream.closed), timeout=8)
     with pytest.raises(ConnectionRefusedError):
         await connect(link)
     assert events.named("link.cut")[-1] | {"ts": 0} == {
@@ -179,7 +172,7 @@ async def test_a_cut_with_ttl_heals_by_itself(
     await relay.cut(link.name, CutMode.RESET, ttl=3.0)  # x time scale 0.1 = 0.3 s
     heal_in = relay.heal_in(link.name)
     assert heal_in is not None and 0 < heal_in <= 0.3
-    await eventually(lambda: link.state is LinkState.UP)
+    await eventually(lambda: link.state is LinkState.UP, timeout=8)
     assert loop.time() - started >= 0.29
     assert events.named("link.heal")[-1]["reason"] == "ttl"
     assert relay.heal_in(link.name) is None

@@ -12,7 +12,8 @@ from emulator.links.link import Link
 from emulator.links.model import CutMode, Protocol
 from emulator.links.relay import Relay
 from emulator.links.toxics import parse_toxic
-from tests.links.conftest import LOOPBACK, UdpEcho, add_link, eventually
+from tests.links.conftest import UdpEcho, add_link
+from tests.support import LOOPBACK, eventually
 
 
 class UdpClient(asyncio.DatagramProtocol):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -134,14 +133,6 @@ async def proxied(names: tuple[str, ...] = ("gws1", "gws2"), **config: Any) -> A
         for node in nodes:
             node.stream_gate.set()
             await node.stop()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def raw_exchange(endpoint: Endpoint, data: bytes, timeout: float = 5.0) -> bytes:

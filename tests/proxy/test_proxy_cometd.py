@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from aiohttp import web
-from proxy_support import wait_until
 
 from emulator.bayeux.aiohttp_server import BayeuxEndpoint
 from emulator.bayeux.client import BayeuxClient
@@ -20,6 +19,7 @@ from emulator.common.jsonlog import JsonLog
 from emulator.proxy.config import ProxyConfig
 from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream
+from tests.support import eventually
 
 PATH = "/workspace/v3/notifications"
 
@@ -105,11 +105,11 @@ async def test_cometd_client_survives_the_death_of_its_pinned_node(transport: st
             await client.wait_for_state(ClientState.CONNECTED, timeout=5)
             first = serving_node(nodes, client)
             first.endpoint.broadcast("/workspace/v3/voice", {"from": first.name})
-            await wait_until(lambda: len(received) == 1)
+            await eventually(lambda: len(received) == 1)
 
             await first.stop()
             # 402 from the other node, new handshake there, subscriptions re-sent.
-            await wait_until(
+            await eventually(
                 lambda: any(
                     client.client_id in n.endpoint.client_ids()
                     for n in nodes.values()
@@ -117,11 +117,11 @@ async def test_cometd_client_survives_the_death_of_its_pinned_node(transport: st
                 )
             )
             second = serving_node(nodes, client)
-            await wait_until(
+            await eventually(
                 lambda: bool(second.endpoint.core.subscriptions(client.client_id or ""))
             )
             second.endpoint.broadcast("/workspace/v3/voice", {"from": second.name})
-            await wait_until(lambda: len(received) == 2)
+            await eventually(lambda: len(received) == 2)
             assert [m.data["from"] for m in received] == [first.name, second.name]
             cookies = {c.key: c.value for c in session.cookie_jar}
             assert cookies["DRLAB_UPSTREAM"] == second.name

@@ -9,9 +9,10 @@ import random
 
 import aiohttp
 import websockets
-from proxy_support import proxied, raw_exchange, wait_until
+from proxy_support import proxied, raw_exchange
 
 from emulator.proxy.upstreams import UpstreamState
+from tests.support import eventually
 
 COOKIE = "DRLAB_UPSTREAM"
 
@@ -57,13 +58,13 @@ async def test_unhealthy_node_whose_port_still_answers_loses_its_clients() -> No
     async with proxied() as lab, new_session() as session:
         first, _ = await whoami(session, lab.base)
         lab.nodes[first].healthy = False  # /health says 503, TCP and /whoami still work
-        await wait_until(lambda: lab.proxy.pool.state(first) is UpstreamState.DOWN)
+        await eventually(lambda: lab.proxy.pool.state(first) is UpstreamState.DOWN)
         down = [r for r in lab.logs("upstream.down") if r["upstream"] == first]
         assert down and "HTTP 503" in down[0]["reason"]
         node, cookie = await whoami(session, lab.base)
         assert node != first and cookie == node
         lab.nodes[first].healthy = True
-        await wait_until(lambda: lab.proxy.pool.state(first) is UpstreamState.UP)
+        await eventually(lambda: lab.proxy.pool.state(first) is UpstreamState.UP)
         assert any(r["upstream"] == first for r in lab.logs("upstream.up"))
         assert (await whoami(session, lab.base))[0] == node  # the new pin stays
 
@@ -72,7 +73,7 @@ async def test_all_nodes_down_gives_a_502_with_a_clear_body() -> None:
     async with proxied() as lab, new_session() as session:
         for node in lab.nodes.values():
             node.healthy = False
-        await wait_until(lambda: not lab.proxy.pool.healthy())
+        await eventually(lambda: not lab.proxy.pool.healthy())
         async with session.get(f"{lab.base}/whoami") as response:
             assert response.status == 502
             body = await response.text()

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import io
 
-from proxy_support import proxied, wait_until
+from proxy_support import proxied
 
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.proxy.config import ProxyConfig
 from emulator.proxy.server import StickyProxy
 from emulator.proxy.upstreams import Upstream, UpstreamState
+from tests.support import eventually
 
 PINNED = b"Host: a\r\nCookie: DRLAB_UPSTREAM=gws1\r\n"
 
@@ -97,7 +98,7 @@ async def test_request_on_a_kept_alive_connection_the_upstream_closes_is_sent_ag
                         head = await reader.readuntil(b"\r\n\r\n")
                         assert head.startswith(b"HTTP/1.1 200")
                         assert await reader.readexactly(5) == b"fresh"
-                await wait_until(lambda: len(served) == 3)
+                await eventually(lambda: len(served) == 3)
                 assert proxy.pool.state("gws1") is UpstreamState.UP
             finally:
                 writer.close()

@@ -7,7 +7,9 @@ import logging
 
 import aiohttp
 import pytest
-from proxy_support import proxied, wait_until
+from proxy_support import proxied
+
+from tests.support import eventually
 
 
 async def test_stop_with_connections_in_every_state_logs_no_error(
@@ -24,7 +26,7 @@ async def test_stop_with_connections_in_every_state_logs_no_error(
             assert (await ws.receive_str(timeout=5)).endswith(":up")
             # Held by the node far longer than the grace: this handler has to be cancelled.
             held = asyncio.create_task(session.post(f"{lab.base}/slow?delay=30", data=b"[]"))
-            await wait_until(lambda: lab.proxy.status()["client_connections"] == 3)
+            await eventually(lambda: lab.proxy.status()["client_connections"] == 3)
 
             loop = asyncio.get_running_loop()
             started = loop.time()

@@ -6,21 +6,12 @@ import asyncio
 import io
 import json
 import socket
-from collections.abc import Callable
 
 from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.rtp.endpoint import MediaTicker, RtpEndpoint
 from emulator.rtp.packet import RtpPacket
 from emulator.rtp.relay import RtpRelay
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.01)
+from tests.support import eventually
 
 
 async def test_two_endpoints_talk_both_ways_at_50_packets_per_second() -> None:
@@ -29,11 +20,11 @@ async def test_two_endpoints_talk_both_ways_at_50_packets_per_second() -> None:
         assert a.bound.port != 0 and b.bound.port != 0
         a.start(b.bound)
         b.start(a.bound)
-        await wait_for(lambda: min(a.meter.packets_received, b.meter.packets_received) >= 25)
+        await eventually(lambda: min(a.meter.packets_received, b.meter.packets_received) >= 25)
         loop = asyncio.get_running_loop()
         started = loop.time()
         sent_before = a.sender.packets_sent
-        await wait_for(lambda: a.sender.packets_sent >= sent_before + 25)
+        await eventually(lambda: a.sender.packets_sent >= sent_before + 25)
         elapsed = loop.time() - started
         report_a, report_b = a.stop(), b.stop()
     # 25 packets at 20 ms each take about half a second (generous bound for a loaded machine)
@@ -55,8 +46,8 @@ async def test_garbage_and_wrong_version_datagrams_are_counted_and_dropped() -> 
             raw.sendto(bytes(wrong_version), tuple(rtp.bound))
             raw.sendto(b"hello", tuple(rtp.bound))
             raw.sendto(RtpPacket(0, 5, 1, 1, b"ok").to_bytes(), tuple(rtp.bound))
-            await wait_for(lambda: rtp.meter.packets_received == 1)
-            await wait_for(lambda: rtp.meter.bad_packets == 2)
+            await eventually(lambda: rtp.meter.packets_received == 1)
+            await eventually(lambda: rtp.meter.bad_packets == 2)
         report = rtp.stop()
     assert report.packets_received == 1 and report.bad_packets == 2
     flush_all()
@@ -77,15 +68,15 @@ async def test_silence_is_reported_as_a_media_gap_and_its_end_too() -> None:
     ):
         listener.start(None)
         talker.start(listener.bound)
-        await wait_for(lambda: listener.meter.packets_received >= 5)
+        await eventually(lambda: listener.meter.packets_received >= 5)
         talker.stop()
-        await wait_for(lambda: [state for state, _ in gaps] == ["started"])
-        await wait_for(lambda: listener.silence() > 0.3)
+        await eventually(lambda: [state for state, _ in gaps] == ["started"])
+        await eventually(lambda: listener.silence() > 0.3)
         silent_for = listener.silence()
         talker_again = RtpEndpoint()
         async with talker_again:
             talker_again.start(listener.bound)
-            await wait_for(lambda: len(gaps) == 2)
+            await eventually(lambda: len(gaps) == 2)
         report = listener.stop()
     assert gaps[1][0] == "ended" and gaps[1][1] >= silent_for
     assert report.longest_gap_ms >= 200
@@ -102,8 +93,8 @@ async def test_latching_endpoint_answers_where_the_media_comes_from() -> None:
     async with RtpEndpoint(latch=True) as node, RtpEndpoint() as phone:
         node.start(None)
         phone.start(node.bound)
-        await wait_for(lambda: node.remote == phone.bound)
-        await wait_for(lambda: phone.meter.packets_received >= 3)
+        await eventually(lambda: node.remote == phone.bound)
+        await eventually(lambda: phone.meter.packets_received >= 3)
         assert phone.stop().packets_received >= 3
 
 
@@ -119,12 +110,12 @@ async def test_relay_forwards_both_ways_and_measures_each_direction() -> None:
         relay.start(a_remote=customer.bound, b_remote=agent.bound)
         customer.start(relay.a.bound)
         agent.start(relay.b.bound)
-        await wait_for(
+        await eventually(
             lambda: customer.meter.packets_received >= 25 and agent.meter.packets_received >= 25
         )
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
             raw.sendto(b"\x00" * 20, tuple(relay.a.bound))  # version 0: dropped, not forwarded
-            await wait_for(lambda: relay.report()["a_to_b"].bad_packets == 1)
+            await eventually(lambda: relay.report()["a_to_b"].bad_packets == 1)
         reports = relay.close()
         customer_report, agent_report = customer.stop(), agent.stop()
     for direction in ("a_to_b", "b_to_a"):
@@ -140,7 +131,7 @@ async def test_relay_latches_onto_where_media_really_comes_from() -> None:
         relay.start()  # no SDP addresses known: both legs learn them from the media
         customer.start(relay.a.bound)
         agent.start(relay.b.bound)
-        await wait_for(lambda: relay.a.remote == customer.bound and relay.b.remote == agent.bound)
-        await wait_for(
+        await eventually(lambda: relay.a.remote == customer.bound and relay.b.remote == agent.bound)
+        await eventually(
             lambda: min(customer.meter.packets_received, agent.meter.packets_received) > 5
         )

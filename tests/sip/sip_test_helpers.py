@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import Callable
-
 from emulator.common.addresses import Endpoint
 from emulator.sip.builder import make_request, new_call_id, new_tag
 from emulator.sip.message import Request
 from emulator.sip.ua import UserAgent
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.01)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def new_request(

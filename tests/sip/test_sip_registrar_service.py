@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 import pytest
-from sip_test_helpers import free_udp_port, wait_for
 
 from emulator.common.timescale import TimeScale
 from emulator.sip.builder import make_request, new_call_id, new_tag
@@ -16,6 +15,7 @@ from emulator.sip.registrar import RegisterOutcome
 from emulator.sip.registrar_service import RegistrarService
 from emulator.sip.transport import TcpTransport, UdpTransport
 from emulator.sip.ua import UserAgent
+from tests.support import eventually, free_udp_port
 
 SCENARIOS = Path(__file__).parent / "sipp"
 
@@ -44,7 +44,7 @@ async def test_register_over_udp_and_tcp_creates_a_binding_that_expires_scaled()
         assert len(service.registrar.lookup("7002", asyncio.get_running_loop().time())) == 2
         assert changes[0].is_new and not changes[1].is_new
         # 30 s scaled by 0.01 is 0.3 s: both bindings are gone soon after
-        await wait_for(lambda: service.registrar.all_bindings() == ())
+        await eventually(lambda: service.registrar.all_bindings() == ())
 
 
 async def test_a_taken_tcp_port_fails_the_start_and_leaves_the_udp_port_free() -> None:
@@ -55,7 +55,7 @@ async def test_a_taken_tcp_port_fails_the_start_and_leaves_the_udp_port_free() -
         with pytest.raises(OSError):
             async with RegistrarService(port=port, tcp=True):
                 pass
-    await wait_for(lambda: _udp_port_free(port))  # the failed start released its UDP socket
+    await eventually(lambda: _udp_port_free(port))  # the failed start released its UDP socket
 
 
 def _udp_port_free(port: int) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 import socket
 
 import pytest
-from sip_test_helpers import new_request, raw_request, wait_for
+from sip_test_helpers import new_request, raw_request
 
 from emulator.common.addresses import Endpoint
 from emulator.sip.builder import make_cancel
@@ -17,6 +17,7 @@ from emulator.sip.parser import parse_datagram
 from emulator.sip.transaction import TimerConfig
 from emulator.sip.transport import TcpTransport, UdpTransport
 from emulator.sip.ua import IncomingRequest, UserAgent
+from tests.support import eventually
 
 FAST = TimerConfig(t1=0.05, t2=0.4, t4=0.5)
 
@@ -79,7 +80,7 @@ async def test_invite_ringing_answer_ack_and_bye_complete(kind: str) -> None:
         assert provisional[0].to_tag == final.to_tag
         dialog = Dialog.as_uac(invite, final)
         caller.send_ack(dialog.ack(invite.cseq.number, via=caller.via()), b.bound)
-        await wait_for(lambda: len(acks) == 1)
+        await eventually(lambda: len(acks) == 1)
         dialog, bye = dialog.request("BYE", via=caller.via())
         assert (await caller.request(bye, b.bound)).status == 200
     assert callee.seen == ["INVITE", "BYE"]
@@ -214,7 +215,7 @@ async def test_tcp_garbage_is_answered_400_and_repeated_garbage_closes_the_conne
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
         await writer.wait_closed()
-        await wait_for(lambda: transport.stats.connections_closed_for_garbage == 1)
+        await eventually(lambda: transport.stats.connections_closed_for_garbage == 1)
 
 
 async def test_tcp_bad_content_length_is_answered_400_and_closes_the_connection() -> None:

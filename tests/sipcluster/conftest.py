@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +17,8 @@ from emulator.sipcluster.config import NodeConfig, Peer, Timers
 from emulator.sipcluster.service import NodeService
 from emulator.tlib.aio import TLibClient
 from emulator.tlib.messages import Event, EventName, Request
+from tests.support import LOOPBACK, eventually
 
-LOOPBACK = "127.0.0.1"
 FAST_TIMERS = Timers(
     addp_interval=0.2,
     addp_timeout=0.4,
@@ -28,12 +27,6 @@ FAST_TIMERS = Timers(
     ownership_move_delay=0.6,
     after_call_work_period=0.4,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 class Relay:
@@ -182,12 +175,6 @@ class Desk:
         await self.client.close()
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
-
-
 TOPOLOGY = {"sip1": "DC1", "sip2": "DC1", "sip3": "DC2", "sip4": "DC2"}
 
 
@@ -245,7 +232,9 @@ async def cluster_factory() -> AsyncIterator[Callable[..., Any]]:
         cluster = Cluster(nodes, links, logs)
         made.append(cluster)
         expected = len(names) - 1
-        await eventually(lambda: all(len(n.node.peers_up) == expected for n in nodes.values()))
+        await eventually(
+            lambda: all(len(n.node.peers_up) == expected for n in nodes.values()), timeout=5
+        )
         return cluster
 
     yield make
@@ -263,8 +252,10 @@ async def _stop(cluster: Cluster) -> None:
     # yet, so after the peers are down the nodes get a moment to see the last resets.
     for relay in cluster.links.values():
         await relay.close()
-    with contextlib.suppress(TimeoutError):
-        await eventually(lambda: not any(n.node.peers_up for n in cluster.nodes.values()))
+    with contextlib.suppress(AssertionError):
+        await eventually(
+            lambda: not any(n.node.peers_up for n in cluster.nodes.values()), timeout=5
+        )
     await asyncio.sleep(0.05)
     for node in cluster.nodes.values():
         await node.stop()

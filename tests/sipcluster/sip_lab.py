@@ -36,9 +36,9 @@ from emulator.sipcluster.service import NodeService
 from emulator.sipcluster.sip_config import SipConfig
 from emulator.tlib.messages import RequestAgentLogin, RequestRegisterAddress
 from tests.clients.softphone.softphone_test_helpers import phone_config
-from tests.sipcluster.conftest import FAST_TIMERS, Cluster, Desk, eventually
+from tests.sipcluster.conftest import FAST_TIMERS, Cluster, Desk
+from tests.support import LOOPBACK, eventually
 
-LOOPBACK = "127.0.0.1"
 SCALE = TimeScale(0.05)  # registration 60 s -> 3 s, refresh every 1.5 s
 SIP_TIMERS = TimerConfig(t1=0.05, t2=0.4, t4=0.5)  # the node's: timer B/F 3.2 s
 PHONES = ("softphone2", "pstn")
@@ -141,7 +141,7 @@ async def sip_lab(
                     await links.update(f"{phone}-{name}-rtp", media)
         lab = SipLab(nodes, {}, logs, relay=links if relay else None)
         await eventually(
-            lambda: all(len(n.node.peers_up) == len(names) - 1 for n in nodes.values())
+            lambda: all(len(n.node.peers_up) == len(names) - 1 for n in nodes.values()), timeout=5
         )
         try:
             yield lab
@@ -228,8 +228,10 @@ async def agent2_lab(
         lab_softphone(lab, ("sip1", "sip2"), **phone) as softphone,
         lab_pstn(lab, **(pstn or {})) as gateway,
     ):
-        await eventually(lambda: lab.nodes["sip2"].node.owner_of("7002") == "sip1")
-        await eventually(lambda: all(n.node.phones.get("7002") for n in lab.nodes.values()))
+        await eventually(lambda: lab.nodes["sip2"].node.owner_of("7002") == "sip1", timeout=5)
+        await eventually(
+            lambda: all(n.node.phones.get("7002") for n in lab.nodes.values()), timeout=5
+        )
         desk = await lab.desktop("sip1")
         await desk.send(RequestRegisterAddress, "7002")
         if login:

@@ -26,8 +26,9 @@ from emulator.sipcluster.config import NodeConfig
 from emulator.sipcluster.service import NodeService
 from emulator.tlib.errors import ErrorCode
 from emulator.tlib.messages import EventName, RequestAgentReady, RequestAnswerCall
-from tests.sipcluster.conftest import FAST_TIMERS, LOOPBACK, Cluster, Desk
+from tests.sipcluster.conftest import FAST_TIMERS, Cluster, Desk
 from tests.sipcluster.test_cluster_rules import login, owner_desk, query
+from tests.support import LOOPBACK
 
 ClusterFactory = Callable[..., Awaitable[Cluster]]
 

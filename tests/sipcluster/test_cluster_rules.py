@@ -26,7 +26,8 @@ from emulator.tlib.messages import (
     RequestRetrieveCall,
     RequestUnregisterAddress,
 )
-from tests.sipcluster.conftest import FAST_TIMERS, Cluster, Desk, eventually
+from tests.sipcluster.conftest import FAST_TIMERS, Cluster, Desk
+from tests.support import eventually
 
 ClusterFactory = Callable[..., Awaitable[Cluster]]
 
@@ -53,7 +54,7 @@ async def owner_desk(cluster: Cluster, node: str, dn: str) -> Desk:
     node agrees."""
     desk, registered = await register(cluster, node, dn)
     assert registered.get("Owner") == node
-    await eventually(lambda: cluster.owned_everywhere_by(dn, node))
+    await eventually(lambda: cluster.owned_everywhere_by(dn, node), timeout=5)
     return desk
 
 
@@ -93,7 +94,7 @@ async def test_pstn_ownership_follows_the_first_register_address(
     assert registered.get("Owner") == "sip3"
     assert registered.get("OwnerEpoch") == 1
     assert registered.get("PhoneType") == "PSTN"
-    await eventually(lambda: cluster.owned_everywhere_by("7001", "sip3", epoch=1))
+    await eventually(lambda: cluster.owned_everywhere_by("7001", "sip3", epoch=1), timeout=5)
     assert all(cluster.state(n)["ownership"]["7001"]["owner"] == "sip3" for n in cluster.nodes)
 
     _, second = await register(cluster, "sip1", "7001")
@@ -334,7 +335,7 @@ async def test_pstn_desktop_in_the_other_dc_moves_ownership_after_the_delay_logg
         await old.send(RequestUnregisterAddress, "7002")
     else:
         await old.close()
-    await eventually(lambda: cluster.owned("7002")["Desktops"] == [])
+    await eventually(lambda: cluster.owned("7002")["Desktops"] == [], timeout=5)
 
     new, registered = await register(cluster, "sip3", "7002")
     registered_at = now()
@@ -349,7 +350,7 @@ async def test_pstn_desktop_in_the_other_dc_moves_ownership_after_the_delay_logg
     logged_out_at = now()
     assert logout.get("Reason") == "OwnershipMove"
     assert logout.get("AgentID") == "agent2"
-    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2))
+    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2), timeout=5)
     moved_at = now()
     assert MOVE_DELAY - EARLY <= logged_out_at - registered_at <= MOVE_DELAY + LATE
     assert logged_out_at <= moved_at
@@ -374,7 +375,9 @@ async def test_no_move_while_a_call_then_acw_is_on_the_dn(
     assert cluster.owned("7002")["MovePhase"] == "Staying"  # the old desktop is still there
 
     await old.send(RequestUnregisterAddress, "7002")
-    await eventually(lambda: cluster.owned("7002")["MovePhase"] == "WaitingForCallAndACW")
+    await eventually(
+        lambda: cluster.owned("7002")["MovePhase"] == "WaitingForCallAndACW", timeout=5
+    )
     await new.absent(EventName.EVENT_AGENT_LOGOUT, Reason="OwnershipMove", within=MOVE_DELAY + 0.3)
     assert cluster.owned_everywhere_by("7002", "sip1", epoch=1)
 
@@ -390,7 +393,7 @@ async def test_no_move_while_a_call_then_acw_is_on_the_dn(
 
     logout = await new.expect(EventName.EVENT_AGENT_LOGOUT, timeout=MOVE_DELAY + 5)
     assert logout.get("Reason") == "OwnershipMove"
-    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2))
+    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2), timeout=5)
     moved_at = now()
     assert moved_at - acw_over_at >= MOVE_DELAY - EARLY
     assert moved_at - released_at >= ACW + MOVE_DELAY - EARLY
@@ -410,7 +413,9 @@ async def test_unregister_from_the_last_desktop_during_a_call_moves_after_the_ca
     unregistered = await old.send(RequestUnregisterAddress, "7002")
     assert unregistered.name is EventName.EVENT_UNREGISTERED
     await new.expect(EventName.EVENT_AGENT_LOGOUT, AgentID="agent2")
-    await eventually(lambda: cluster.owned("7002")["MovePhase"] == "WaitingForCallAndACW")
+    await eventually(
+        lambda: cluster.owned("7002")["MovePhase"] == "WaitingForCallAndACW", timeout=5
+    )
     await new.absent(EventName.EVENT_AGENT_LOGOUT, Reason="OwnershipMove", within=MOVE_DELAY + 0.3)
     info = await query(new, "7002")
     assert info.get("Owner") == "sip1"
@@ -476,7 +481,7 @@ async def test_after_a_move_a_desktop_elsewhere_does_not_pull_the_dn_back(
 async def softphone_agent(cluster: Cluster) -> Desk:
     """agent2 on a softphone registered at sip1 (owner sip1), desktop on sip1, logged in."""
     cluster.nodes["sip1"].node.phone_registered("7002", True)
-    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip1"))
+    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip1"), timeout=5)
     desk, registered = await register(cluster, "sip1", "7002")
     assert registered.get("PhoneType") == "Softphone"
     await login(desk, "7002", "agent2")
@@ -494,7 +499,7 @@ async def test_softphone_registering_elsewhere_with_no_call_moves_ownership_at_o
     cluster.nodes["sip3"].node.phone_registered("7002", True)
     logout = await desk.expect(EventName.EVENT_AGENT_LOGOUT)
     assert logout.get("Reason") == "OwnershipMove"
-    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2))
+    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2), timeout=5)
     assert now() - registered_at < MOVE_DELAY  # no move delay for a softphone
 
     await login(desk, "7002", "agent2")  # S4.7: "Agent has to log on to any DC."
@@ -508,7 +513,7 @@ async def test_softphone_move_leaves_the_new_owner_knowing_where_the_phone_is(
     cluster = await cluster_factory(("sip1", "sip3"))
     await softphone_agent(cluster)
     cluster.nodes["sip3"].node.phone_registered("7002", True)
-    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2))
+    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2), timeout=5)
     assert cluster.owned("7002")["PhoneNode"] == "sip3"
 
 
@@ -520,7 +525,7 @@ async def test_softphone_registering_elsewhere_during_a_call_moves_after_call_an
     conn_id = await answered_call(cluster, "sip1", "7002", desk)
 
     cluster.nodes["sip3"].node.phone_registered("7002", True)
-    await eventually(lambda: cluster.owned("7002")["PhoneNode"] == "sip3")
+    await eventually(lambda: cluster.owned("7002")["PhoneNode"] == "sip3", timeout=5)
     assert cluster.owned("7002")["MovePhase"] == "WaitingForCallAndACW"
     assert cluster.owned_everywhere_by("7002", "sip1", epoch=1)
     desk.drain()
@@ -531,7 +536,7 @@ async def test_softphone_registering_elsewhere_during_a_call_moves_after_call_an
     assert cluster.owned_everywhere_by("7002", "sip1", epoch=1)
     logout = await desk.expect(EventName.EVENT_AGENT_LOGOUT, timeout=ACW + 5)
     assert logout.get("Reason") == "OwnershipMove"
-    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2))
+    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip3", epoch=2), timeout=5)
     assert now() - released_at >= ACW - EARLY
 
 

@@ -16,7 +16,7 @@ from emulator.tlib.messages import (
     RequestReleaseCall,
     RequestUnregisterAddress,
 )
-from tests.sipcluster.conftest import eventually
+from tests.support import eventually
 
 
 async def test_register_login_ready_query_logout_unregister(cluster_factory: Any) -> None:
@@ -38,14 +38,16 @@ async def test_register_login_ready_query_logout_unregister(cluster_factory: Any
     assert logout.name is EventName.EVENT_AGENT_LOGOUT
     unregistered = await desk.send(RequestUnregisterAddress, "7001")
     assert unregistered.name is EventName.EVENT_UNREGISTERED
-    await eventually(lambda: cluster.state("sip2")["ownership"]["7001"]["owner"] == "sip1")
+    await eventually(
+        lambda: cluster.state("sip2")["ownership"]["7001"]["owner"] == "sip1", timeout=5
+    )
 
 
 async def test_login_is_rejected_while_a_call_is_in_progress(cluster_factory: Any) -> None:
     cluster = await cluster_factory(("sip1", "sip2"))
     desk = await cluster.desktop("sip1")
     await desk.send(RequestRegisterAddress, "7001")
-    await eventually(lambda: cluster.nodes["sip2"].node.owner_of("7001") == "sip1")
+    await eventually(lambda: cluster.nodes["sip2"].node.owner_of("7001") == "sip1", timeout=5)
     conn_id = cluster.nodes["sip2"].node.inbound_call("+15551230001", "7001")
     ringing = await desk.expect(EventName.EVENT_RINGING, ConnID=conn_id)
     assert ringing.get("CallNode") == "sip2"

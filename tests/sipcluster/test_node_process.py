@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import eventually_sync
+
 REPO = Path(__file__).resolve().parents[2]
 TC_INTERVAL, TC_TIMEOUT = 0.2, 0.4
 STARTUP = 20.0  # seconds for a node process to print "ready" on a loaded machine
@@ -130,14 +132,8 @@ def start_node(name: str, dc: str, *options: str) -> NodeProcess:
     return node
 
 
-def wait_until(check: Callable[[], bool], timeout: float) -> float:
-    """Poll ``check`` until true; return the seconds it took."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"condition not met within {timeout} s")
-        time.sleep(0.01)
-    return time.monotonic() - started
+def meshed(sip1: NodeProcess, sip2: NodeProcess) -> Callable[[], bool]:
+    return lambda: sip1.peer_state("sip2") == sip2.peer_state("sip1") == "up"
 
 
 def terminate(node: NodeProcess, timeout: float = 5.0) -> int:
@@ -155,7 +151,7 @@ def pair() -> Iterator[tuple[NodeProcess, NodeProcess]]:
         started.append(sip2)
         sip1 = start_node("sip1", "DC1", "--peer", f"sip2=DC1@{sip2.endpoints['tc']}")
         started.append(sip1)
-        wait_until(lambda: sip1.peer_state("sip2") == sip2.peer_state("sip1") == "up", 15)
+        eventually_sync(meshed(sip1, sip2), 15, "sip1 and sip2 to see each other up", interval=0.01)
         yield sip1, sip2
     finally:
         for node in started:
@@ -224,14 +220,18 @@ def test_sigstopped_peer_is_detected_within_interval_plus_timeout_and_sigterm_is
     sip1, sip2 = pair
     os.kill(sip2.proc.pid, signal.SIGSTOP)
     try:
-        detected = wait_until(lambda: sip1.peer_state("sip2") == "down", 10)
+        paused = time.monotonic()
+        eventually_sync(
+            lambda: sip1.peer_state("sip2") == "down", 10, "sip1 to lose sip2", interval=0.01
+        )
+        detected = time.monotonic() - paused
     finally:
         os.kill(sip2.proc.pid, signal.SIGCONT)
     # Detection needs the heartbeat timeout (a paused process resets nothing), and no more than
     # interval + timeout (plus the polling and scheduling of a loaded machine).
     assert TC_TIMEOUT - 0.15 <= detected <= TC_INTERVAL + TC_TIMEOUT + 1.0, detected
 
-    wait_until(lambda: sip1.peer_state("sip2") == sip2.peer_state("sip1") == "up", 15)
+    eventually_sync(meshed(sip1, sip2), 15, "sip1 and sip2 to see each other up", interval=0.01)
 
     for node in (sip1, sip2):
         assert terminate(node) == 0

@@ -20,7 +20,7 @@ from emulator.tlib.messages import (
     RequestReleaseCall,
     RequestRetrieveCall,
 )
-from tests.sipcluster.conftest import FAST_TIMERS, Cluster, Desk, eventually
+from tests.sipcluster.conftest import FAST_TIMERS, Cluster, Desk
 from tests.sipcluster.test_cluster_rules import (
     answered_call,
     conn_ids,
@@ -30,6 +30,7 @@ from tests.sipcluster.test_cluster_rules import (
     query,
     register,
 )
+from tests.support import eventually
 
 ClusterFactory = Callable[..., Awaitable[Cluster]]
 
@@ -53,7 +54,7 @@ async def s3_setup(cluster: Cluster) -> S3:
     call1 = await answered_call(cluster, "sip3", "7001", desk1)
 
     cluster.nodes["sip4"].node.phone_registered("7002", True)
-    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip4", epoch=1))
+    await eventually(lambda: cluster.owned_everywhere_by("7002", "sip4", epoch=1), timeout=5)
     desk2, registered = await register(cluster, "sip1", "7002")
     assert (registered.get("Owner"), registered.get("PhoneType")) == ("sip4", "Softphone")
     await login(desk2, "7002", "agent2")
@@ -74,7 +75,7 @@ def dcs_see_each_other(cluster: Cluster, state: str) -> bool:
 async def partition(cluster: Cluster) -> None:
     for link in DC1_DC2_LINKS:
         cluster.links[link].cut("reset")
-    await eventually(lambda: dcs_see_each_other(cluster, "down"))
+    await eventually(lambda: dcs_see_each_other(cluster, "down"), timeout=5)
 
 
 async def heal(cluster: Cluster) -> None:
@@ -133,7 +134,7 @@ async def test_agent1_loses_call_control_and_release_clears_the_call_from_the_de
     assert (await query(desk1, "7001")).get("Calls") == []
 
     await heal(cluster)
-    await eventually(lambda: owner_records_agree(cluster))
+    await eventually(lambda: owner_records_agree(cluster), timeout=5)
     assert conn_ids(await query(desk1, "7001")) == []  # nothing stuck, nothing resurrected
 
 
@@ -226,7 +227,7 @@ async def test_agent1_regains_3pcc_by_registering_through_dc2(
 
     # After heal the higher epoch wins everywhere; the DC1 desktop is told and follows it.
     await heal(cluster)
-    await eventually(lambda: owner_records_agree(cluster))
+    await eventually(lambda: owner_records_agree(cluster), timeout=5)
     assert cluster.owned_everywhere_by("7001", "sip3", epoch=2)
     logout = await s3.desk1.expect(EventName.EVENT_AGENT_LOGOUT, AgentID="agent1")
     assert logout.get("Reason") == "OwnershipConflict"
@@ -279,7 +280,7 @@ async def test_agent2_is_out_of_service_in_dc1_and_logs_in_through_dc2_without_t
 
     await heal(cluster)
     await desk2.expect(EventName.EVENT_DN_BACK_IN_SERVICE)
-    await eventually(lambda: owner_records_agree(cluster))
+    await eventually(lambda: owner_records_agree(cluster), timeout=5)
     assert cluster.owned_everywhere_by("7002", "sip4", epoch=1)
     assert cluster.owned_everywhere_by("7001", "sip1", epoch=1)
 
@@ -310,9 +311,9 @@ async def test_black_holed_tc_peer_is_detected_within_interval_plus_timeout(
 
     cut_at = now()
     cluster.links["sip1-sip3"].cut("blackhole")
-    await eventually(lambda: cluster.peer_state("sip1", "sip3") == "down")
+    await eventually(lambda: cluster.peer_state("sip1", "sip3") == "down", timeout=5)
     detected = now() - cut_at
-    await eventually(lambda: cluster.peer_state("sip3", "sip1") == "down")
+    await eventually(lambda: cluster.peer_state("sip3", "sip1") == "down", timeout=5)
     both = now() - cut_at
     limit = FAST_TIMERS.tc_interval + FAST_TIMERS.tc_timeout
     # Not a reset: detection needs the heartbeat timeout; and it comes within interval+timeout.
@@ -334,9 +335,9 @@ async def test_black_holed_tc_link_comes_back_soon_after_heal(
     # As in a real outage, sip1 redials while the link is still black-holed: its new
     # connection is accepted and what it sends (its TcHello) is swallowed.
     accepted = link.accepted
-    await eventually(lambda: link.accepted > accepted)
+    await eventually(lambda: link.accepted > accepted, timeout=5)
     dropped = link.dropped
-    await eventually(lambda: link.dropped > dropped)
+    await eventually(lambda: link.dropped > dropped, timeout=5)
 
     link.heal()
     # A dialler retries at least every second; a fresh Hello should get through at once.

@@ -16,8 +16,8 @@ from emulator.common.addresses import Endpoint
 from emulator.rtp.packet import RtpPacket
 from emulator.sip.message import Response
 from emulator.sip.parser import StreamParser, parse_datagram
-from tests.sipcluster.conftest import eventually
 from tests.sipcluster.sip_lab import SipLab, agent2_lab, ep, talk
+from tests.support import eventually
 
 HEADERS = {
     "Via": "SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-bad{n}",
@@ -100,11 +100,11 @@ def media_latched(state: dict[str, Any]) -> bool:
 async def call_in_progress() -> AsyncIterator[SipLab]:
     async with agent2_lab(login=False) as (lab, phone, pstn, _):
         call = await pstn.place({"to": "7002", "node": "sip2"})
-        await eventually(lambda: pstn.find(call.id).state.value == "active")
-        await eventually(lambda: phone.line.active_count() == 1)
+        await eventually(lambda: pstn.find(call.id).state.value == "active", timeout=5)
+        await eventually(lambda: phone.line.active_count() == 1, timeout=5)
         # Both legs have latched (symmetric RTP): a call in progress, not one still setting up,
         # whose relayed leg would latch the first RTP it sees (media.py rule 4).
-        await eventually(lambda: media_latched(lab.state("sip2")))
+        await eventually(lambda: media_latched(lab.state("sip2")), timeout=5)
         yield lab
         # The call went on through all of it: talking both ways at both phones and the node.
         assert pstn.find(call.id).state.value == "active"
@@ -131,7 +131,8 @@ async def test_bad_sip_datagrams_are_answered_or_dropped_and_counted_during_a_ca
         for datagram in GARBAGE:
             peer.transport.sendto(datagram, node)
         await eventually(
-            lambda: lab.state("sip2")["sip"]["counters"]["udp"]["garbage_dropped"] == len(GARBAGE)
+            lambda: lab.state("sip2")["sip"]["counters"]["udp"]["garbage_dropped"] == len(GARBAGE),
+            timeout=5,
         )
         assert peer.received.empty()  # garbage is never answered
         counters = lab.state("sip2")["sip"]["counters"]["udp"]
@@ -147,8 +148,10 @@ async def test_bad_rtp_and_rtp_from_strangers_are_dropped_and_counted_during_a_c
         for datagram in (b"\x00" * 172, bytes([0x40]) + good[1:], b"\x80", b"INVITE junk"):
             peer.transport.sendto(datagram, media)  # versions 0 and 1, too short, not RTP
         peer.transport.sendto(good, media)  # RTP v2, but from nobody in a call
-        await eventually(lambda: lab.state("sip2")["sip"]["media"]["bad_packets"] == 4)
-        await eventually(lambda: lab.state("sip2")["sip"]["media"]["unknown_source"] >= 1)
+        await eventually(lambda: lab.state("sip2")["sip"]["media"]["bad_packets"] == 4, timeout=5)
+        await eventually(
+            lambda: lab.state("sip2")["sip"]["media"]["unknown_source"] >= 1, timeout=5
+        )
         await talk(0.5)
         assert peer.received.empty()  # nothing was forwarded to the stranger
 

@@ -17,8 +17,8 @@ from emulator.tlib.messages import (
     RequestReleaseCall,
     RequestRetrieveCall,
 )
-from tests.sipcluster.conftest import eventually
 from tests.sipcluster.sip_lab import agent2_lab, lab_pstn, sip_lab, talk
+from tests.support import eventually
 
 
 def only(calls: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
@@ -39,7 +39,7 @@ async def test_customer_call_on_sip2_rings_the_softphone_registered_at_sip1_and_
         assert ringing.get("CallNode") == "sip2" and ringing.get("OtherDN") == "+15551230002"
         conn_id = ringing.get("ConnID")
         await desk.expect(EventName.EVENT_ESTABLISHED, ConnID=conn_id)
-        await eventually(lambda: pstn.find(call.id).state.value == "active")
+        await eventually(lambda: pstn.find(call.id).state.value == "active", timeout=5)
         await talk(1.2)
         customer = pstn.find(call.id).report()
         agent = only(phone.reports(), state="active")
@@ -51,7 +51,9 @@ async def test_customer_call_on_sip2_rings_the_softphone_registered_at_sip1_and_
         assert all(d["talking"] for d in node_call["media"].values())
         released = await desk.send(RequestReleaseCall, "7002", conn_id=conn_id)
         assert released.name is EventName.EVENT_RELEASED
-        await eventually(lambda: pstn.find(call.id).ended and phone.line.active_count() == 0)
+        await eventually(
+            lambda: pstn.find(call.id).ended and phone.line.active_count() == 0, timeout=5
+        )
         assert pstn.find(call.id).report()["end_reason"] == "bye"
         assert only(phone.reports(), state="ended")["end_reason"] == "bye"
         await desk.expect(EventName.EVENT_AGENT_NOT_READY, AgentWorkMode="AfterCallWork")
@@ -66,7 +68,9 @@ async def test_customer_call_to_a_pstn_agent_rings_the_agent_number_at_the_gatew
         call = await pstn.place({"to": "7001", "node": "sip2"})
         ringing = await desk.expect(EventName.EVENT_RINGING)
         await desk.expect(EventName.EVENT_ESTABLISHED, ConnID=ringing.get("ConnID"))
-        await eventually(lambda: len([c for c in pstn.reports() if c["state"] == "active"]) == 2)
+        await eventually(
+            lambda: len([c for c in pstn.reports() if c["state"] == "active"]) == 2, timeout=5
+        )
         await talk(1.5)
         reports = pstn.reports()
         agent_leg = only(reports, direction="inbound")
@@ -76,7 +80,9 @@ async def test_customer_call_to_a_pstn_agent_rings_the_agent_number_at_the_gatew
         assert all(report["media"]["packets_lost"] == 0 for report in reports), reports
         pstn.release(call.id)  # the customer hangs up
         await desk.expect(EventName.EVENT_RELEASED, ConnID=ringing.get("ConnID"))
-        await eventually(lambda: all(report["state"] == "ended" for report in pstn.reports()))
+        await eventually(
+            lambda: all(report["state"] == "ended" for report in pstn.reports()), timeout=5
+        )
         assert only(pstn.reports(), direction="inbound")["end_reason"] == "bye"
 
 
@@ -93,7 +99,7 @@ async def test_hold_and_retrieve_are_desktop_state_then_the_agent_hangs_up_on_th
         assert talking(pstn.find(call.id).report())
         phone.release(only(phone.reports(), state="active")["id"])
         await desk.expect(EventName.EVENT_RELEASED, ConnID=established.get("ConnID"))
-        await eventually(lambda: pstn.find(call.id).ended)
+        await eventually(lambda: pstn.find(call.id).ended, timeout=5)
         assert pstn.find(call.id).report()["end_reason"] == "bye"
 
 
@@ -101,13 +107,15 @@ async def test_customer_giving_up_while_ringing_cancels_the_agent_leg() -> None:
     async with agent2_lab(auto_answer=False) as (_, phone, pstn, desk):
         call = await pstn.place({"to": "7002", "node": "sip2"})
         ringing = await desk.expect(EventName.EVENT_RINGING)
-        await eventually(lambda: phone.line.active_count() == 1)
+        await eventually(lambda: phone.line.active_count() == 1, timeout=5)
         refused = await desk.send(RequestAnswerCall, "7002", conn_id=ringing.get("ConnID"))
         assert refused.name is EventName.EVENT_ERROR
         assert "answers it on the phone" in refused.get("ErrorMessage")
         pstn.release(call.id)
         await desk.expect(EventName.EVENT_RELEASED, ConnID=ringing.get("ConnID"))
-        await eventually(lambda: only(phone.reports(), state="ended")["end_reason"] == "cancel")
+        await eventually(
+            lambda: only(phone.reports(), state="ended")["end_reason"] == "cancel", timeout=5
+        )
         customer = pstn.find(call.id).report()
         assert customer["end_reason"] == "released" and customer["status"] == 487
 
@@ -120,7 +128,7 @@ async def test_cutting_the_softphone_links_during_a_call_loses_the_call_everywhe
         established = await desk.expect(EventName.EVENT_ESTABLISHED)
         await talk(0.5)
         await lab.cut(*lab.links_of("softphone2"))
-        await eventually(lambda: phone.line.active_count() == 0)
+        await eventually(lambda: phone.line.active_count() == 0, timeout=5)
         agent = only(phone.reports(), state="ended")
         assert agent["lost"] and agent["end_reason"] == "rtp-loss" and not agent["media"]["talking"]
         # The call node notices the silent leg too: no call is left stuck on the desktop.
@@ -134,7 +142,7 @@ async def test_cutting_the_softphone_links_during_a_call_loses_the_call_everywhe
 async def test_cutting_the_tc_link_during_a_call_does_not_disturb_media() -> None:
     async with agent2_lab(login=False) as (lab, phone, pstn, _):
         call = await pstn.place({"to": "7002", "node": "sip2"})
-        await eventually(lambda: pstn.find(call.id).state.value == "active")
+        await eventually(lambda: pstn.find(call.id).state.value == "active", timeout=5)
         await talk(0.5)
         await lab.cut("sip1-sip2")
         await eventually(lambda: not lab.nodes["sip2"].node.peers_up, timeout=5)
@@ -148,7 +156,7 @@ async def test_cutting_the_tc_link_during_a_call_does_not_disturb_media() -> Non
 async def test_call_for_a_dn_without_phone_or_pstn_route_is_answered_480() -> None:
     async with sip_lab(relay=False) as lab, lab_pstn(lab) as pstn:
         call = await pstn.place({"to": "7002", "node": "sip1"})
-        await eventually(lambda: pstn.find(call.id).ended)
+        await eventually(lambda: pstn.find(call.id).ended, timeout=5)
         report = pstn.find(call.id).report()
         assert report["end_reason"] == "failed" and report["status"] == 480
         assert not lab.nodes["sip1"].node.calls
@@ -157,5 +165,5 @@ async def test_call_for_a_dn_without_phone_or_pstn_route_is_answered_480() -> No
 async def test_call_for_a_dn_outside_the_cluster_is_answered_404() -> None:
     async with sip_lab(relay=False) as lab, lab_pstn(lab) as pstn:
         call = await pstn.place({"to": "9999", "node": "sip2"})
-        await eventually(lambda: pstn.find(call.id).ended)
+        await eventually(lambda: pstn.find(call.id).ended, timeout=5)
         assert pstn.find(call.id).report()["status"] == 404

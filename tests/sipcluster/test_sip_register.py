@@ -22,9 +22,9 @@ from emulator.sip.transport import UdpTransport
 from emulator.sip.ua import UserAgent
 from emulator.tlib.messages import EventName, RequestAgentLogin, RequestRegisterAddress
 from tests.clients.softphone.softphone_test_helpers import FAST_TIMERS
-from tests.sip.sip_test_helpers import free_udp_port, new_request
-from tests.sipcluster.conftest import eventually
+from tests.sip.sip_test_helpers import new_request
 from tests.sipcluster.sip_lab import SipLab, lab_softphone, run_sipp, sip_lab, sipp_succeeded
+from tests.support import eventually, free_udp_port
 
 SIPP = shutil.which("sipp")
 
@@ -66,7 +66,7 @@ async def test_sipp_registers_over_udp_and_the_node_owns_the_dn(tmp_path: Path) 
         await sipp_succeeded(process)
         bindings = lab.state("sip1")["sip"]["registrations"]
         assert [binding["DN"] for binding in bindings] == ["7002"]
-        await eventually(lambda: knows_phone(lab, "7002", "sip1"))
+        await eventually(lambda: knows_phone(lab, "7002", "sip1"), timeout=5)
         assert all(n.node.owner_of("7002") == "sip1" for n in lab.nodes.values())
         assert lab.state("sip2")["phones"]["7002"]["contact"].startswith("sip:7002@127.0.0.1:")
 
@@ -76,7 +76,7 @@ async def test_expired_registration_tells_the_cluster_the_phone_is_gone() -> Non
         response = await register(ua, lab.sip("sip2"), "7002", 20)  # 20 s scaled: 1 s
         assert response.status == 200
         assert response.header("Contact") is not None
-        await eventually(lambda: knows_phone(lab, "7002", "sip2"))
+        await eventually(lambda: knows_phone(lab, "7002", "sip2"), timeout=5)
         await eventually(lambda: knows_phone(lab, "7002", None), timeout=5)
         assert lab.records("sip2", "sip.register.expired")[0]["DN"] == "7002"
         assert lab.state("sip2")["sip"]["registrations"] == []
@@ -85,10 +85,10 @@ async def test_expired_registration_tells_the_cluster_the_phone_is_gone() -> Non
 async def test_unregister_with_expires_zero_tells_the_cluster_at_once() -> None:
     async with sip_lab(relay=False) as lab, registering_ua() as ua:
         await register(ua, lab.sip("sip1"), "7002", 600)
-        await eventually(lambda: knows_phone(lab, "7002", "sip1"))
+        await eventually(lambda: knows_phone(lab, "7002", "sip1"), timeout=5)
         response = await register(ua, lab.sip("sip1"), "7002", 0)
         assert response.status == 200
-        await eventually(lambda: knows_phone(lab, "7002", None))
+        await eventually(lambda: knows_phone(lab, "7002", None), timeout=5)
 
 
 async def test_register_for_a_dn_outside_the_cluster_is_404() -> None:
@@ -105,8 +105,8 @@ async def test_softphone_failing_over_moves_ownership_and_the_old_owner_logs_the
     # A REGISTER unanswered for 0.5 s (10 s scaled): the refresh is retried at sip1 while the
     # registration lasts, then the phone fails over at its expiry.
     async with sip_lab() as lab, lab_softphone(lab, ("sip1", "sip2"), register_timeout=10) as phone:
-        await eventually(lambda: knows_phone(lab, "7002", "sip1"))
-        await eventually(lambda: lab.nodes["sip2"].node.owner_of("7002") == "sip1")
+        await eventually(lambda: knows_phone(lab, "7002", "sip1"), timeout=5)
+        await eventually(lambda: lab.nodes["sip2"].node.owner_of("7002") == "sip1", timeout=5)
         desk = await lab.desktop("sip1")
         await desk.send(RequestRegisterAddress, "7002")
         await desk.send(RequestAgentLogin, "7002", agent_id="agent2")
@@ -114,8 +114,10 @@ async def test_softphone_failing_over_moves_ownership_and_the_old_owner_logs_the
         logout = await desk.expect(EventName.EVENT_AGENT_LOGOUT, timeout=10)
         assert logout.get("AgentID") == "agent2" and logout.get("Reason") == "OwnershipMove"
         assert phone.status()["registrar"] == "sip2"
-        await eventually(lambda: knows_phone(lab, "7002", "sip2"))
-        await eventually(lambda: all(n.node.owner_of("7002") == "sip2" for n in lab.nodes.values()))
+        await eventually(lambda: knows_phone(lab, "7002", "sip2"), timeout=5)
+        await eventually(
+            lambda: all(n.node.owner_of("7002") == "sip2" for n in lab.nodes.values()), timeout=5
+        )
         # sip1's binding is gone: expired, or dropped when the cluster heard of sip2's.
         assert lab.state("sip1")["sip"]["registrations"] == []
 
@@ -123,23 +125,25 @@ async def test_softphone_failing_over_moves_ownership_and_the_old_owner_logs_the
 async def test_a_registration_at_another_node_supersedes_the_old_binding() -> None:
     async with sip_lab(relay=False) as lab, registering_ua() as ua:
         await register(ua, lab.sip("sip1"), "7002", 600)
-        await eventually(lambda: knows_phone(lab, "7002", "sip1"))
+        await eventually(lambda: knows_phone(lab, "7002", "sip1"), timeout=5)
         await register(ua, lab.sip("sip2"), "7002", 600)
-        await eventually(lambda: knows_phone(lab, "7002", "sip2"))
+        await eventually(lambda: knows_phone(lab, "7002", "sip2"), timeout=5)
         # sip1's binding is stale once the cluster knows better: dropped, not left to expire.
-        await eventually(lambda: lab.state("sip1")["sip"]["registrations"] == [])
+        await eventually(lambda: lab.state("sip1")["sip"]["registrations"] == [], timeout=5)
         assert lab.records("sip1", "sip.register.superseded")
 
 
 async def test_path_restored_before_the_refresh_changes_nothing() -> None:
     async with sip_lab() as lab, lab_softphone(lab, ("sip1", "sip2")) as phone:
-        await eventually(lambda: knows_phone(lab, "7002", "sip1"))
+        await eventually(lambda: knows_phone(lab, "7002", "sip1"), timeout=5)
         desk = await lab.desktop("sip1")
         await desk.send(RequestRegisterAddress, "7002")
         await desk.send(RequestAgentLogin, "7002", agent_id="agent2")
         sent = phone.registering.registrations_sent
-        await eventually(lambda: phone.registering.registrations_sent > sent)  # a refresh: cut now
-        await eventually(lambda: phone.status()["registration"]["state"] == "registered")
+        await eventually(
+            lambda: phone.registering.registrations_sent > sent, timeout=5
+        )  # a refresh: cut now
+        await eventually(lambda: phone.status()["registration"]["state"] == "registered", timeout=5)
         await lab.cut("softphone2-sip1")
         await asyncio.sleep(0.4)  # the fault lasts less than the 1.5 s refresh interval
         await lab.heal("softphone2-sip1")

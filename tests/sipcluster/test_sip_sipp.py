@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 
 from emulator.common.addresses import Endpoint
-from tests.clients.softphone.softphone_test_helpers import free_udp_port
-from tests.sipcluster.conftest import eventually
 from tests.sipcluster.sip_lab import (
     lab_pstn,
     lab_softphone,
@@ -26,6 +24,7 @@ from tests.sipcluster.sip_lab import (
     sipp_succeeded,
     talk,
 )
+from tests.support import eventually, free_udp_port
 
 pytestmark = pytest.mark.skipif(
     shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) not installed"
@@ -42,7 +41,7 @@ async def test_sipp_uac_calls_a_softphone_dn_through_a_node_invite_200_ack_bye(
     tmp_path: Path, transport: str
 ) -> None:
     async with sip_lab(relay=False) as lab, lab_softphone(lab, ("sip1",)) as phone:
-        await eventually(lambda: lab.nodes["sip2"].node.phones.get("7002") is not None)
+        await eventually(lambda: lab.nodes["sip2"].node.phones.get("7002") is not None, timeout=5)
         process = await run_sipp(
             tmp_path,
             str(lab.sip("sip2")),
@@ -60,7 +59,7 @@ async def test_sipp_uac_calls_a_softphone_dn_through_a_node_invite_200_ack_bye(
             str(free_udp_port()),
         )
         await sipp_succeeded(process)
-        await eventually(lambda: phone.line.active_count() == 0)
+        await eventually(lambda: phone.line.active_count() == 0, timeout=5)
         report = only(phone.reports())
         assert report["end_reason"] == "bye" and report["acked"]
         assert report["node"] == str(lab.sip("sip2"))  # the call node, not its registrar
@@ -86,7 +85,7 @@ async def test_sipp_uas_answers_the_call_a_node_forwards_to_the_pstn_agent_phone
         )
         await asyncio.sleep(0.3)  # SIPp binds its port; there is no ready signal to wait on
         call = await pstn.place({"to": "7001", "node": "sip1"})
-        await eventually(lambda: pstn.find(call.id).state.value == "active")
+        await eventually(lambda: pstn.find(call.id).state.value == "active", timeout=5)
         await talk(1.0)
         customer = pstn.find(call.id).report()
         assert customer["media"]["talking"], customer  # the agent phone echoes the customer

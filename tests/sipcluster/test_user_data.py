@@ -17,8 +17,9 @@ from emulator.tlib.messages import (
     RequestQueryAddress,
     RequestUpdateUserData,
 )
-from tests.sipcluster.conftest import Cluster, eventually
+from tests.sipcluster.conftest import Cluster
 from tests.sipcluster.test_cluster_rules import answered_call, owner_desk, register
+from tests.support import eventually
 
 ClusterFactory = Callable[..., Awaitable[Cluster]]
 

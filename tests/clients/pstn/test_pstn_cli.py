@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support import eventually
+
 
 class Service:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
@@ -99,7 +101,11 @@ async def test_pstn_calls_the_softphone_through_a_node_process_and_everything_st
                 async with node_api.get("/state") as response:
                     state.update(await response.json())
 
-            await poll(refresh, lambda: "7002" in state.get("phones", {}))
+            async def phone_known() -> bool:
+                await refresh()
+                return "7002" in state.get("phones", {})
+
+            await eventually(phone_known, what="sip1 to know phone 7002", interval=0.05)
             async with pstn_api.post("/calls", json={"to": "7002", "node": "sip1"}) as response:
                 assert response.status == 201
                 call_id = (await response.json())["id"]
@@ -109,7 +115,11 @@ async def test_pstn_calls_the_softphone_through_a_node_process_and_everything_st
                 async with pstn_api.get(f"/calls/{call_id}") as response:
                     call.update((await response.json())["call"])
 
-            await poll(read_call, lambda: call.get("media", {}).get("packets_received", 0) > 50)
+            async def call_talking() -> bool:
+                await read_call()
+                return call.get("media", {}).get("packets_received", 0) > 50
+
+            await eventually(call_talking, what="50 packets on the call", interval=0.05)
             assert call["state"] == "active" and call["media"]["talking"]
             await refresh()
             assert state["sip"]["calls"][0]["state"] == "connected"
@@ -117,18 +127,6 @@ async def test_pstn_calls_the_softphone_through_a_node_process_and_everything_st
         for stopped in (pstn, phone, node):
             _, events = await stopped.stop()
             assert "stopping" in events and events[-1] == "stopped"  # calls ended in between
-
-
-async def poll(read: Any, done: Any, timeout: float = 10.0) -> None:
-    async def check() -> bool:
-        await read()
-        return bool(done())
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize(

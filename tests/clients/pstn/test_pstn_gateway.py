@@ -21,8 +21,8 @@ from emulator.sip.transport import UdpTransport
 from emulator.sip.ua import UserAgent
 from tests.clients.softphone.softphone_test_helpers import FAST_TIMERS
 from tests.sip.sip_test_helpers import new_request
-from tests.sipcluster.conftest import eventually
 from tests.sipcluster.sip_lab import lab_pstn, lab_softphone, sip_lab, talk
+from tests.support import eventually
 
 
 @asynccontextmanager
@@ -47,13 +47,13 @@ async def test_control_api_places_a_call_reports_it_talking_and_releases_it() ->
         lab_pstn(lab) as pstn,
         controlled(pstn) as session,
     ):
-        await eventually(lambda: lab.nodes["sip2"].node.phones.get("7002") is not None)
+        await eventually(lambda: lab.nodes["sip2"].node.phones.get("7002") is not None, timeout=5)
         async with session.post("/calls", json={"to": "7002", "node": "sip2"}) as response:
             assert response.status == 201
             placed = await response.json()
         call_id = placed["id"]
         assert placed["call"]["direction"] == "outbound" and placed["call"]["node"] == "sip2"
-        await eventually(lambda: pstn.find(call_id).state.value == "active")
+        await eventually(lambda: pstn.find(call_id).state.value == "active", timeout=5)
         await talk(1.2)
         listed = (await get_json(session, "/calls"))["calls"]
         assert [call["id"] for call in listed] == [call_id]
@@ -90,14 +90,16 @@ async def test_control_api_refuses_bad_call_requests_with_400_or_404() -> None:
 async def test_agent_number_is_answered_by_hand_when_auto_answer_is_off() -> None:
     async with sip_lab() as lab, lab_pstn(lab, auto_answer=False) as pstn:
         customer = await pstn.place({"to": "7001", "node": "sip1"})
-        await eventually(lambda: any(c["direction"] == "inbound" for c in pstn.reports()))
+        await eventually(
+            lambda: any(c["direction"] == "inbound" for c in pstn.reports()), timeout=5
+        )
         agent = next(c for c in pstn.reports() if c["direction"] == "inbound")
         assert agent["state"] == "ringing" and agent["node"] == "sip1"
         assert pstn.find(customer.id).state.value == "ringing"  # 180 relayed by the node
         pstn.answer(agent["id"])
-        await eventually(lambda: pstn.find(customer.id).state.value == "active")
+        await eventually(lambda: pstn.find(customer.id).state.value == "active", timeout=5)
         pstn.release(agent["id"])  # the agent hangs up: BYE to sip1, named in the INVITE
-        await eventually(lambda: pstn.find(customer.id).ended)
+        await eventually(lambda: pstn.find(customer.id).ended, timeout=5)
         assert pstn.find(customer.id).report()["end_reason"] == "bye"
 
 

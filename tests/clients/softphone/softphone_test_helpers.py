@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import socket
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -25,21 +23,6 @@ from emulator.sip.transport import UdpTransport
 from emulator.sip.ua import IncomingRequest, UserAgent
 
 FAST_TIMERS = TimerConfig(t1=0.025, t2=0.2, t4=0.25)
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.01)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class LogCapture(io.StringIO):

@@ -16,9 +16,7 @@ from softphone_test_helpers import (
     Caller,
     LogCapture,
     capture_log,
-    free_udp_port,
     phone_config,
-    wait_for,
 )
 
 from clients.softphone.control import ControlServer
@@ -28,6 +26,7 @@ from emulator.sip.builder import make_cancel
 from emulator.sip.message import Request, Response
 from emulator.sip.parser import parse_datagram
 from emulator.sip.registrar_service import RegistrarService
+from tests.support import eventually, free_udp_port
 
 
 @asynccontextmanager
@@ -38,7 +37,7 @@ async def registered_phone(**overrides: Any) -> AsyncIterator[tuple[Softphone, L
         registrar,
         Softphone(phone_config([("sip2", registrar.bound)], **overrides), log) as phone,
     ):
-        await wait_for(lambda: phone.status()["registered"])
+        await eventually(lambda: phone.status()["registered"])
         yield phone, records
 
 
@@ -54,8 +53,8 @@ async def test_call_is_answered_and_media_flows_both_ways_until_bye() -> None:
             phone.sip_bound, on_provisional=lambda r: statuses.append(r.status)
         )
         assert final.status == 200 and statuses == [100, 180]
-        await wait_for(lambda: caller.rtp.meter.packets_received >= 50)
-        await wait_for(lambda: only_call(phone)["media"]["packets_received"] >= 50)
+        await eventually(lambda: caller.rtp.meter.packets_received >= 50)
+        await eventually(lambda: only_call(phone)["media"]["packets_received"] >= 50)
         assert only_call(phone)["state"] == "active" and only_call(phone)["acked"]
         assert (await caller.hang_up()).status == 200
         report = only_call(phone)
@@ -74,10 +73,10 @@ async def test_call_is_answered_and_media_flows_both_ways_until_bye() -> None:
 async def test_silent_media_ends_the_call_as_lost_with_rtp_loss_and_a_bye() -> None:
     async with registered_phone(rtp_timeout=1.2) as (phone, records), Caller() as caller:
         await caller.call(phone.sip_bound)
-        await wait_for(lambda: only_call(phone)["media"]["packets_received"] >= 10)
+        await eventually(lambda: only_call(phone)["media"]["packets_received"] >= 10)
         caller.rtp.stop()  # the customer's media path is gone
-        await wait_for(lambda: only_call(phone)["state"] == "ended")
-        await wait_for(lambda: len(caller.byes) == 1)
+        await eventually(lambda: only_call(phone)["state"] == "ended")
+        await eventually(lambda: len(caller.byes) == 1)
         report = only_call(phone)
     assert report["end_reason"] == "rtp-loss" and report["lost"]
     assert not report["media"]["talking"]
@@ -91,9 +90,9 @@ async def test_unacknowledged_answer_ends_the_call_as_timeout() -> None:
     async with registered_phone() as (phone, _), Caller() as caller:
         assert (await caller.call(phone.sip_bound, ack=False)).status == 200
         # 64*T1 scaled: 64 * 0.5 s * 0.05 = 1.6 s of 200 retransmissions, then BYE
-        await wait_for(lambda: only_call(phone)["state"] == "ended")
+        await eventually(lambda: only_call(phone)["state"] == "ended")
         report = only_call(phone)
-        await wait_for(lambda: len(caller.byes) == 1)
+        await eventually(lambda: len(caller.byes) == 1)
     assert report["end_reason"] == "timeout" and report["lost"] and not report["acked"]
 
 
@@ -126,7 +125,7 @@ async def test_control_api_answers_and_releases_calls_and_reports_status() -> No
         assert body["registrar"] == "sip2" and body["registered"]
         assert body["registration"]["state"] == "registered" and body["dn"] == "7002"
         pending = asyncio.create_task(caller.call(phone.sip_bound))
-        await wait_for(lambda: len(phone.line.calls) == 1)
+        await eventually(lambda: len(phone.line.calls) == 1)
         async with http.get("/calls") as calls:
             (entry,) = (await calls.json())["calls"]
         assert entry["state"] == "ringing" and entry["id"] == "c1"
@@ -134,11 +133,11 @@ async def test_control_api_answers_and_releases_calls_and_reports_status() -> No
             assert answered.status == 200
             assert (await answered.json())["call"]["state"] == "active"
         assert (await asyncio.wait_for(pending, 10)).status == 200
-        await wait_for(lambda: caller.rtp.meter.packets_received >= 10)
+        await eventually(lambda: caller.rtp.meter.packets_received >= 10)
         async with http.post(f"/calls/{entry['call_id']}/release") as released:
             assert released.status == 200
             assert (await released.json())["call"]["end_reason"] == "released"
-        await wait_for(lambda: len(caller.byes) == 1)
+        await eventually(lambda: len(caller.byes) == 1)
         async with http.post("/calls/c1/answer") as again:
             assert again.status == 409
         async with http.post("/calls/c9/release") as unknown:
@@ -151,7 +150,7 @@ async def test_busy_phone_answers_486_and_bad_offers_488() -> None:
     async with registered_phone(max_calls=1, auto_answer=False) as (phone, _):
         async with Caller() as first, Caller() as second:
             pending = asyncio.create_task(first.call(phone.sip_bound))
-            await wait_for(lambda: len(phone.line.calls) == 1)
+            await eventually(lambda: len(phone.line.calls) == 1)
             assert (await second.call(phone.sip_bound)).status == 486
             phone.release("c1")
             assert (await asyncio.wait_for(pending, 10)).status == 603
@@ -229,7 +228,7 @@ async def test_sipp_uac_calls_the_softphone_invite_200_ack_bye(tmp_path: Path) -
         )
         output, _ = await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 0, output.decode(errors="replace")[-2000:]
-        await wait_for(lambda: only_call(phone)["state"] == "ended")
+        await eventually(lambda: only_call(phone)["state"] == "ended")
         report = only_call(phone)
     assert report["end_reason"] == "bye" and report["acked"]
     assert report["media"]["packets_sent"] > 0

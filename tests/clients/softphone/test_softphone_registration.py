@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from softphone_test_helpers import capture_log, phone_config, wait_for
+from softphone_test_helpers import capture_log, phone_config
 
 from clients.softphone.phone import Softphone
 from clients.softphone.registration import (
@@ -20,6 +20,7 @@ from clients.softphone.registration import (
 from emulator.common.addresses import Endpoint
 from emulator.common.timescale import TimeScale
 from emulator.sip.registrar_service import RegistrarService
+from tests.support import eventually
 
 SIP1 = RegistrarEntry("sip1", Endpoint("127.0.0.1", 5060))
 SIP2 = RegistrarEntry("sip2", Endpoint("127.0.0.2", 5060))
@@ -132,16 +133,16 @@ async def test_softphone_fails_over_to_the_next_registrar_when_a_refresh_times_o
     async with two_registrars() as (sip1, sip3):
         config = phone_config([("sip1", sip1.bound), ("sip3", sip3.bound)])
         async with Softphone(config, log) as phone:
-            await wait_for(lambda: phone.status()["registered"])
+            await eventually(lambda: phone.status()["registered"])
             assert phone.status()["registrar"] == "sip1"
             loop = asyncio.get_running_loop()
             assert sip1.registrar.lookup("7002", loop.time())
             sip1.answering = False  # the node goes silent (a black-holed path)
             cut_at = loop.time()
-            await wait_for(lambda: bool(sip3.registrar.lookup("7002", loop.time())))
+            await eventually(lambda: bool(sip3.registrar.lookup("7002", loop.time())))
             failover_took = loop.time() - cut_at
             # sip3 binds before its 200 reaches the phone: wait for the phone to read it
-            await wait_for(lambda: phone.status()["registration"]["state"] != "registering")
+            await eventually(lambda: phone.status()["registration"]["state"] != "registering")
             status = phone.status()
             assert status["registrar"] == "sip3"
             assert status["registration"]["state"] in ("registered", "refreshing")
@@ -161,11 +162,11 @@ async def test_softphone_stays_put_when_the_path_returns_before_the_next_refresh
         async with Softphone(config, log) as phone:
             registered: list[str] = []
             phone.events.on("registered", registered.append)
-            await wait_for(lambda: len(registered) == 1)
+            await eventually(lambda: len(registered) == 1)
             sip1.answering = False  # right after a successful REGISTER ...
             await asyncio.sleep(0.3)  # ... a short outage, well inside the 1.5 s refresh interval
             sip1.answering = True
-            await wait_for(lambda: len(registered) >= 3)  # two refreshes later
+            await eventually(lambda: len(registered) >= 3)  # two refreshes later
             assert set(registered) == {"sip1"}
             assert phone.status()["registrar"] == "sip1"
             assert sip3.registers_answered == 0
@@ -181,11 +182,11 @@ async def test_softphone_stays_put_when_the_path_returns_across_a_failed_refresh
         async with Softphone(config, log) as phone:
             registered: list[str] = []
             phone.events.on("registered", registered.append)
-            await wait_for(lambda: len(registered) == 1)
+            await eventually(lambda: len(registered) == 1)
             sip1.answering = False  # silent across the refresh, back before the expiry
             await asyncio.sleep(2.1)
             sip1.answering = True
-            await wait_for(lambda: len(registered) >= 2)
+            await eventually(lambda: len(registered) >= 2)
             assert phone.status()["registrar"] == "sip1" and phone.status()["registered"]
             assert sip3.registers_answered == 0
     assert {r["registrar"] for r in records.records("sip.register.failed")} == {"sip1"}
@@ -200,7 +201,7 @@ async def test_softphone_registers_further_down_the_list_when_the_first_never_an
         sip1.answering = False
         config = phone_config([("sip1", sip1.bound), ("sip3", sip3.bound)])
         async with Softphone(config, log) as phone:
-            await wait_for(lambda: phone.status()["registered"])
+            await eventually(lambda: phone.status()["registered"])
             assert phone.status()["registrar"] == "sip3"
             assert phone.status()["registration"]["failures_in_a_row"] == 0
     assert [r["registrar"] for r in records.records("sip.register.failed")] == ["sip1"]
@@ -219,13 +220,13 @@ async def test_a_cut_dc_is_skipped_at_the_registration_expiry_with_a_register_ti
             register_timeout=8.0,  # 0.4 s scaled, instead of timer F's 1.6 s
         )
         async with Softphone(config, log) as phone:
-            await wait_for(
+            await eventually(
                 lambda: phone.status()["registrar"] == "sip1" and phone.status()["registered"]
             )
             loop = asyncio.get_running_loop()
             sip1.answering = sip2.answering = False  # the phone's DC1 link is cut
             cut_at = loop.time()
-            await wait_for(lambda: bool(sip3.registrar.lookup("7002", loop.time())))
+            await eventually(lambda: bool(sip3.registrar.lookup("7002", loop.time())))
             took = loop.time() - cut_at
     # sip1's refresh (at most 1.5 s after the cut) is retried every 0.5 s (the retry interval,
     # scaled) until the 3 s expiry, then sip2 times out (0.4 s): at most 3 + 0.4 s, with slack
@@ -242,7 +243,7 @@ async def stop_registered_phone(silence_registrar: bool) -> tuple[float, dict[st
         config = phone_config([("sip1", sip1.bound), ("sip3", sip3.bound)])
         loop = asyncio.get_running_loop()
         async with Softphone(config, log) as phone:
-            await wait_for(lambda: phone.status()["registered"])
+            await eventually(lambda: phone.status()["registered"])
             assert sip1.registrar.lookup("7002", loop.time())
             sip1.answering = not silence_registrar
             stopping_at = loop.time()

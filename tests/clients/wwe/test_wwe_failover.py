@@ -17,8 +17,9 @@ from clients.wwe.desktop import (
 )
 from clients.wwe.errors import NotConnected, VoiceError
 from clients.wwe.workspace import AgentState, CallState
+from tests.support import eventually
 
-from .wwe_test_lab import WweDc, datacentre, eventually
+from .wwe_test_lab import WweDc, datacentre
 
 
 async def talking(dc: WweDc, wwe: WweClient) -> str:

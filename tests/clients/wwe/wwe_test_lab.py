@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,18 +18,14 @@ from emulator.proxy.config import ProxyConfig
 from emulator.proxy.server import StickyProxy
 from tests.gws import conftest as gws_support
 from tests.gws.dc_support import Dc, build
-from tests.sipcluster.conftest import FAST_TIMERS, LOOPBACK
+from tests.sipcluster.conftest import FAST_TIMERS
+from tests.support import LOOPBACK
 
 SIP_TIMERS = replace(FAST_TIMERS, after_call_work_period=0.5)
 # A session longer than a brief proxy outage: the session survives it.
 GWS_TIMERS = replace(gws_support.FAST_GWS_TIMERS, session_timeout=5.0, cometd_max_interval=1.0)
 # 60 s of WWE give-up time last one second.
 FAST_SCALE = 1 / 60
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    """``tests.gws.conftest.eventually`` with the WWE tests' longer default deadline."""
-    await gws_support.eventually(check, timeout)
 
 
 @dataclass
