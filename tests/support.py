@@ -1,5 +1,6 @@
 """Helpers every test package shares: polling a condition on a deadline (never a fixed sleep),
-and free loopback ports.
+free loopback ports, and a lab service run as the lab runs it (``python -m <package>``, its
+ready line read).
 
 ``eventually`` (async) and ``eventually_sync`` (blocking, for tests that drive processes from
 plain threads) call ``check`` until it returns something truthy and return that value; past
@@ -9,8 +10,12 @@ plain threads) call ``check`` until it returns something truthy and return that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import json
+import signal
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -83,3 +88,89 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
 
 def free_udp_port() -> int:
     return free_port(socket.SOCK_DGRAM)
+
+
+class ServiceProcess:
+    """One service as a process, ``python -m MODULE ARGS``. Its stdout (stderr merged) is
+    drained into ``lines`` as it comes, so the process never blocks on a full pipe; ``ready`` is
+    its ready line. A line that is not JSON is kept as ``{"event": "non-json", "text": ...}``."""
+
+    def __init__(self, name: str, process: asyncio.subprocess.Process) -> None:
+        self.name = name
+        self.process = process
+        self.lines: list[dict[str, Any]] = []
+        self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._drain = asyncio.create_task(self._read(), name=f"drain-{name}")
+
+    @classmethod
+    async def start(
+        cls, module: str, *args: str, name: str | None = None, timeout: float = 20.0
+    ) -> ServiceProcess:
+        """Start it and wait for its ready line; a process that exits first (or is not ready
+        within ``timeout``) is stopped and fails with its last output."""
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", module, *args),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        service = cls(name or module, process)
+        try:
+            await asyncio.wait_for(asyncio.shield(service.ready), timeout)
+        except BaseException:
+            await service.stop()
+            raise
+        return service
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        endpoints: dict[str, str] = self.ready.result()["endpoints"]
+        return endpoints
+
+    def events(self) -> list[str]:
+        return [str(line.get("event")) for line in self.lines]
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                record = {"event": "non-json", "text": raw.decode(errors="replace")}
+            self.lines.append(record)
+            if record.get("event") == "ready" and not self.ready.done():
+                self.ready.set_result(record)
+        if not self.ready.done():
+            output = "".join(str(line) for line in self.lines[-20:])
+            self.ready.set_exception(RuntimeError(f"{self.name} exited before ready: {output}"))
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGKILL)
+
+    async def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL past ``timeout``; returns the exit code once all output is read."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout)
+            except TimeoutError:
+                self.kill()
+                await self.process.wait()
+        await self._drain
+        if not self.ready.done():
+            self.ready.cancel()
+        elif not self.ready.cancelled():
+            self.ready.exception()
+        return self.process.returncode if self.process.returncode is not None else -1
+
+
+async def refused(module: str, *args: str, timeout: float = 20.0) -> tuple[int, str]:
+    """Run ``python -m MODULE ARGS`` that must refuse its command line; its exit code and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", module, *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, errors = await asyncio.wait_for(process.communicate(), timeout)
+    return (process.returncode if process.returncode is not None else -1), errors.decode()

@@ -7,90 +7,39 @@ cleanly (exit 0, ``stopping`` then ``stopped``); bad command lines exit 2 with a
 
 from __future__ import annotations
 
-import asyncio
-import json
-import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.support import eventually
+from tests.support import ServiceProcess, eventually, refused
 
-
-class Service:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[dict[str, Any]] = []
-        self.ready: dict[str, Any] = {}
-
-    async def wait_ready(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        while not self.ready:
-            line = await asyncio.wait_for(self.process.stdout.readline(), 20)
-            assert line, f"exited before it was ready: {self.lines}"
-            record = json.loads(line)
-            self.lines.append(record)
-            if record["event"] == "ready":
-                self.ready = record
-        return self.ready
-
-    async def stop(self) -> tuple[int, list[str]]:
-        self.process.send_signal(signal.SIGTERM)
-        rest, errors = await asyncio.wait_for(self.process.communicate(), 20)
-        events = [json.loads(line)["event"] for line in rest.splitlines() if line.strip()]
-        assert self.process.returncode == 0, errors.decode()
-        return self.process.returncode, events
-
-
-@asynccontextmanager
-async def service(*args: str) -> AsyncIterator[Service]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        *args,
-        "--time-scale",
-        "0.05",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield Service(process)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+SCALE = ("--time-scale", "0.05")
 
 
 async def test_pstn_calls_the_softphone_through_a_node_process_and_everything_stops_cleanly() -> (
     None
 ):
-    async with AsyncExitStack() as stack:
-        node = await stack.enter_async_context(
-            service("emulator.sipcluster", "--name", "sip1", "--dc", "DC1", "--sip", "127.0.0.1:0")
+    started: list[ServiceProcess] = []
+    try:
+        node = await ServiceProcess.start(
+            "emulator.sipcluster", "--name", "sip1", "--dc", "DC1", "--sip", "127.0.0.1:0", *SCALE
         )
-        endpoints = (await node.wait_ready())["endpoints"]
+        started.append(node)
+        endpoints = node.endpoints
         assert set(endpoints) >= {"tlib", "tc", "control", "sip", "media"}
-        softphone2 = ["clients.softphone", "--name", "softphone2", "--dn", "7002"]
-        phone = await stack.enter_async_context(
-            service(*softphone2, "--registrar", f"sip1={endpoints['sip']}")
+        softphone2 = ("--name", "softphone2", "--dn", "7002", "--registrar")
+        phone = await ServiceProcess.start(
+            "clients.softphone", *softphone2, f"sip1={endpoints['sip']}", *SCALE
         )
-        await phone.wait_ready()
-        pstn = await stack.enter_async_context(
-            service(
-                "clients.pstn",
-                "--name",
-                "pstn",
-                "--node",
-                f"sip1={endpoints['sip']}",
-                "--agent",
-                "7001=agent-7001",
-            )
+        started.append(phone)
+        pstn = await ServiceProcess.start(
+            "clients.pstn",
+            *("--name", "pstn", "--node", f"sip1={endpoints['sip']}"),
+            *("--agent", "7001=agent-7001", *SCALE),
         )
-        ready = await pstn.wait_ready()
+        started.append(pstn)
+        ready = pstn.ready.result()
         assert ready["agents"] == {"7001": "agent-7001"} and "sip" in ready["endpoints"]
         node_api = aiohttp.ClientSession(f"http://{endpoints['control']}")
         pstn_api = aiohttp.ClientSession(f"http://{ready['endpoints']['http']}")
@@ -125,8 +74,12 @@ async def test_pstn_calls_the_softphone_through_a_node_process_and_everything_st
             assert state["sip"]["calls"][0]["state"] == "connected"
             assert state["sip"]["media"]["packets_forwarded"] > 100
         for stopped in (pstn, phone, node):
-            _, events = await stopped.stop()
+            assert await stopped.stop(timeout=20) == 0
+            events = stopped.events()
             assert "stopping" in events and events[-1] == "stopped"  # calls ended in between
+    finally:
+        for service in started:
+            await service.stop()
 
 
 @pytest.mark.parametrize(
@@ -142,10 +95,9 @@ async def test_pstn_calls_the_softphone_through_a_node_process_and_everything_st
 async def test_bad_command_line_exits_2_with_a_clear_message(
     args: list[str], complaint: str
 ) -> None:
-    async with service("clients.pstn", *args) as bad:
-        _, errors = await asyncio.wait_for(bad.process.communicate(), 20)
-    assert bad.process.returncode == 2
-    assert complaint in errors.decode()
+    code, errors = await refused("clients.pstn", *args, *SCALE)
+    assert code == 2
+    assert complaint in errors
 
 
 async def test_node_sip_options_need_sip_and_bad_routes_exit_2() -> None:
@@ -153,6 +105,7 @@ async def test_node_sip_options_need_sip_and_bad_routes_exit_2() -> None:
         (["--pstn-route", "127.0.0.1:5060"], "need --sip"),
         (["--sip", "127.0.0.1:0", "--phone-route", "7002"], "KEY=VALUE"),
     ):
-        async with service("emulator.sipcluster", "--name", "sip1", "--dc", "DC1", *args) as bad:
-            _, errors = await asyncio.wait_for(bad.process.communicate(), 20)
-        assert bad.process.returncode == 2 and complaint in errors.decode(), errors.decode()
+        code, errors = await refused(
+            "emulator.sipcluster", "--name", "sip1", "--dc", "DC1", *args, *SCALE
+        )
+        assert code == 2 and complaint in errors, errors

@@ -2,69 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import signal
-import sys
+from typing import Any
 
 import aiohttp
 
 from emulator.common.timescale import TimeScale
 from emulator.sip.registrar_service import RegistrarService
+from tests.support import ServiceProcess, eventually
 
 
 async def test_cli_registers_reports_ready_and_stops_cleanly_on_sigterm() -> None:
     async with RegistrarService(name="sip1", scale=TimeScale(0.05)) as sip1:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
+        phone = await ServiceProcess.start(
             "clients.softphone",
-            "--name",
-            "softphone2",
-            "--dn",
-            "7002",
-            "--registrar",
-            f"sip1={sip1.bound}",
-            "--registrar",
-            "sip3=127.0.0.1:9",
-            "--time-scale",
-            "0.05",
-            "--control",
-            "127.0.0.1:0",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            *("--name", "softphone2", "--dn", "7002"),
+            *("--registrar", f"sip1={sip1.bound}", "--registrar", "sip3=127.0.0.1:9"),
+            *("--time-scale", "0.05", "--control", "127.0.0.1:0"),
         )
-        assert process.stdout is not None
-        lines: list[bytes] = []
         try:
-            ready = None
-            while ready is None:
-                line = await asyncio.wait_for(process.stdout.readline(), 20)
-                assert line, "softphone exited before it was ready"
-                lines.append(line)
-                record = json.loads(line)
-                if record["event"] == "ready":
-                    ready = record
+            ready = phone.ready.result()
             assert ready["service"] == "softphone2"
-            assert ready["endpoints"]["sip"].startswith("127.0.0.1:")
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 10
-            async with aiohttp.ClientSession(f"http://{ready['endpoints']['http']}") as session:
-                while True:
+            assert phone.endpoints["sip"].startswith("127.0.0.1:")
+            async with aiohttp.ClientSession(f"http://{phone.endpoints['http']}") as session:
+
+                async def registered() -> dict[str, Any] | None:
                     async with session.get("/status") as response:
-                        status = await response.json()
-                    if status["registered"]:
-                        break
-                    assert loop.time() < deadline, status
-                    await asyncio.sleep(0.05)
+                        status: dict[str, Any] = await response.json()
+                    return status if status["registered"] else None
+
+                status = await eventually(registered, what="softphone2 registered")
             assert status["registrar"] == "sip1"
-            process.send_signal(signal.SIGTERM)
-            rest, errors = await asyncio.wait_for(process.communicate(), 20)
-            lines += rest.splitlines()
         finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    assert process.returncode == 0, errors.decode()
-    events = [json.loads(line)["event"] for line in lines if line.strip()]
+            code = await phone.stop(timeout=20)
+    assert code == 0, phone.lines[-5:]
+    events = phone.events()
     assert "sip.register" in events and events[-3:] == ["stopping", "sip.unregister", "stopped"]
