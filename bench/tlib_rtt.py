@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulator.tlib.aio import TLibClient
+from emulator.tlib.connection import TLibClient
 from emulator.tlib.framing import encode_frame
 from emulator.tlib.messages import (
     Request,

@@ -22,7 +22,7 @@ ROOTS = {
     "emulator.sipcluster": "emulator.sipcluster.errors.ClusterError",
     "emulator.tlib": "emulator.tlib.errors.TLibError",
     "clients.phoneline": "clients.phoneline.calls.PhoneLineError",
-    "clients.softphone": "clients.softphone.registration.RegistrationStateError",
+    "clients.softphone": "clients.softphone.registration_core.RegistrationStateError",
     "clients.wwe": "clients.wwe.errors.WweError",
 }
 

@@ -18,7 +18,7 @@ from clients.softphone.phone import Softphone
 from emulator.common.jsonlog import JsonLog
 
 # The rule a failed refresh keeps: retried at the same registrar until the registration expires
-# (clients/softphone/registration.py).
+# (clients/softphone/registration_core.py).
 REFRESH_KEPT_UNTIL_EXPIRY = "refresh-kept-until-expiry"
 
 

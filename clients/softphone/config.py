@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clients.phoneline.config import LineConfig, PhoneSettings
-from clients.softphone.registration import RegistrarEntry
+from clients.softphone.registration_core import RegistrarEntry
 
 
 @dataclass(frozen=True, kw_only=True)

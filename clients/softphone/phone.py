@@ -13,7 +13,7 @@ from typing import Any
 
 from clients.phoneline.phone import LinePhone
 from clients.softphone.config import SoftphoneConfig
-from clients.softphone.registering import Registering
+from clients.softphone.registration import Registering
 from emulator.common.jsonlog import JsonLog
 
 

@@ -1,188 +1,219 @@
-"""Which registrar the softphone registers at, and when: the failover rule without I/O.
+"""The softphone's registration loop: ``RegistrationPolicy`` decisions carried out over SIP.
 
-Implements DESIGN §2.4 and the seed's softphone rule: register at the first node of the list
-(DC1 nodes, then DC2 nodes), refresh before the registration expires (RFC 3261 §10.2.4), and when
-a registration fails (timeout or error answer) register at the next node at once.  After every
-node of the list failed in a row, the next round waits ``retry_interval`` so a dead cluster is
-not hammered.
-
-A failed *refresh* is different, and this is where the seed's S4 rule lives: "If the connection
-is restored when existing registration has not expired, then DN stays in service and agent is
-not affected", and "Softphone detects the failure when attempting to refresh the registration
-and registers at SIP Server 3 @ DC2".  Choice: the registration that has not expired is still
-the phone's, so a failed refresh is retried at the same registrar every ``retry_interval``
-while that registration lasts; a retry that succeeds keeps the DN where it is (the registrar
-never saw it expire).  Only a failure after which no retry fits before the expiry moves on: the
-next registrar of the list is tried at the expiry (not before: the DN is still in service at the
-old node until then), and from there on the list is walked as for any failed registration.
-With timer F (32 s) as the REGISTER timeout a refresh outlasts the rest of the registration,
-so this only matters with a shorter ``--register-timeout``, as phones configure it.
-
-Times are the I/O layer's clock (``now`` arguments); the durations are already scaled by the
-lab's time-scale.
+Sends REGISTER (RFC 3261 §10.2: one Call-ID per registrar, CSeq incremented on every refresh,
+Contact with our bound address, Expires in deployment seconds), reads the granted expiry from
+the 200 (§10.2.4: our Contact's ``expires`` parameter, else Expires), retries once with
+Min-Expires after a 423, and reports each outcome as a log line and an event. Stopping a
+registered phone unregisters it (§10.2.2: Expires 0 for our Contact), so the cluster hears at
+once that the phone is gone, as it would from a real phone switched off, instead of at expiry.
 """
 
 from __future__ import annotations
 
-import enum
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from clients.phoneline.config import NodeEntry
+from clients.softphone.config import SoftphoneConfig
+from clients.softphone.registration_core import RegistrarEntry, RegistrationPolicy
+from emulator.common.jsonlog import JsonLog
+from emulator.sip.builder import make_request, new_call_id, new_tag
+from emulator.sip.errors import SipError, SipProtocolError, TransactionTimeout
+from emulator.sip.headers import NameAddr
+from emulator.sip.message import Response
+from emulator.sip.ua import UserAgent
 
+Emit = Callable[..., Any]
 
-class RegState(enum.Enum):
-    IDLE = "unregistered"
-    REGISTERING = "registering"
-    REGISTERED = "registered"
-    REFRESHING = "refreshing"
-
-
-class RegEvent(enum.Enum):
-    START = "start"
-    SUCCEEDED = "200 OK"
-    FAILED = "failure"
-    REFRESH_FAILED = "refresh failure before expiry"
-    REFRESH_DUE = "refresh due"
-    STOP = "stop"
+# How long a stopping phone waits for the answer to its unregister (deployment seconds, scaled):
+# a switched-off phone does not wait for a registrar that has gone silent.
+UNREGISTER_DEADLINE = 2.0
 
 
-TRANSITIONS: dict[tuple[RegState, RegEvent], RegState] = {
-    (RegState.IDLE, RegEvent.START): RegState.REGISTERING,
-    (RegState.REGISTERING, RegEvent.SUCCEEDED): RegState.REGISTERED,
-    (RegState.REGISTERING, RegEvent.FAILED): RegState.REGISTERING,
-    (RegState.REGISTERING, RegEvent.STOP): RegState.IDLE,
-    (RegState.REGISTERED, RegEvent.REFRESH_DUE): RegState.REFRESHING,
-    (RegState.REGISTERED, RegEvent.STOP): RegState.IDLE,
-    (RegState.REFRESHING, RegEvent.SUCCEEDED): RegState.REGISTERED,
-    (RegState.REFRESHING, RegEvent.FAILED): RegState.REGISTERING,
-    (RegState.REFRESHING, RegEvent.REFRESH_FAILED): RegState.REGISTERED,
-    (RegState.REFRESHING, RegEvent.STOP): RegState.IDLE,
-}
+@dataclass
+class _Dialogue:
+    """Per-registrar REGISTER identity: the same Call-ID and From tag for every refresh."""
+
+    call_id: str
+    from_tag: str
+    cseq: int = 0
 
 
-class RegistrationStateError(Exception):
-    """An event the registration table does not list for the current state (a local bug)."""
+class Registering:
+    def __init__(self, config: SoftphoneConfig, ua: UserAgent, log: JsonLog, emit: Emit) -> None:
+        self.config = config
+        self.ua = ua
+        self.log = log
+        self.emit = emit
+        self.policy = RegistrationPolicy(
+            list(config.registrars),
+            refresh_ratio=config.refresh_ratio,
+            retry_interval=config.scale(config.retry_interval),
+            keep_until_expiry=not config.break_refresh_kept_until_expiry,
+        )
+        self.registrations_sent = 0
+        self._dialogues: dict[str, _Dialogue] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
 
+    def start(self) -> None:
+        if self.config.break_refresh_kept_until_expiry:
+            self.log.warning("rules.broken", rules=["refresh-kept-until-expiry"])
+        self._task = asyncio.create_task(self._run())
 
-# A registrar is a node the phone registers at, named as every phone names nodes.
-RegistrarEntry = NodeEntry
+    async def stop(self) -> None:
+        """Stop refreshing; a phone still registered unregisters at its registrar."""
+        registrar = self.policy.current
+        registered = self.policy.registered(self._loop.time())
+        self.policy.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if registered:
+            await self._unregister(registrar)
 
+    async def _unregister(self, registrar: RegistrarEntry) -> None:
+        deadline = min(self.config.register_deadline, self.config.scale(UNREGISTER_DEADLINE))
+        status: int | str
+        try:
+            status = (await self._send(registrar, 0, deadline)).status
+        except (SipError, OSError) as error:
+            status = _describe(error)
+        self.log.event("sip.unregister", registrar=registrar.name, DN=self.config.dn, status=status)
+        self.emit("unregistered", registrar.name)
 
-@dataclass(frozen=True)
-class Attempt:
-    """Send a REGISTER to ``registrar`` at time ``at``."""
+    def status(self) -> dict[str, Any]:
+        now = self._loop.time()
+        policy = self.policy
+        scale = self.config.scale.factor
 
-    registrar: RegistrarEntry
-    at: float
-    refresh: bool
+        def remaining(at: float | None) -> float | None:
+            return None if at is None else round(max(0.0, at - now) / scale, 3)
 
+        return {
+            "state": policy.state.value,
+            "registrar": policy.current.name,
+            "registrar_endpoint": str(policy.current.endpoint),
+            "registered": policy.registered(now),
+            "expires_in": remaining(policy.expires_at),
+            "refresh_in": remaining(policy.refresh_at),
+            "failures_in_a_row": policy.failures_in_a_row,
+            "refresh_retries": policy.refresh_retries,
+            "last_failure": policy.last_failure,
+            "registrations_sent": self.registrations_sent,
+        }
 
-class RegistrationPolicy:
-    def __init__(
-        self,
-        registrars: list[RegistrarEntry],
-        *,
-        refresh_ratio: float = 0.5,
-        retry_interval: float = 10.0,
-        keep_until_expiry: bool = True,
-    ) -> None:
-        if not registrars:
-            raise ValueError("at least one registrar is needed")
-        if not 0 < refresh_ratio < 1:
-            raise ValueError("refresh ratio must be between 0 and 1")
-        self.registrars = registrars
-        self.refresh_ratio = refresh_ratio
-        self.retry_interval = retry_interval
-        # False only as the fault-injection knob ``--break-rule refresh-kept-until-expiry``:
-        # a failed refresh then moves to the next registrar at once.
-        self.keep_until_expiry = keep_until_expiry
-        self.state = RegState.IDLE
-        self.index = 0
-        self.expires_at: float | None = None
-        self.refresh_at: float | None = None
-        self.registered_at: float | None = None
-        self.failures_in_a_row = 0  # registrars that failed in a row
-        self.refresh_retries = 0  # failed refreshes retried while the registration lasted
-        self.last_failure: str | None = None
-        self._next_attempt: float | None = None
-
-    @property
-    def current(self) -> RegistrarEntry:
-        return self.registrars[self.index]
-
-    def registered(self, now: float) -> bool:
-        """True while the last successful registration is unexpired (even during a refresh)."""
-        return self.expires_at is not None and now < self.expires_at
-
-    def start(self, now: float) -> Attempt:
-        self._move(RegEvent.START)
-        self._next_attempt = now
-        return self.next_attempt()
-
-    def stop(self) -> None:
-        if self.state is not RegState.IDLE:
-            self._move(RegEvent.STOP)
-        self._next_attempt = None
-
-    def next_attempt(self) -> Attempt:
-        if self._next_attempt is None:
-            raise RegistrationStateError(f"no registration attempt planned in state {self.state}")
-        return Attempt(self.current, self._next_attempt, refresh=self.state is RegState.REGISTERED)
-
-    def attempt_started(self) -> None:
-        """The planned REGISTER is going out now (a refresh when registered)."""
-        if self.state is RegState.REGISTERED:
-            self._move(RegEvent.REFRESH_DUE)
-
-    def succeeded(self, now: float, granted_expires: float) -> Attempt:
-        """A 2xx granted ``granted_expires`` (scaled seconds): plan the refresh."""
-        first = self.state is RegState.REGISTERING
-        self._move(RegEvent.SUCCEEDED)
-        self.failures_in_a_row = 0
-        self.refresh_retries = 0
-        self.last_failure = None
-        self.expires_at = now + granted_expires
-        if first or self.registered_at is None:
-            self.registered_at = now
-        self.refresh_at = now + granted_expires * self.refresh_ratio
-        self._next_attempt = self.refresh_at
-        return self.next_attempt()
-
-    def failed(self, now: float, reason: str) -> Attempt:
-        """The REGISTER timed out or was refused.  A refresh is retried at the same registrar
-        while the registration lasts; otherwise the next registrar of the list, at once (at the
-        expiry if the old registration is still running)."""
-        self.last_failure = reason
-        retry_at = now + self.retry_interval
-        expires_at = self.expires_at
-        unexpired = expires_at is not None and now < expires_at
-        if self.keep_until_expiry and self.state is RegState.REFRESHING and unexpired:
-            assert expires_at is not None
-            if retry_at < expires_at:
-                self._move(RegEvent.REFRESH_FAILED)
-                self.refresh_retries += 1
-                self._next_attempt = self.refresh_at = retry_at
-                return self.next_attempt()
-            self._move(RegEvent.FAILED)
-            self.failures_in_a_row += 1
-            self._next_registrar()
-            self._next_attempt = expires_at
-            return self.next_attempt()
-        self._move(RegEvent.FAILED)
-        self.failures_in_a_row += 1
-        self.registered_at = None
-        self._next_registrar()
-        full_round = self.failures_in_a_row % len(self.registrars) == 0
-        self._next_attempt = retry_at if full_round else now
-        return self.next_attempt()
-
-    def _next_registrar(self) -> None:
-        self.index = (self.index + 1) % len(self.registrars)
-
-    def _move(self, event: RegEvent) -> None:
-        new_state = TRANSITIONS.get((self.state, event))
-        if new_state is None:
-            raise RegistrationStateError(
-                f"registration: no transition from {self.state.value} on {event.value}"
+    async def _run(self) -> None:
+        attempt = self.policy.start(self._loop.time())
+        while True:
+            delay = attempt.at - self._loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.policy.attempt_started()
+            registrar = attempt.registrar
+            self.log.event(
+                "sip.register.sent",
+                registrar=registrar.name,
+                DN=self.config.dn,
+                refresh=attempt.refresh,
             )
-        self.state = new_state
+            try:
+                granted = await self._register(registrar)
+            except (SipError, OSError) as error:
+                reason = _describe(error)
+                attempt = self.policy.failed(self._loop.time(), reason)
+                self.log.warning(
+                    "sip.register.failed",
+                    registrar=registrar.name,
+                    DN=self.config.dn,
+                    reason=reason,
+                    next_registrar=attempt.registrar.name,
+                )
+                self.emit("registration_failed", registrar.name, reason)
+                if attempt.registrar != registrar:
+                    self.log.event(
+                        "sip.register.failover",
+                        DN=self.config.dn,
+                        previous=registrar.name,
+                        registrar=attempt.registrar.name,
+                    )
+                continue
+            refresh = attempt.refresh
+            attempt = self.policy.succeeded(self._loop.time(), self.config.scale(granted))
+            self.log.event(
+                "sip.register",
+                registrar=registrar.name,
+                DN=self.config.dn,
+                expires=granted,
+                refresh=refresh,
+            )
+            self.emit("registered", registrar.name)
+
+    async def _register(self, registrar: RegistrarEntry) -> int:
+        """One REGISTER transaction (two after a 423); returns the granted expiry."""
+        expires = self.config.expires
+        for _ in range(2):
+            response = await self._send(registrar, expires)
+            if response.status == 423:
+                minimum = response.header("Min-Expires") or ""
+                if minimum.isdigit() and int(minimum) > expires:
+                    expires = int(minimum)
+                    continue
+            if not response.is_success:
+                raise SipProtocolError(
+                    f"{response.status} {response.reason}", status_code=response.status
+                )
+            # A grant of 0 would mean "refresh at once" forever: treat it as one second.
+            return max(1, self._granted(response, expires))
+        raise SipProtocolError("423 Interval Too Brief twice", status_code=423)
+
+    async def _send(
+        self, registrar: RegistrarEntry, expires: int, deadline: float | None = None
+    ) -> Response:
+        dialogue = self._dialogues.setdefault(
+            registrar.name, _Dialogue(new_call_id(self.ua.transport.bound.host), new_tag())
+        )
+        dialogue.cseq += 1
+        host = registrar.endpoint.host
+        aor = f"<sip:{self.config.dn}@{host}>"
+        request = make_request(
+            "REGISTER",
+            f"sip:{registrar.endpoint}",
+            via=self.ua.via(),
+            from_=f"{aor};tag={dialogue.from_tag}",
+            to=aor,
+            call_id=dialogue.call_id,
+            cseq=dialogue.cseq,
+            contact=self.ua.contact(self.config.dn),
+            headers=[
+                ("Expires", str(expires)),
+                ("User-Agent", f"drlab-softphone/{self.config.name}"),
+            ],
+        )
+        self.registrations_sent += 1
+        deadline = self.config.register_deadline if deadline is None else deadline
+        try:
+            async with asyncio.timeout(deadline):
+                return await self.ua.request(request, registrar.endpoint)
+        except TimeoutError:
+            raise TransactionTimeout(f"REGISTER unanswered for {deadline:.3g} s") from None
+
+    def _granted(self, response: Response, requested: int) -> int:
+        ours = NameAddr.parse(self.ua.contact(self.config.dn)).uri
+        for value in response.headers.get_all("Contact"):
+            try:
+                contact = NameAddr.parse(value)
+            except SipProtocolError:
+                continue
+            expires = contact.param("expires")
+            if contact.uri == ours and expires is not None and expires.isdigit():
+                return int(expires)
+        header = response.header("Expires") or ""
+        return int(header) if header.isdigit() else requested
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text

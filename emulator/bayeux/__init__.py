@@ -4,6 +4,6 @@
 * :mod:`emulator.bayeux.channels` — channel names and wildcard patterns;
 * :mod:`emulator.bayeux.server_core` — server registry, long-poll holds, expiry (no I/O);
 * :mod:`emulator.bayeux.client_core` — client state machine and advice handling (no I/O);
-* :mod:`emulator.bayeux.aiohttp_server` — long-polling + WebSocket transports on aiohttp;
+* :mod:`emulator.bayeux.server` — long-polling + WebSocket transports on aiohttp;
 * :mod:`emulator.bayeux.client` — asyncio client over aiohttp (WebSocket and long-polling).
 """

@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.bayeux.aiohttp_server import BayeuxEndpoint
 from emulator.bayeux.messages import Message, Reconnect
+from emulator.bayeux.server import BayeuxEndpoint
 from emulator.bayeux.server_model import (
     Accept,
     ClientAdded,

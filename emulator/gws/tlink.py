@@ -20,7 +20,7 @@ from typing import Any
 from emulator.common.jsonlog import JsonLog
 from emulator.gws.config import GwsTimers
 from emulator.gws.errors import TLibUnavailable
-from emulator.tlib.aio import TLibClient
+from emulator.tlib.connection import TLibClient
 from emulator.tlib.messages import WIRE_NAMES, Event, Request, encode
 
 

@@ -1,201 +1,135 @@
-"""The registrar's binding table without I/O: REGISTER in, response and binding changes out.
+"""A standalone SIP registrar: the ``Registrar`` binding table behind a ``UserAgent`` on UDP/TCP.
 
-Implements RFC 3261 §10.3 (processing REGISTER: Contact ``*`` with Expires 0, expiry from the
-Contact ``expires`` parameter or the Expires header, 423 with Min-Expires, Call-ID/CSeq ordering
-of refreshes) and §10.2.4 (the 200 lists every current binding with its remaining expiry).
-
-The address-of-record is keyed by the user part of the To URI (the DN, e.g. ``7002``), so the
-same DN registered at any node of the cluster names the same agent.  Expiry values on the wire
-are deployment seconds; the table scales them with the lab's ``TimeScale`` and counts time in
-the I/O layer's clock (``now`` arguments).
+Answers REGISTER (RFC 3261 §10.3) and OPTIONS (§11) and refuses other methods 405/501, expires
+bindings on the loop clock, and reports changes through ``on_change``.  The SIP Cluster node
+embeds the same pieces; this service is the minimal registrar for tests, SIPp runs and labs
+without a cluster.  ``answering = False`` makes it a silent peer (requests are ignored, as a
+black-holed or frozen node would), so a client's failover can be exercised.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+import asyncio
+import contextlib
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 
 from emulator.common.addresses import Endpoint
+from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
-from emulator.sip.builder import make_response
-from emulator.sip.errors import MalformedMessage, SipProtocolError
-from emulator.sip.headers import NameAddr, SipUri
-from emulator.sip.message import Request, Response
+from emulator.sip.message import Message
+from emulator.sip.registrar_core import RegisterOutcome, Registrar
+from emulator.sip.transaction import TimerConfig
+from emulator.sip.transport import SipTransport, TcpTransport, UdpTransport, bind_udp_and_tcp
+from emulator.sip.ua import IncomingRequest, UserAgent
+
+ChangeListener = Callable[[RegisterOutcome], None]
 
 
-@dataclass(frozen=True)
-class Binding:
-    aor: str
-    contact: str
-    expires: int  # granted, in deployment seconds
-    expires_at: float  # in the I/O layer's clock, scaled
-    call_id: str
-    cseq: int
-    registered_at: float
-    refreshed_at: float
-    refreshes: int = 0
-    # Where the REGISTER came from: requests to this contact go back the same way (a relay link).
-    source: Endpoint | None = None
-
-    def remaining(self, now: float, scale: TimeScale) -> int:
-        return max(0, math.ceil((self.expires_at - now) / scale.factor - 1e-9))
-
-
-@dataclass(frozen=True)
-class RegisterOutcome:
-    response: Response
-    aor: str
-    added: tuple[Binding, ...] = ()  # new or refreshed bindings
-    removed: tuple[Binding, ...] = ()
-    # True when the AOR had no binding before this REGISTER (the DN arrived at this registrar).
-    is_new: bool = False
-
-
-def aor_of(uri_text: str) -> str:
-    try:
-        uri = SipUri.parse(uri_text)
-    except SipProtocolError:
-        return uri_text.strip().lower()
-    return uri.user or f"{uri.host}"
-
-
-class Registrar:
-    """AOR -> bindings, with expiry; one instance per registrar node."""
-
+class RegistrarService:
     def __init__(
         self,
+        host: str = "127.0.0.1",
+        port: int = 0,
         *,
+        name: str = "registrar",
         scale: TimeScale | None = None,
+        tcp: bool = False,
+        log: JsonLog | None = None,
+        on_change: ChangeListener | None = None,
         min_expires: int = 1,
-        max_expires: int = 7200,
-        default_expires: int = 3600,
     ) -> None:
-        self.scale = scale or TimeScale()
-        self.min_expires = min_expires
-        self.max_expires = max_expires
-        self.default_expires = default_expires
-        self._bindings: dict[str, dict[str, Binding]] = {}
+        self.name = name
+        self._host = host
+        self._port = port
+        self._tcp = tcp
+        self._log = log
+        self.on_change = on_change
+        self.registrar = Registrar(scale=scale, min_expires=min_expires)
+        self.answering = True
+        self.registers_answered = 0
+        self.udp: UdpTransport | None = None
+        self.tcp: TcpTransport | None = None
+        self._stack = AsyncExitStack()
+        self._expiry_task: asyncio.Task[None] | None = None
 
-    def lookup(self, aor: str, now: float) -> tuple[Binding, ...]:
-        return tuple(
-            binding for binding in self._bindings.get(aor, {}).values() if binding.expires_at > now
+    @property
+    def bound(self) -> Endpoint:
+        assert self.udp is not None
+        return self.udp.bound
+
+    async def __aenter__(self) -> RegistrarService:
+        try:
+            await self._bind()
+        except BaseException:
+            await self._stack.aclose()  # a failed start leaves no socket open
+            raise
+        self._expiry_task = asyncio.create_task(self._expire_loop())
+        return self
+
+    async def _bind(self) -> None:
+        self.udp, self.tcp = await bind_udp_and_tcp(
+            self._host, self._port, tcp=self._tcp, log=self._log, stack=self._stack
         )
-
-    def all_bindings(self) -> tuple[Binding, ...]:
-        return tuple(b for contacts in self._bindings.values() for b in contacts.values())
-
-    def next_expiry(self) -> float | None:
-        return min((binding.expires_at for binding in self.all_bindings()), default=None)
-
-    def expire(self, now: float) -> list[Binding]:
-        """Remove and return every binding whose expiry has passed."""
-        expired: list[Binding] = []
-        for aor in list(self._bindings):
-            contacts = self._bindings[aor]
-            for contact, binding in list(contacts.items()):
-                if binding.expires_at <= now:
-                    expired.append(contacts.pop(contact))
-            if not contacts:
-                del self._bindings[aor]
-        return expired
-
-    def remove(self, aor: str) -> tuple[Binding, ...]:
-        """Drop an AOR (e.g. the cluster moved it elsewhere)."""
-        return tuple(self._bindings.pop(aor, {}).values())
-
-    def process(
-        self, request: Request, now: float, *, source: Endpoint | None = None
-    ) -> RegisterOutcome:
-        """Apply a REGISTER; bad input yields a 4xx/5xx outcome, never an exception."""
-        try:
-            aor = aor_of(request.to.uri)
-        except SipProtocolError as error:
-            return RegisterOutcome(make_response(request, 400, error.reason), aor="")
-        try:
-            return self._apply(request, aor, now, source)
-        except SipProtocolError as error:
-            reason = error.reason if error.status_code == 400 else None
-            return RegisterOutcome(make_response(request, error.status_code, reason), aor=aor)
-
-    def _apply(
-        self, request: Request, aor: str, now: float, source: Endpoint | None
-    ) -> RegisterOutcome:
-        header_expires = _expires_value(request.headers.get("Expires"))
-        contacts = request.headers.get_all("Contact")
-        existing = self._bindings.get(aor, {})
-        was_new = not self.lookup(aor, now)
-        if any(contact.strip() == "*" for contact in contacts):
-            if len(contacts) != 1 or header_expires != 0:
-                raise MalformedMessage("Contact * needs Expires: 0 and no other Contact")
-            dropped = tuple(self._bindings.pop(aor, {}).values())
-            return RegisterOutcome(self._ok(request, aor, now), aor=aor, removed=dropped)
-        changes: list[tuple[str, int]] = []
-        for contact_text in contacts:
-            contact = NameAddr.parse(contact_text)
-            expires = _expires_value(contact.param("expires"))
-            if expires is None:
-                expires = header_expires if header_expires is not None else self.default_expires
-            if 0 < expires < self.min_expires:
-                too_brief = make_response(
-                    request, 423, headers=[("Min-Expires", str(self.min_expires))]
-                )
-                return RegisterOutcome(too_brief, aor=aor)
-            changes.append((contact.uri, min(expires, self.max_expires)))
-        for uri, _ in changes:
-            old = existing.get(uri)
-            if (
-                old is not None
-                and old.call_id == request.call_id
-                and request.cseq.number <= old.cseq
-            ):
-                raise SipProtocolError("Out-of-order REGISTER", status_code=500)
-        added: list[Binding] = []
-        removed: list[Binding] = []
-        for uri, expires in changes:
-            old = existing.get(uri)
-            if expires == 0:
-                if old is not None:
-                    removed.append(existing.pop(uri))
-                continue
-            binding = Binding(
-                aor=aor,
-                contact=uri,
-                expires=expires,
-                expires_at=now + self.scale(expires),
-                call_id=request.call_id,
-                cseq=request.cseq.number,
-                registered_at=old.registered_at if old is not None else now,
-                refreshed_at=now,
-                source=source,
+        transports: list[SipTransport] = [self.udp] if self.tcp is None else [self.udp, self.tcp]
+        for transport in transports:
+            ua = UserAgent(
+                transport,
+                timers=TimerConfig(),
+                allowed_methods=("REGISTER", "OPTIONS", "ACK", "CANCEL"),
+                on_request=self._on_request,
+                log=self._log,
             )
-            if old is not None:
-                binding = replace(binding, refreshes=old.refreshes + 1)
-            existing[uri] = binding
-            added.append(binding)
-        if existing:
-            self._bindings[aor] = existing
-        else:
-            self._bindings.pop(aor, None)
-        return RegisterOutcome(
-            self._ok(request, aor, now),
-            aor=aor,
-            added=tuple(added),
-            removed=tuple(removed),
-            is_new=was_new and bool(added),
-        )
+            await self._stack.enter_async_context(ua)
+            handler = transport.handler
+            assert handler is not None
+            transport.handler = self._gate(handler)
 
-    def _ok(self, request: Request, aor: str, now: float) -> Response:
-        contacts = [
-            ("Contact", f"<{b.contact}>;expires={b.remaining(now, self.scale)}")
-            for b in self.lookup(aor, now)
-        ]
-        return make_response(request, 200, headers=contacts)
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry_task
+        await self._stack.aclose()
 
+    def _gate(
+        self, handler: Callable[[Message, Endpoint, SipTransport], None]
+    ) -> Callable[[Message, Endpoint, SipTransport], None]:
+        def gated(message: Message, source: Endpoint, transport: SipTransport) -> None:
+            if self.answering:
+                handler(message, source, transport)
 
-def _expires_value(text: str | None) -> int | None:
-    if text is None:
-        return None
-    text = text.strip()
-    if not text.isdigit():
-        raise MalformedMessage(f"Bad Expires value {text[:20]!r}")
-    return min(int(text), 2**32 - 1)
+        return gated
+
+    def _on_request(self, incoming: IncomingRequest) -> None:
+        request = incoming.request
+        if request.method == "OPTIONS":
+            incoming.respond(200, headers=[("Allow", "REGISTER, OPTIONS")])
+            return
+        if request.method != "REGISTER":
+            return  # ACK / CANCEL: nothing of ours to end
+        now = asyncio.get_running_loop().time()
+        outcome = self.registrar.process(request, now, source=incoming.source)
+        incoming.send_response(outcome.response)
+        self.registers_answered += 1
+        if self._log is not None:
+            self._log.event(
+                "sip.register",
+                registrar=self.name,
+                DN=outcome.aor,
+                status=outcome.response.status,
+                contact=[b.contact for b in outcome.added] or None,
+                removed=len(outcome.removed) or None,
+            )
+        if self.on_change is not None and (outcome.added or outcome.removed):
+            self.on_change(outcome)
+
+    async def _expire_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            for binding in self.registrar.expire(loop.time()):
+                if self._log is not None:
+                    self._log.event("sip.register.expired", registrar=self.name, DN=binding.aor)
+            next_expiry = self.registrar.next_expiry()
+            delay = 0.05 if next_expiry is None else max(0.01, next_expiry - loop.time())
+            await asyncio.sleep(min(delay, 0.5))

@@ -24,7 +24,7 @@ from emulator.sipcluster.node import ClusterNode
 from emulator.sipcluster.sip_side import SipSide
 from emulator.sipcluster.states import PartyInput
 from emulator.sipcluster.tc_messages import Hello, TcMessage, decode_tc, encode_tc
-from emulator.tlib.aio import FramedStream, StreamClosed, TLibStream
+from emulator.tlib.connection import FramedStream, StreamClosed, TLibStream
 from emulator.tlib.errors import ErrorCode, ProtocolError, RequestRejected
 from emulator.tlib.messages import Event, Request, error_event
 

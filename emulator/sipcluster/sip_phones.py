@@ -1,6 +1,6 @@
 """The node as registrar for softphone DNs, and where a call node rings an agent's phone.
 
-Registrar (RFC 3261 §10.3, core in ``emulator.sip.registrar``): a REGISTER for a DN of the
+Registrar (RFC 3261 §10.3, core in ``emulator.sip.registrar_core``): a REGISTER for a DN of the
 cluster's range is answered here; a *new* binding makes ``ClusterNode.phone_registered(dn, True)``
 (ownership follows the phone, DESIGN §2.2) and the loss of the last binding — unregister or
 expiry, Expires scaled by the lab's time-scale — makes ``phone_registered(dn, False)``. When the
@@ -25,7 +25,7 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.sip.errors import SipProtocolError
 from emulator.sip.headers import SipUri
-from emulator.sip.registrar import Binding, Registrar, aor_of
+from emulator.sip.registrar_core import Binding, Registrar, aor_of
 from emulator.sip.ua import IncomingRequest
 from emulator.sipcluster.node import ClusterNode
 from emulator.sipcluster.sip_config import SipConfig

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.bayeux.aiohttp_server import BayeuxEndpoint
+from emulator.bayeux.server import BayeuxEndpoint
 from emulator.bayeux.server_model import ServerConfig
 
 PATH = "/workspace/v3/notifications"

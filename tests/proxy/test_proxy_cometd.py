@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from emulator.bayeux.aiohttp_server import BayeuxEndpoint
 from emulator.bayeux.client import BayeuxClient
 from emulator.bayeux.client_core import ClientState
 from emulator.bayeux.messages import Message
+from emulator.bayeux.server import BayeuxEndpoint
 from emulator.bayeux.server_model import ServerConfig
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog

@@ -11,7 +11,7 @@ from emulator.sip.dialog import Dialog
 from emulator.sip.errors import SdpError
 from emulator.sip.message import Request
 from emulator.sip.parser import parse_datagram
-from emulator.sip.registrar import Registrar
+from emulator.sip.registrar_core import Registrar
 from emulator.sip.sdp import PCMU, AudioSession, answer_to, parse_sdp
 
 

@@ -15,7 +15,7 @@ from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog
 from emulator.sipcluster.config import NodeConfig, Peer, Timers
 from emulator.sipcluster.service import NodeService
-from emulator.tlib.aio import TLibClient
+from emulator.tlib.connection import TLibClient
 from emulator.tlib.messages import Event, EventName, Request
 from tests.support import LOOPBACK, eventually
 

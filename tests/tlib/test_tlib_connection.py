@@ -1,218 +1,345 @@
-"""The sans-I/O T-Lib connection (DESIGN §2.1): bytes in, messages or errors out; no sockets.
-
-Two ``TLibConnection`` objects are wired back to back like h11's ``ConnectionPair``: whatever one
-``send`` returns is fed to the other's ``receive_data``.
-"""
+"""The asyncio front end of T-Lib over real loopback sockets: ADDP liveness, request/answer
+correlation by ReferenceID, and what a pending request sees when the node goes away."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from emulator.tlib.addp import Liveness
-from emulator.tlib.connection import TLibConnection
+import pytest
+
+from emulator.tlib.connection import StreamClosed, TLibClient, TLibStream
 from emulator.tlib.errors import ErrorCode, ProtocolError
-from emulator.tlib.framing import HEADER, encode_frame
+from emulator.tlib.framing import HEADER, FrameDecoder
 from emulator.tlib.messages import (
     Event,
     EventName,
-    Heartbeat,
-    Message,
-    RequestAgentLogin,
+    Request,
+    RequestAgentReady,
     RequestQueryAddress,
-    encode,
 )
 
-INTERVAL = 10.0
-TIMEOUT = 5.0
+HOST = "127.0.0.1"
+WAIT = 10.0  # generous: two shared cores
+# Fast ADDP for the tests that are about liveness; the others use a relaxed one so a loaded
+# machine cannot turn them into liveness tests by accident.
+FAST_INTERVAL, FAST_TIMEOUT = 0.1, 0.2
+RELAXED_INTERVAL, RELAXED_TIMEOUT = 5.0, 5.0
 
-QUERY = RequestQueryAddress(reference_id=1, this_dn="5001")
-RINGING = Event(EventName.EVENT_RINGING, this_dn="5001", attributes={"ConnID": "c1"})
-HEARTBEAT_FRAME = encode_frame({"message": "Heartbeat"})
-BAD_JSON_FRAME = HEADER.pack(3) + b"{{{"
+Connected = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+Session = Callable[[TLibStream], Awaitable[None]]
 
 
-def connection(*, now: float = 0.0, max_bad_frames: int = 5) -> TLibConnection:
-    return TLibConnection(
-        addp_interval=INTERVAL, addp_timeout=TIMEOUT, now=now, max_bad_frames=max_bad_frames
+@contextlib.asynccontextmanager
+async def serve(on_connect: Connected) -> AsyncIterator[int]:
+    """A loopback server on port 0 that owns its connection tasks; yields the bound port."""
+    tasks: set[asyncio.Task[None]] = set()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        writers.append(writer)
+        await on_connect(reader, writer)
+
+    server = await asyncio.start_server(tracked, HOST, 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()
+        async with asyncio.timeout(WAIT):
+            await asyncio.gather(*tasks)
+            await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def serve_tlib(
+    session: Session, *, addp_interval: float, addp_timeout: float
+) -> AsyncIterator[int]:
+    """A loopback T-Lib server on port 0 running ``session`` on each server-side ``TLibStream``;
+    it always closes and awaits that stream, and owns the session tasks. Yields the port."""
+    tasks: set[asyncio.Task[None]] = set()
+    streams: list[TLibStream] = []
+
+    async def run(stream: TLibStream) -> None:
+        try:
+            await session(stream)
+        except StreamClosed:
+            pass
+        finally:
+            stream.close("server session over")
+            await stream.wait_closed()
+
+    def connected(stream: TLibStream) -> None:
+        streams.append(stream)
+        tasks.add(asyncio.create_task(run(stream)))
+
+    server = await asyncio.get_running_loop().create_server(
+        lambda: TLibStream(
+            addp_interval=addp_interval, addp_timeout=addp_timeout, on_connected=connected
+        ),
+        HOST,
+        0,
+    )
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for stream in streams:
+            stream.close("server closing", abort=True)
+        async with asyncio.timeout(WAIT):
+            await asyncio.gather(*tasks)
+            await server.wait_closed()
+
+
+def answer(request: Request) -> Event:
+    return Event(
+        EventName.EVENT_ADDRESS_INFO,
+        this_dn=request.this_dn,
+        reference_id=request.reference_id,
+        attributes={"Request": request.NAME},
     )
 
 
-def receive(conn: TLibConnection, data: bytes, now: float = 0.0) -> list[Message | ProtocolError]:
-    return list(conn.receive_data(data, now))
+async def answer_each_request(stream: TLibStream) -> None:
+    """A minimal node: answer requests, answer bad input with EventError, drop a garbage peer."""
+    while True:
+        for item in await stream.receive():
+            if isinstance(item, ProtocolError):
+                stream.send(stream.core.error_reply(item))
+            elif isinstance(item, Request):
+                stream.send(answer(item))
+        await stream.drain()
+        if stream.core.should_close:
+            return
 
 
-def single_error(items: list[Message | ProtocolError]) -> ProtocolError:
-    assert len(items) == 1
-    error = items[0]
-    assert isinstance(error, ProtocolError)
-    return error
+async def answer_pairs_in_reverse(stream: TLibStream) -> None:
+    waiting: list[Request] = []
+    while True:
+        waiting += [item for item in await stream.receive() if isinstance(item, Request)]
+        if len(waiting) >= 2:
+            for request in reversed(waiting):
+                stream.send(answer(request))
+            waiting.clear()
+            await stream.drain()
 
 
-def test_messages_sent_by_one_side_come_out_of_the_other() -> None:
-    desktop, node = connection(), connection()
-
-    assert receive(node, desktop.send(QUERY, 0.0)) == [QUERY]
-    assert receive(desktop, node.send(RINGING.with_reference(1), 0.0)) == [
-        RINGING.with_reference(1)
-    ]
+async def hang_up_after_first_request(stream: TLibStream) -> None:
+    while not any(isinstance(item, Request) for item in await stream.receive()):
+        pass
 
 
-def test_send_returns_one_length_prefixed_frame() -> None:
-    data = connection().send(QUERY, 0.0)
-
-    (length,) = HEADER.unpack(data[: HEADER.size])
-    assert length == len(data) - HEADER.size
-    assert json.loads(data[HEADER.size :]) == encode(QUERY)
+async def hang_up_at_once(stream: TLibStream) -> None:
+    return
 
 
-def test_receive_data_yields_messages_in_order_and_swallows_heartbeats() -> None:
-    conn = connection()
-    data = (
-        HEARTBEAT_FRAME
-        + encode_frame(encode(QUERY))
-        + HEARTBEAT_FRAME
-        + encode_frame(encode(RINGING))
-    )
-
-    assert receive(conn, data) == [QUERY, RINGING]
+def serve_relaxed(session: Session) -> contextlib.AbstractAsyncContextManager[int]:
+    return serve_tlib(session, addp_interval=RELAXED_INTERVAL, addp_timeout=RELAXED_TIMEOUT)
 
 
-def test_messages_split_across_chunks_come_out_once() -> None:
-    conn = connection()
-    data = encode_frame(encode(QUERY)) + encode_frame(encode(RINGING))
-
-    items = [item for i in range(len(data)) for item in receive(conn, data[i : i + 1])]
-
-    assert items == [QUERY, RINGING]
-
-
-def test_heartbeat_from_the_peer_keeps_it_alive() -> None:
-    silent, chatty = connection(), connection()
-
-    assert receive(chatty, HEARTBEAT_FRAME, now=12.0) == []
-
-    assert silent.poll(15.0) is Liveness.PEER_DEAD
-    assert chatty.poll(15.0) is Liveness.SEND_HEARTBEAT
-    assert chatty.next_deadline() == 10.0
+@contextlib.asynccontextmanager
+async def client_of(session: Session) -> AsyncIterator[TLibClient]:
+    """A ``TLibClient`` connected to a loopback server running ``session`` per connection."""
+    async with (
+        serve_relaxed(session) as port,
+        await TLibClient.connect(
+            HOST, port, addp_interval=RELAXED_INTERVAL, addp_timeout=RELAXED_TIMEOUT
+        ) as client,
+    ):
+        yield client
 
 
-def test_sending_postpones_our_heartbeat() -> None:
-    conn = connection()
-    receive(conn, HEARTBEAT_FRAME, now=9.0)
-
-    conn.send(QUERY, 9.0)
-
-    assert conn.poll(10.0) is Liveness.OK
-    assert conn.next_deadline() == 19.0
+async def read_frame(reader: asyncio.StreamReader) -> object:
+    (length,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+    return json.loads(await reader.readexactly(length))
 
 
-def test_bad_json_yields_an_error_and_the_next_frame_still_decodes() -> None:
-    conn = connection()
-
-    items = receive(conn, BAD_JSON_FRAME + encode_frame(encode(QUERY)))
-
-    assert len(items) == 2
-    assert isinstance(items[0], ProtocolError)
-    assert items[0].code is ErrorCode.MALFORMED_FRAME
-    assert items[1] == QUERY
-    assert not conn.should_close
+def raw_frame(obj: object) -> bytes:
+    body = json.dumps(obj).encode()
+    return len(body).to_bytes(4, "big") + body
 
 
-def test_bad_request_is_answered_with_an_event_error_echoing_its_reference() -> None:
-    conn = connection()
-    frame = encode_frame({"message": "RequestAgentLogin", "ReferenceID": 44, "ThisDN": "5001"})
+async def test_stream_closes_when_the_peer_never_sends_anything() -> None:
+    received = bytearray()
+    peer_done = asyncio.Event()
 
-    reply = conn.error_reply(single_error(receive(conn, frame)))
+    async def silent_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while chunk := await reader.read(65536):
+            received.extend(chunk)
+        writer.close()
+        peer_done.set()
 
-    assert reply.name is EventName.EVENT_ERROR
-    assert reply.reference_id == 44
-    assert reply.this_dn == "5001"
-    assert reply.get("ErrorCode") == int(ErrorCode.INVALID_ATTRIBUTE)
-    assert "'AgentID'" in reply.get("ErrorMessage")
+    async with serve(silent_peer) as port:
+        started = asyncio.get_running_loop().time()
+        stream = await TLibStream.connect(
+            HOST, port, addp_interval=FAST_INTERVAL, addp_timeout=FAST_TIMEOUT
+        )
+        try:
+            async with asyncio.timeout(WAIT):
+                await stream.wait_closed()
+                await peer_done.wait()
+        finally:
+            stream.close("test over", abort=True)
+        elapsed = asyncio.get_running_loop().time() - started
+
+    assert stream.close_reason == "peer silent: ADDP timeout"
+    assert elapsed >= FAST_INTERVAL + FAST_TIMEOUT - 0.01
+    # While it waited, the stream kept the link alive from its side with heartbeats.
+    sent = list(FrameDecoder().feed(bytes(received)))
+    assert sent
+    assert all(frame == {"message": "Heartbeat"} for frame in sent)
 
 
-def test_error_reply_goes_out_as_an_event_error_frame() -> None:
-    conn = connection()
-    frame = encode_frame({"message": "RequestTeleport", "ReferenceID": 45})
-    reply = conn.error_reply(single_error(receive(conn, frame)))
+async def test_heartbeats_keep_an_idle_connection_open_past_the_timeout() -> None:
+    interval, timeout = 0.1, 0.4
+    outlived = asyncio.Event()
+    server_streams: list[TLibStream] = []
 
-    wire = json.loads(conn.send(reply, 0.0)[HEADER.size :])
+    async def idle(stream: TLibStream) -> None:
+        server_streams.append(stream)
+        started = asyncio.get_running_loop().time()
+        while True:
+            assert await stream.receive() == []  # heartbeats only
+            if asyncio.get_running_loop().time() - started > 2 * (interval + timeout):
+                outlived.set()
 
-    assert wire == {
+    async with serve_tlib(idle, addp_interval=interval, addp_timeout=timeout) as port:
+        client = await TLibClient.connect(HOST, port, addp_interval=interval, addp_timeout=timeout)
+        async with client:
+            async with asyncio.timeout(WAIT):
+                await outlived.wait()
+            assert not client.stream.closed, client.stream.close_reason
+            assert not server_streams[0].closed, server_streams[0].close_reason
+
+
+async def test_request_gets_the_event_echoing_its_reference_id() -> None:
+    async with client_of(answer_each_request) as client:
+        reference_id = client.next_reference_id()
+        request = RequestQueryAddress(reference_id=reference_id, this_dn="5001")
+
+        event = await client.request(request, timeout=WAIT)
+
+        assert event.name is EventName.EVENT_ADDRESS_INFO
+        assert event.reference_id == reference_id
+        assert event.this_dn == "5001"
+        assert event.get("Request") == "RequestQueryAddress"
+        assert client.events.get_nowait() == event
+
+
+async def test_concurrent_requests_each_get_their_own_answer_whatever_the_order() -> None:
+    async with client_of(answer_pairs_in_reverse) as client:
+        first = RequestQueryAddress(reference_id=client.next_reference_id(), this_dn="5001")
+        second = RequestAgentReady(reference_id=client.next_reference_id(), this_dn="5002")
+
+        async with asyncio.timeout(WAIT):
+            first_event, second_event = await asyncio.gather(
+                client.request(first), client.request(second)
+            )
+
+        assert (first_event.reference_id, first_event.this_dn) == (first.reference_id, "5001")
+        assert (second_event.reference_id, second_event.this_dn) == (
+            second.reference_id,
+            "5002",
+        )
+        arrival = [client.events.get_nowait(), client.events.get_nowait()]
+        assert arrival == [second_event, first_event]
+
+
+async def test_pending_request_fails_with_stream_closed_when_the_server_closes() -> None:
+    async with client_of(hang_up_after_first_request) as client:
+        request = RequestQueryAddress(reference_id=client.next_reference_id(), this_dn="5001")
+
+        with pytest.raises(StreamClosed, match="connection closed by peer"):
+            await client.request(request, timeout=WAIT)
+
+        assert client.stream.closed
+
+
+async def test_raw_socket_client_gets_event_error_for_an_unknown_request() -> None:
+    async with serve_relaxed(answer_each_request) as port:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(raw_frame({"message": "RequestTeleport", "ReferenceID": 77}))
+            writer.write(raw_frame({"message": "RequestQueryAddress", "ReferenceID": 78}))
+            writer.write(
+                raw_frame({"message": "RequestQueryAddress", "ReferenceID": 79, "ThisDN": "5001"})
+            )
+            async with asyncio.timeout(WAIT):
+                replies = [await read_frame(reader) for _ in range(3)]
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    unknown, missing_dn, good = replies
+    assert unknown == {
         "message": "EventError",
-        "ReferenceID": 45,
-        "ErrorCode": 57,
+        "ReferenceID": 77,
+        "ErrorCode": int(ErrorCode.UNKNOWN_REQUEST),
         "ErrorMessage": "unknown message 'RequestTeleport'",
+    }
+    assert isinstance(missing_dn, dict)
+    assert missing_dn["ReferenceID"] == 78
+    assert missing_dn["ErrorCode"] == int(ErrorCode.INVALID_ATTRIBUTE)
+    assert "'ThisDN'" in missing_dn["ErrorMessage"]
+    assert good == {
+        "message": "EventAddressInfo",
+        "ThisDN": "5001",
+        "ReferenceID": 79,
+        "Request": "RequestQueryAddress",
     }
 
 
-def test_error_reply_to_a_frame_without_reference_has_none() -> None:
-    conn = connection()
+async def test_raw_socket_client_sending_a_bad_length_gets_event_error_then_eof() -> None:
+    async with serve_relaxed(answer_each_request) as port:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(HEADER.pack(0))
+            async with asyncio.timeout(WAIT):
+                reply = await read_frame(reader)
+                rest = await reader.read()
+        finally:
+            writer.close()
+            await writer.wait_closed()
 
-    reply = conn.error_reply(single_error(receive(conn, BAD_JSON_FRAME)))
-
-    assert reply.reference_id is None
-    assert reply.this_dn is None
-    assert reply.get("ErrorCode") == int(ErrorCode.MALFORMED_FRAME)
-    assert reply.get("ErrorMessage")
-
-
-def test_fatal_error_asks_to_close_and_nothing_decodes_afterwards() -> None:
-    conn = connection()
-
-    error = single_error(receive(conn, HEADER.pack(0)))
-
-    assert error.fatal
-    assert conn.should_close
-    assert receive(conn, encode_frame(encode(QUERY))) == []
-    assert conn.error_reply(error).get("ErrorCode") == int(ErrorCode.MALFORMED_FRAME)
+    assert isinstance(reply, dict)
+    assert reply["message"] == "EventError"
+    assert reply["ErrorCode"] == int(ErrorCode.MALFORMED_FRAME)
+    assert rest == b""
 
 
-def test_max_bad_frames_in_a_row_ask_to_close() -> None:
-    conn = connection(max_bad_frames=3)
+async def test_request_after_the_server_has_gone_fails_at_once_with_stream_closed() -> None:
+    async with client_of(hang_up_at_once) as client:
+        async with asyncio.timeout(WAIT):
+            await client.stream.wait_closed()
+        request = RequestQueryAddress(reference_id=client.next_reference_id(), this_dn="5001")
 
-    for _ in range(2):
-        assert not single_error(receive(conn, BAD_JSON_FRAME)).fatal
-        assert not conn.should_close
-    single_error(receive(conn, encode_frame({"message": "RequestTeleport", "ReferenceID": 1})))
-
-    assert conn.should_close
-
-
-def test_bad_frames_counted_in_one_chunk_too() -> None:
-    conn = connection(max_bad_frames=3)
-
-    items = receive(conn, BAD_JSON_FRAME * 3)
-
-    assert len(items) == 3
-    assert conn.should_close
+        with pytest.raises(StreamClosed):
+            await client.request(request, timeout=0.5)
 
 
-def test_good_frames_between_bad_ones_keep_the_connection_open() -> None:
-    conn = connection(max_bad_frames=3)
-    good = encode_frame(encode(QUERY))
+async def test_stream_to_a_stopped_peer_finishes_closing_on_addp_timeout() -> None:
+    release = asyncio.Event()
 
-    for _ in range(5):
-        receive(conn, BAD_JSON_FRAME + BAD_JSON_FRAME + good)
+    async def stopped_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await release.wait()  # like a SIGSTOPped process: accepts, then neither reads nor writes
+        writer.close()
 
-    assert not conn.should_close
-
-
-def test_login_round_trips_between_two_connections_with_all_attributes() -> None:
-    desktop, node = connection(), connection()
-    login = RequestAgentLogin(reference_id=9, this_dn="5001", agent_id="a1", password="pw")
-
-    assert receive(node, desktop.send(login, 1.0), now=1.0) == [login]
-    assert receive(desktop, node.send(Heartbeat(), 2.0), now=2.0) == []
-
-
-def test_send_heartbeat_returns_a_heartbeat_frame_and_postpones_the_next_one() -> None:
-    conn = connection()
-    receive(conn, HEARTBEAT_FRAME, now=10.0)
-    assert conn.poll(10.0) is Liveness.SEND_HEARTBEAT
-
-    data = conn.send_heartbeat(10.0)
-
-    assert data == HEARTBEAT_FRAME
-    assert conn.poll(10.0) is Liveness.OK
-    assert receive(connection(), data) == []
+    async with serve(stopped_peer) as port:
+        stream = await TLibStream.connect(
+            HOST, port, addp_interval=FAST_INTERVAL, addp_timeout=FAST_TIMEOUT
+        )
+        try:
+            # More than the kernel socket buffers of both ends hold, so some stays queued.
+            stream.send(Event(EventName.EVENT_ADDRESS_INFO, attributes={"pad": "x" * (32 << 20)}))
+            async with asyncio.timeout(3.0):
+                await stream.wait_closed()
+            assert stream.close_reason == "peer silent: ADDP timeout"
+        finally:
+            stream.close("test over", abort=True)
+            release.set()

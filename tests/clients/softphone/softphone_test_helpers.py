@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from clients.softphone.config import SoftphoneConfig
-from clients.softphone.registration import RegistrarEntry
+from clients.softphone.registration_core import RegistrarEntry
 from emulator.common.addresses import Endpoint
 from emulator.common.jsonlog import JsonLog, flush_all
 from emulator.common.timescale import TimeScale

@@ -25,7 +25,7 @@ from emulator.common.timescale import TimeScale
 from emulator.sip.builder import make_cancel
 from emulator.sip.message import Request, Response
 from emulator.sip.parser import parse_datagram
-from emulator.sip.registrar_service import RegistrarService
+from emulator.sip.registrar import RegistrarService
 from tests.support import eventually, free_udp_port
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 
 from emulator.common.timescale import TimeScale
-from emulator.sip.registrar_service import RegistrarService
+from emulator.sip.registrar import RegistrarService
 from tests.support import ServiceProcess, eventually
 
 

@@ -11,7 +11,7 @@ import pytest
 from softphone_test_helpers import capture_log, phone_config
 
 from clients.softphone.phone import Softphone
-from clients.softphone.registration import (
+from clients.softphone.registration_core import (
     RegistrarEntry,
     RegistrationPolicy,
     RegistrationStateError,
@@ -19,7 +19,7 @@ from clients.softphone.registration import (
 )
 from emulator.common.addresses import Endpoint
 from emulator.common.timescale import TimeScale
-from emulator.sip.registrar_service import RegistrarService
+from emulator.sip.registrar import RegistrarService
 from tests.support import eventually
 
 SIP1 = RegistrarEntry("sip1", Endpoint("127.0.0.1", 5060))

@@ -11,8 +11,8 @@ import pytest
 
 from emulator.common.timescale import TimeScale
 from emulator.sip.builder import make_request, new_call_id, new_tag
-from emulator.sip.registrar import RegisterOutcome
-from emulator.sip.registrar_service import RegistrarService
+from emulator.sip.registrar import RegistrarService
+from emulator.sip.registrar_core import RegisterOutcome
 from emulator.sip.transport import TcpTransport, UdpTransport
 from emulator.sip.ua import UserAgent
 from tests.support import eventually, free_udp_port
