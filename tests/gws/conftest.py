@@ -151,6 +151,22 @@ class Lab:
         await desk.expect(lambda m: m["channel"] == "/workspace/v3/initialization")
         return desk
 
+    async def voice_on(self, user: str, dn: str) -> Desktop:
+        """A desktop logged on with its voice channel activated on ``dn`` (LoggedIn seen)."""
+        desk = await self.logged_on(user)
+        await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": dn}})
+        await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+        return desk
+
+    async def answered_call(self, desk: Desktop, caller: str, dn: str) -> str:
+        """A customer call from ``caller`` to ``dn`` on sip1, answered from ``desk``: its ConnID,
+        once the desktop has seen it Established."""
+        conn_id = self.sip.node.inbound_call(caller, dn)
+        await desk.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
+        await desk.call("POST", f"/workspace/v3/voice/calls/{conn_id}/answer")
+        await desk.expect_voice("CallStateChanged", id=conn_id, state="Established")
+        return conn_id
+
 
 class Desktop:
     """A Workspace API user: aiohttp with a cookie jar, and a raw Bayeux long-polling client."""

@@ -18,13 +18,8 @@ async def test_session_whose_desktop_is_gone_ends_and_unregisters_its_dn(
     lab_factory: Any,
 ) -> None:
     lab = await lab_factory()
-    desk = await lab.logged_on("agent2")
-    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7002"}})
-    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
-    conn_id = lab.sip.node.inbound_call("+15551230002", "7002")
-    await desk.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
-    await desk.call("POST", f"/workspace/v3/voice/calls/{conn_id}/answer")
-    await desk.expect_voice("CallStateChanged", id=conn_id, state="Established")
+    desk = await lab.voice_on("agent2", "7002")
+    conn_id = await lab.answered_call(desk, "+15551230002", "7002")
 
     desk.stop_polling()  # the path between WWE and gws1 fails
     await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7002"), timeout=8)
@@ -75,9 +70,7 @@ async def test_tlib_link_loss_reports_out_of_service_503_and_unhealthy_then_reco
     lab_factory: Any,
 ) -> None:
     lab = await lab_factory()
-    desk = await lab.logged_on("agent1")
-    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
-    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    desk = await lab.voice_on("agent1", "7001")
     status, health = await desk.call("GET", "/health")
     assert (status, health["status"]) == (200, "healthy")
 

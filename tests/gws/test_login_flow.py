@@ -69,9 +69,7 @@ async def test_agent_logs_in_goes_ready_and_not_ready_after_call_work(lab_factor
 
 async def test_inbound_call_is_answered_held_retrieved_and_released(lab_factory: Any) -> None:
     lab = await lab_factory()
-    desk = await lab.logged_on("agent1")
-    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
-    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    desk = await lab.voice_on("agent1", "7001")
     conn_id = lab.sip.node.inbound_call("+15551230001", "7001")
     ringing = await desk.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
     call = ringing["data"]["call"]
@@ -127,13 +125,8 @@ async def test_new_desktop_sees_existing_call_and_login_is_rejected_during_it(
     lab_factory: Any,
 ) -> None:
     lab = await lab_factory()
-    first = await lab.logged_on("agent1")
-    await first.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
-    await first.expect_voice("DnStateChanged", agentState="LoggedIn")
-    conn_id = lab.sip.node.inbound_call("+15551230001", "7001")
-    await first.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
-    await first.call("POST", f"/workspace/v3/voice/calls/{conn_id}/answer")
-    await first.expect_voice("CallStateChanged", id=conn_id, state="Established")
+    first = await lab.voice_on("agent1", "7001")
+    conn_id = await lab.answered_call(first, "+15551230001", "7001")
     await first.call("POST", "/workspace/v3/voice/logout")
     await first.expect_voice("DnStateChanged", agentState="LoggedOut")
 
@@ -158,9 +151,7 @@ async def test_new_desktop_sees_existing_call_and_login_is_rejected_during_it(
 
 async def test_logout_ends_the_session_logs_out_and_unregisters_the_dn(lab_factory: Any) -> None:
     lab = await lab_factory()
-    desk = await lab.logged_on("agent1")
-    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
-    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    desk = await lab.voice_on("agent1", "7001")
     status, body = await desk.call("POST", "/workspace/v3/logout")
     assert (status, body["status"]["code"]) == (200, 0)
     await eventually(lambda: lab.sip_saw("RequestUnregisterAddress", "7001"), timeout=8)

@@ -14,9 +14,7 @@ VOICE = "/workspace/v3/voice"
 
 async def test_not_ready_with_a_reason_code_is_shown_on_the_dn(lab_factory: Any) -> None:
     lab = await lab_factory()
-    desk = await lab.logged_on("agent1")
-    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
-    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    desk = await lab.voice_on("agent1", "7001")
     body = {"operationId": "nr-1", "data": {"agentWorkMode": "AuxWork"}, "reasonCode": "Lunch"}
     status, answer = await desk.call("POST", f"{VOICE}/not-ready", body)
     assert (status, answer["status"]["code"], answer["operationId"]) == (200, 1, "nr-1"), answer
@@ -35,9 +33,7 @@ async def test_dnd_and_forwarding_go_to_the_sip_node_and_come_back_on_the_dn(
     lab_factory: Any,
 ) -> None:
     lab = await lab_factory()
-    desk = await lab.logged_on("agent1")
-    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
-    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
+    desk = await lab.voice_on("agent1", "7001")
 
     status, answer = await desk.call("POST", f"{VOICE}/dnd-on", {"operationId": "dnd-1"})
     assert (status, answer["status"]["code"]) == (200, 1), answer
@@ -72,13 +68,8 @@ async def test_user_data_is_attached_on_the_call_node_and_shown_on_the_call(
     lab_factory: Any,
 ) -> None:
     lab = await lab_factory()
-    desk = await lab.logged_on("agent1")
-    await desk.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7001"}})
-    await desk.expect_voice("DnStateChanged", agentState="LoggedIn")
-    conn_id = lab.sip.node.inbound_call("+15551230009", "7001")
-    await desk.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
-    await desk.call("POST", f"{VOICE}/calls/{conn_id}/answer")
-    await desk.expect_voice("CallStateChanged", id=conn_id, state="Established")
+    desk = await lab.voice_on("agent1", "7001")
+    conn_id = await lab.answered_call(desk, "+15551230009", "7001")
 
     pairs = [
         {"key": "Account", "type": "str", "value": "42"},
@@ -107,9 +98,7 @@ async def test_user_data_is_attached_on_the_call_node_and_shown_on_the_call(
 async def test_every_voice_operation_answers_bad_input_precisely(lab_factory: Any) -> None:
     lab = await lab_factory()
     desk = await lab.logged_on("agent1")
-    other = await lab.logged_on("agent2")
-    await other.call("POST", "/workspace/v3/activate-channels", {"data": {"dn": "7002"}})
-    await other.expect_voice("DnStateChanged", agentState="LoggedIn")
+    other = await lab.voice_on("agent2", "7002")
     conn_id = lab.sip.node.inbound_call("+15551230009", "7001")
     await desk.expect_voice("CallStateChanged", id=conn_id, state="Ringing")
     for operation in voice_ops.OPERATIONS:
