@@ -23,7 +23,7 @@ _DN_BY_STATE: dict[WorkspaceAgentState, tuple[str, ...]] = {
 _USER_DATA = ("attach-user-data", "update-user-data", "delete-user-data-pair")
 
 _CALL_BY_STATE: dict[WorkspaceCallState, tuple[str, ...]] = {
-    WorkspaceCallState.DIALING: ("release", "clear", *_USER_DATA, "send-dtmf"),
+    WorkspaceCallState.DIALING: ("release", "clear", *_USER_DATA),
     WorkspaceCallState.RINGING: ("answer", "release", "redirect", *_USER_DATA),
     WorkspaceCallState.ESTABLISHED: (
         "release",

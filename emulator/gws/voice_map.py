@@ -30,6 +30,7 @@ from emulator.gws.voice_messages import (
     call_state_changed,
     dn_state_changed,
     event_error,
+    kvlist,
     service_state_changed,
     snapshot,
     user_data_from_tlib,
@@ -251,6 +252,30 @@ def _on_attached_data(dn: DnView, event: Event) -> list[Message]:
     return [call_state_changed(dn, call, NotificationType.ATTACHED_DATA_CHANGED)]
 
 
+def _on_dtmf_sent(dn: DnView, event: Event) -> list[Message]:
+    """EventDtmfSent: the call as it is, StateChange (as Genesys' agent-api-simulator answers
+    send-dtmf); the desktop ties it to its request by ``operationId``."""
+    conn_id = event.get("ConnID")
+    known = dn.calls.get(conn_id) if isinstance(conn_id, str) else None
+    if known is None:
+        return []
+    return [call_state_changed(dn, known, STATE_CHANGE)]
+
+
+def _on_user_event(dn: DnView, event: Event) -> list[Message]:
+    """EventUserEvent: ``messageType`` EventUserEvent with the pairs as ``userData``, the shape
+    genesys-workspace-client-js forwards as its ``EventUserEvent``."""
+    message: Message = {
+        "messageType": "EventUserEvent",
+        "userData": kvlist(user_data_from_tlib(event.get(USER_DATA, {}))),
+        "thisDn": dn.number,
+    }
+    call_uuid = event.get("CallUuid")
+    if isinstance(call_uuid, str):
+        message["callUuid"] = call_uuid
+    return [message]
+
+
 def _on_dnd(dn: DnView, event: Event) -> list[Message]:
     dn.dnd = event.name is EventName.EVENT_DND_ON
     return [dn_state_changed(dn)]
@@ -313,6 +338,8 @@ EVENT_TABLE: Mapping[EventName, Row] = {
     EventName.EVENT_DN_OUT_OF_SERVICE: Row(_on_out_of_service),
     EventName.EVENT_DN_BACK_IN_SERVICE: Row(_on_back_in_service, query_after=True),
     EventName.EVENT_ATTACHED_DATA_CHANGED: Row(_on_attached_data),
+    EventName.EVENT_DTMF_SENT: Row(_on_dtmf_sent),
+    EventName.EVENT_USER_EVENT: Row(_on_user_event),
     EventName.EVENT_DND_ON: Row(_on_dnd),
     EventName.EVENT_DND_OFF: Row(_on_dnd),
     EventName.EVENT_FORWARD_SET: Row(_on_forward),

@@ -21,6 +21,7 @@ from emulator.gws.errors import BadRequest
 from emulator.gws.voice_messages import UserDataError, parse_kvlist, user_data_to_tlib
 from emulator.tlib.enums import AgentWorkMode
 from emulator.tlib.messages import (
+    DTMF_DIGITS,
     Request,
     RequestAgentLogin,
     RequestAgentLogout,
@@ -29,11 +30,14 @@ from emulator.tlib.messages import (
     RequestAnswerCall,
     RequestAttachUserData,
     RequestCancelCallForward,
+    RequestClearCall,
     RequestDeletePair,
     RequestHoldCall,
     RequestMakeCall,
     RequestReleaseCall,
     RequestRetrieveCall,
+    RequestSendDTMF,
+    RequestSendEvent,
     RequestSetCallForward,
     RequestSetDNDOff,
     RequestSetDNDOn,
@@ -50,6 +54,7 @@ class Kind(StrEnum):
     TEXT = "text"  # a non-empty string
     USER_DATA = "userData"  # [{key, type, value}]
     WORK_MODE = "agentWorkMode"  # an AgentWorkMode name
+    DTMF = "dtmfDigits"  # 1 to 32 of 0-9, *, #, A-D
 
 
 @dataclass(frozen=True)
@@ -160,8 +165,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "send-user-event",
         Scope.DN,
-        "RequestSendUserEvent",
+        "RequestSendEvent",
         (Field("userData", Kind.USER_DATA, True), Field("callUuid")),
+        build=lambda ref, dn, _, a: RequestSendEvent(
+            ref, dn, user_data=user_data_to_tlib(a["userData"]), call_uuid=a.get("callUuid")
+        ),
     ),
     Operation(
         "start-monitoring",
@@ -185,7 +193,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("hold", Scope.CALL, "RequestHoldCall", build=_call(RequestHoldCall)),
     Operation("retrieve", Scope.CALL, "RequestRetrieveCall", build=_call(RequestRetrieveCall)),
     Operation("release", Scope.CALL, "RequestReleaseCall", build=_call(RequestReleaseCall)),
-    Operation("clear", Scope.CALL, "RequestClearCall"),
+    Operation("clear", Scope.CALL, "RequestClearCall", build=_call(RequestClearCall)),
     Operation(
         "redirect", Scope.CALL, "RequestRedirectCall", (Field("destination", required=True),)
     ),
@@ -239,7 +247,15 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "reconnect", Scope.CALL, "RequestReconnectCall", (Field("heldConnId", required=True),)
     ),
-    Operation("send-dtmf", Scope.CALL, "RequestSendDTMF", (Field("dtmfDigits", required=True),)),
+    Operation(
+        "send-dtmf",
+        Scope.CALL,
+        "RequestSendDTMF",
+        (Field("dtmfDigits", Kind.DTMF, True),),
+        build=lambda ref, dn, conn_id, a: RequestSendDTMF(
+            ref, dn, conn_id=conn_id, dtmf_digits=a["dtmfDigits"]
+        ),
+    ),
     Operation(
         "attach-user-data",
         Scope.CALL,
@@ -289,6 +305,8 @@ def _read(field: Field, value: Any, where: str) -> Any:
             raise BadRequest(str(exc)) from None
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"field '{where}' must be a non-empty string")
+    if field.kind is Kind.DTMF and not DTMF_DIGITS.fullmatch(value.strip()):
+        raise BadRequest(f"{where} must be 1 to 32 DTMF digits (0-9, *, #, A-D), got {value!r}")
     if field.kind is Kind.WORK_MODE:
         try:
             AgentWorkMode(value.strip())

@@ -34,8 +34,11 @@ from emulator.tlib.messages import (
     Event,
     EventName,
     RequestAnswerCall,
+    RequestClearCall,
     RequestHoldCall,
+    RequestReleaseCall,
     RequestRetrieveCall,
+    RequestSendDTMF,
     encode,
     error_event,
 )
@@ -55,6 +58,10 @@ _ACTIONS: dict[type[TLibCallRequest], PartyInput] = {
     RequestAnswerCall: PartyInput.ANSWER,
     RequestHoldCall: PartyInput.HOLD,
     RequestRetrieveCall: PartyInput.RETRIEVE,
+    RequestReleaseCall: PartyInput.RELEASE,
+    # Choice: TClearCall ends the call for every party; the lab's calls have two parties, so
+    # clearing is what releasing does (both legs end), told to each party as EventReleased.
+    RequestClearCall: PartyInput.RELEASE,
 }
 _USER_DATA_ACTIONS = frozenset(cls.NAME for cls in USER_DATA_REQUESTS)
 
@@ -191,9 +198,12 @@ class CallNodeRole:
             pairs = getattr(request, "user_data", None)
             key = getattr(request, "key", None)
             message = CallRequest(ref.conn_id, dn, request.NAME, requester, pairs, key)
+        elif isinstance(request, RequestSendDTMF):
+            message = CallRequest(
+                ref.conn_id, dn, request.NAME, requester, digits=request.dtmf_digits
+            )
         else:
-            action = _ACTIONS.get(type(request), PartyInput.RELEASE).value
-            message = CallRequest(ref.conn_id, dn, action, requester)
+            message = CallRequest(ref.conn_id, dn, _ACTIONS[type(request)].value, requester)
         if ref.call_node == self.name:
             self.call_request(message)
             return
@@ -231,6 +241,9 @@ class CallNodeRole:
             if message.action in _USER_DATA_ACTIONS:
                 self.user_data_action(message)
                 return
+            if message.action == RequestSendDTMF.NAME:
+                self.dtmf_action(message)
+                return
             self.party_action(
                 message.conn_id, message.dn, PartyInput(message.action), message.requester
             )
@@ -238,10 +251,7 @@ class CallNodeRole:
             error = error_event(exc.code, exc.message, this_dn=message.dn)
             self._to_dn_owner(message.dn, error, None, message.requester)
 
-    def user_data_action(self, message: CallRequest) -> None:
-        """A user-data request on a call hosted here: the data changes on the call, and every
-        live DN party of the call hears EventAttachedDataChanged with all of it (the
-        requester's copy answering its request)."""
+    def _live_party(self, message: CallRequest) -> tuple[Call, Party]:
         call = self.calls.get(message.conn_id)
         party = call.party(message.dn) if call else None
         if call is None or party is None or party.state is CallState.RELEASED:
@@ -250,6 +260,36 @@ class CallNodeRole:
                 f"{message.action}: no live call {message.conn_id} with party {message.dn} "
                 f"on {self.name}",
             )
+        return call, party
+
+    def dtmf_action(self, message: CallRequest) -> None:
+        """RequestSendDTMF on a call hosted here: the party must be talking (Established); the
+        call node sends the digits toward the other party and answers EventDtmfSent.
+
+        Choice: the digits are logged (``call.dtmf``) and confirmed, not yet played into the
+        call's RTP as RFC 4733 events: the lab's phones do not decode them."""
+        call, party = self._live_party(message)
+        if party.state is not CallState.ESTABLISHED:
+            raise RequestRejected(
+                ErrorCode.INVALID_CALL_STATE,
+                f"{message.action}: party {message.dn} of call {call.conn_id} is "
+                f"{party.state}, not Established",
+            )
+        other = call.other(party)
+        self.log.event(
+            "call.dtmf", ConnID=call.conn_id, DN=party.address, to=other.address,
+            digits=message.digits,
+        )  # fmt: skip
+        info = call.info(party)
+        attributes = {**_call_attributes(info), "DTMFDigits": message.digits}
+        event = Event(EventName.EVENT_DTMF_SENT, party.address, attributes=attributes)
+        self._to_dn_owner(party.address, event, info, message.requester)
+
+    def user_data_action(self, message: CallRequest) -> None:
+        """A user-data request on a call hosted here: the data changes on the call, and every
+        live DN party of the call hears EventAttachedDataChanged with all of it (the
+        requester's copy answering its request)."""
+        call, party = self._live_party(message)
         call.user_data = changed_user_data(
             call.user_data, message.action, message.user_data, message.key
         )

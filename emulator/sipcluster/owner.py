@@ -42,6 +42,7 @@ from emulator.tlib.messages import (
     RequestQueryAddress,
     RequestRegisterAddress,
     RequestReleaseCall,
+    RequestSendEvent,
     RequestSetCallForward,
     RequestSetDNDOff,
     RequestSetDNDOn,
@@ -199,6 +200,12 @@ class OwnerRole:
         elif isinstance(request, RequestCancelCallForward):
             owned.forward_to = ""
             self.fanout(owned, Event(EventName.EVENT_FORWARD_CANCEL, owned.dn), requester)
+        elif isinstance(request, RequestSendEvent):
+            # TSendUserEvent: told to every desktop of the DN, the requester's copy answering.
+            told: dict[str, Any] = {"UserData": request.user_data}
+            if request.call_uuid:
+                told["CallUuid"] = request.call_uuid
+            self.fanout(owned, Event(EventName.EVENT_USER_EVENT, owned.dn, None, told), requester)
 
     def _login(
         self, owned: OwnedDn, request: RequestAgentLogin, desktop: Desktop, requester: Requester

@@ -102,10 +102,11 @@ class CallRequest:
     NAME: ClassVar[str] = "TcCallRequest"
     conn_id: str
     dn: str
-    action: str  # a PartyInput, or the name of a user-data request
+    action: str  # a PartyInput, or the name of a user-data request or of RequestSendDTMF
     requester: Requester
     user_data: Mapping[str, Any] | None = None  # RequestAttachUserData, RequestUpdateUserData
     key: str | None = None  # RequestDeletePair
+    digits: str | None = None  # RequestSendDTMF
 
 
 @dataclass(frozen=True)

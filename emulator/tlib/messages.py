@@ -9,6 +9,7 @@ Attribute names on the wire follow the Genesys T-Library: ``ThisDN``, ``AgentID`
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -39,8 +40,13 @@ class EventName(StrEnum):
     EVENT_FORWARD_SET = "EventForwardSet"
     EVENT_FORWARD_CANCEL = "EventForwardCancel"
     EVENT_ATTACHED_DATA_CHANGED = "EventAttachedDataChanged"
+    EVENT_DTMF_SENT = "EventDtmfSent"
+    EVENT_USER_EVENT = "EventUserEvent"
     EVENT_ERROR = "EventError"
 
+
+# The sixteen DTMF events (RFC 4733 §3.2), up to 32 in one request.
+DTMF_DIGITS = re.compile(r"[0-9*#A-D]{1,32}")
 
 # Python field name -> Genesys attribute name.
 WIRE_NAMES: Mapping[str, str] = {
@@ -55,6 +61,8 @@ WIRE_NAMES: Mapping[str, str] = {
     "password": "Password",
     "user_data": "UserData",
     "key": "Key",
+    "dtmf_digits": "DTMFDigits",
+    "call_uuid": "CallUuid",
 }
 
 
@@ -166,6 +174,21 @@ class RequestDeleteUserData(CallRequest):
     NAME: ClassVar[str] = "RequestDeleteUserData"
 
 
+@dataclass(frozen=True)
+class RequestClearCall(CallRequest):
+    """End the call for every party (TClearCall)."""
+
+    NAME: ClassVar[str] = "RequestClearCall"
+
+
+@dataclass(frozen=True)
+class RequestSendDTMF(CallRequest):
+    """Send DTMF digits on the call, toward the other party (TSendDTMF)."""
+
+    NAME: ClassVar[str] = "RequestSendDTMF"
+    dtmf_digits: str = ""
+
+
 # Requests on a call's user data, answered by its call node with EventAttachedDataChanged.
 USER_DATA_REQUESTS = (
     RequestAttachUserData,
@@ -204,6 +227,16 @@ class RequestCancelCallForward(Request):
     NAME: ClassVar[str] = "RequestCancelCallForward"
 
 
+@dataclass(frozen=True)
+class RequestSendEvent(Request):
+    """TSendUserEvent: ``user_data`` told as EventUserEvent to every desktop of ThisDN;
+    ``call_uuid`` names the call it is about, if any."""
+
+    NAME: ClassVar[str] = "RequestSendEvent"
+    user_data: Mapping[str, Any] = field(default_factory=dict)
+    call_uuid: str | None = None
+
+
 # Requests on the DN's settings, answered by its owner alone (no call, no agent needed).
 DN_SETTING_REQUESTS = (
     RequestSetDNDOn,
@@ -227,7 +260,10 @@ REQUEST_TYPES: Mapping[str, type[Request]] = {
         RequestReleaseCall,
         RequestHoldCall,
         RequestRetrieveCall,
+        RequestClearCall,
+        RequestSendDTMF,
         RequestMakeCall,
+        RequestSendEvent,
         *DN_SETTING_REQUESTS,
         *USER_DATA_REQUESTS,
     )
@@ -240,6 +276,9 @@ _REQUIRED_EXTRA: Mapping[str, tuple[str, ...]] = {
     "RequestReleaseCall": ("conn_id",),
     "RequestHoldCall": ("conn_id",),
     "RequestRetrieveCall": ("conn_id",),
+    "RequestClearCall": ("conn_id",),
+    "RequestSendDTMF": ("conn_id", "dtmf_digits"),
+    "RequestSendEvent": ("user_data",),
     "RequestMakeCall": ("other_dn",),
     "RequestSetCallForward": ("other_dn",),
     "RequestAttachUserData": ("conn_id", "user_data"),
@@ -449,6 +488,13 @@ def _convert(request: str, attribute: _Attribute, value: Any, reference_id: int)
         raise ProtocolError(
             ErrorCode.INVALID_ATTRIBUTE,
             f"{request}: attribute '{attribute.wire}' must be a non-empty string, got {value!r}",
+            reference_id=reference_id,
+        )
+    if attribute.name == "dtmf_digits" and not DTMF_DIGITS.fullmatch(value):
+        raise ProtocolError(
+            ErrorCode.INVALID_ATTRIBUTE,
+            f"{request}: attribute 'DTMFDigits' must be 1 to 32 DTMF digits (0-9, *, #, A-D), "
+            f"got {value!r}",
             reference_id=reference_id,
         )
     return value

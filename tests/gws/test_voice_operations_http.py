@@ -95,6 +95,40 @@ async def test_user_data_is_attached_on_the_call_node_and_shown_on_the_call(
     assert "no user data key 'Nope'" in str(error["data"])
 
 
+async def test_dtmf_user_event_and_clear_reach_the_sip_node_and_come_back(
+    lab_factory: Any,
+) -> None:
+    lab = await lab_factory()
+    desk = await lab.voice_on("agent1", "7001")
+    conn_id = await lab.answered_call(desk, "+15551230009", "7001")
+
+    body = {"operationId": "dtmf-1", "data": {"dtmfDigits": "12#"}}
+    status, answer = await desk.call("POST", f"{VOICE}/calls/{conn_id}/send-dtmf", body)
+    assert (status, answer["status"]["code"]) == (200, 1), answer
+    message = await desk.expect_voice("CallStateChanged", id=conn_id, state="Established")
+    assert message["data"]["operationId"] == "dtmf-1"
+    assert lab.sip_saw("RequestSendDTMF", "7001")
+    bad = {"data": {"dtmfDigits": "12x"}}
+    status, answer = await desk.call("POST", f"{VOICE}/calls/{conn_id}/send-dtmf", bad)
+    assert status == 400 and "must be 1 to 32 DTMF digits" in answer["status"]["message"]
+
+    pairs = [{"key": "Campaign", "type": "str", "value": "Spring"}]
+    body = {"operationId": "ue-1", "data": {"userData": pairs, "callUuid": "CU-1"}}
+    status, answer = await desk.call("POST", f"{VOICE}/send-user-event", body)
+    assert status == 200, answer
+    told = await desk.expect(
+        lambda m: m["channel"] == VOICE and m["data"].get("messageType") == "EventUserEvent"
+    )
+    assert told["data"]["userData"] == pairs and told["data"]["callUuid"] == "CU-1"
+    assert told["data"]["operationId"] == "ue-1"
+
+    status, answer = await desk.call("POST", f"{VOICE}/calls/{conn_id}/clear", {})
+    assert status == 200, answer
+    await desk.expect_voice("CallStateChanged", id=conn_id, state="Released")
+    assert lab.sip_saw("RequestClearCall", "7001")
+    assert conn_id not in lab.sip.node.calls
+
+
 async def test_every_voice_operation_answers_bad_input_precisely(lab_factory: Any) -> None:
     lab = await lab_factory()
     desk = await lab.logged_on("agent1")

@@ -25,6 +25,7 @@ from emulator.tlib.messages import (
     RequestAnswerCall,
     RequestAttachUserData,
     RequestCancelCallForward,
+    RequestClearCall,
     RequestDeletePair,
     RequestDeleteUserData,
     RequestHoldCall,
@@ -33,6 +34,8 @@ from emulator.tlib.messages import (
     RequestRegisterAddress,
     RequestReleaseCall,
     RequestRetrieveCall,
+    RequestSendDTMF,
+    RequestSendEvent,
     RequestSetCallForward,
     RequestSetDNDOff,
     RequestSetDNDOn,
@@ -87,6 +90,13 @@ FULL_REQUESTS: dict[str, Request] = {
         ),
         RequestDeletePair(reference_id=19, this_dn="5001", conn_id="006f01a2b3c4d5e6", key="A"),
         RequestDeleteUserData(reference_id=20, this_dn="5001", conn_id="006f01a2b3c4d5e6"),
+        RequestClearCall(reference_id=21, this_dn="5001", conn_id="006f01a2b3c4d5e6"),
+        RequestSendDTMF(
+            reference_id=22, this_dn="5001", conn_id="006f01a2b3c4d5e6", dtmf_digits="12#"
+        ),
+        RequestSendEvent(
+            reference_id=23, this_dn="5001", user_data={"Campaign": "Spring"}, call_uuid="CU-1"
+        ),
     )
 }
 
