@@ -348,3 +348,28 @@ async def test_public_workspace_client_attaches_user_data_and_sets_dnd_and_forwa
         for request in ("RequestSetDNDOn", "RequestSetCallForward", "RequestCancelCallForward"):
             assert len(dc.sip_events("tlib.request", message=request, DN="7001")) == 1, request
         assert by_name["release"]["state"] == "Released"
+
+
+async def test_public_workspace_client_sends_dtmf_and_a_user_event_and_clears_the_call() -> None:
+    async with datacentre() as dc:
+        args = (*agent(dc.base_url, "agent1", "7001"), "dtmf-event-clear")
+        async with node_script("call_flow.js", *args) as js:
+            await js.until("awaiting-call")
+            conn_id = await dc.inbound_call("7001", caller=CALLER)
+            steps = await js.finish()
+        by_name = {step["step"]: step for step in steps}
+        assert (by_name["send-dtmf"]["id"], by_name["send-dtmf"]["state"]) == (
+            conn_id,
+            "Established",
+        )
+        assert by_name["user-event"] == {
+            "step": "user-event",
+            "userData": [{"key": "Campaign", "type": "str", "value": "Spring"}],
+            "callUuid": conn_id,
+        }
+        assert by_name["clear"]["state"] == "Released"
+        # The T-Lib traffic at sip1: each operation became its Genesys request.
+        for request in ("RequestSendDTMF", "RequestClearCall"):
+            assert sip_request_conn_ids(dc, request) == [conn_id], request
+        assert len(dc.sip_events("tlib.request", message="RequestSendEvent", DN="7001")) == 1
+        assert_after_call(steps)

@@ -17,6 +17,9 @@
 //                                   updateUserData, deleteUserDataPair (each -> the call with its
 //                                   userData), dndOn, setForward, cancelForward, dndOff (each ->
 //                                   the DN with dnd and forwardTo), release -> Released
+//   dtmf-event-clear                'awaiting-call': Ringing, answer, sendDTMF (-> the call),
+//                                   sendUserEvent (-> EventUserEvent with its userData and
+//                                   callUuid), clearCall -> Released
 // Every scenario starts Ready and ends with the DN's next two states (drlab: NotReady with
 // AfterCallWork after the release, then Ready when ACW is over), then destroy().
 const {main, signOff, signOn, step} = require('./common');
@@ -130,6 +133,16 @@ const SCENARIOS = {
       (d) => !d.forwardTo);
     await settingStep(api, recorder, 'dnd-off', () => api.voice.dndOff(), (d) => d.dnd === 'off');
     await act(api, recorder, 'release', (c) => api.voice.releaseCall(c), id, false);
+  },
+  'dtmf-event-clear': async (api, recorder) => {
+    const call = await receiveCall(api, recorder, false);
+    await act(api, recorder, 'answer', (id) => api.voice.answerCall(id), call.id, false);
+    await act(api, recorder, 'send-dtmf', (id) => api.voice.sendDTMF(id, '12#'), call.id, false);
+    const told = recorder.next('EventUserEvent', () => true, 'EventUserEvent');
+    await api.voice.sendUserEvent([{key: 'Campaign', type: 'str', value: 'Spring'}], call.callUuid);
+    const {message} = await told;
+    step('user-event', {userData: message.data.userData, callUuid: message.data.callUuid});
+    await act(api, recorder, 'clear', (id) => api.voice.clearCall(id), call.id, false);
   },
   callee: async (api, recorder) => {
     const call = await receiveCall(api, recorder, false);

@@ -27,8 +27,8 @@ async function token(base, user, password) {
 // client's own call list (api.voice.calls) as it was when the client emitted the event.
 class Recorder {
   constructor(api) {
-    this.events = {DnStateChanged: [], CallStateChanged: []};
-    this.cursors = {DnStateChanged: 0, CallStateChanged: 0};
+    this.events = {DnStateChanged: [], CallStateChanged: [], EventUserEvent: []};
+    this.cursors = {DnStateChanged: 0, CallStateChanged: 0, EventUserEvent: 0};
     this.waiters = new Set();
     for (const type of Object.keys(this.events)) {
       api.on(type, (message) => {
@@ -58,8 +58,10 @@ class Recorder {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(look);
-        const seen = events.slice(this.cursors[type]).map(({message: m}) =>
-          type === 'DnStateChanged' ? m.dn.agentState : `${m.call.id}:${m.call.state}`);
+        const seen = events.slice(this.cursors[type]).map(({message: m}) => {
+          if (type === 'DnStateChanged') return m.dn.agentState;
+          return type === 'CallStateChanged' ? `${m.call.id}:${m.call.state}` : JSON.stringify(m);
+        });
         reject(new Error(`timeout waiting for ${what}; ${type} since: [${seen.join(', ')}]`));
       }, TIMEOUT_MS);
       this.waiters.add(look);
