@@ -104,14 +104,21 @@ class ServiceProcess:
 
     @classmethod
     async def start(
-        cls, module: str, *args: str, name: str | None = None, timeout: float = 20.0
+        cls,
+        module: str,
+        *args: str,
+        name: str | None = None,
+        timeout: float = 20.0,
+        preexec_fn: Callable[[], object] | None = None,
     ) -> ServiceProcess:
         """Start it and wait for its ready line; a process that exits first (or is not ready
-        within ``timeout``) is stopped and fails with its last output."""
+        within ``timeout``) is stopped and fails with its last output. ``preexec_fn`` runs in
+        the child before it execs (to set a resource limit, say)."""
         process = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", module, *args),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
         service = cls(name or module, process)
         try:

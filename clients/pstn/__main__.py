@@ -16,6 +16,7 @@ import click
 from clients.phoneline.cli import node_params, phone_config, phone_options, serve
 from clients.pstn.config import PstnConfig
 from clients.pstn.gateway import Pstn
+from emulator.common.cli import raise_open_files_limit
 from emulator.common.jsonlog import JsonLog
 
 
@@ -61,6 +62,7 @@ def main(**options: Any) -> None:
     config, control = phone_config(PstnConfig, options)
     log = JsonLog(config.name, config.dc)
     pstn = Pstn(config, log)
+    raise_open_files_limit()
     asyncio.run(serve(pstn, control, log, place=pstn.place, agents=config.agents))
 
 

@@ -15,6 +15,7 @@ import click
 from clients.phoneline.cli import node_params, phone_config, phone_options, serve
 from clients.softphone.config import SoftphoneConfig
 from clients.softphone.phone import Softphone
+from emulator.common.cli import raise_open_files_limit
 from emulator.common.jsonlog import JsonLog
 
 # The rule a failed refresh keeps: retried at the same registrar until the registration expires
@@ -63,6 +64,7 @@ def main(**options: Any) -> None:
     options["break_refresh_kept_until_expiry"] = REFRESH_KEPT_UNTIL_EXPIRY in broken
     config, control = phone_config(SoftphoneConfig, options)
     log = JsonLog(config.name, config.dc)
+    raise_open_files_limit()
     asyncio.run(serve(Softphone(config, log), control, log, DN=config.dn))
 
 

@@ -20,6 +20,7 @@ import click
 from clients.wwe.client import TRANSPORTS, WweClient
 from clients.wwe.console import HELP, Command, CommandError, Console, parse_commands
 from clients.wwe.errors import WweError
+from emulator.common.cli import raise_open_files_limit
 from emulator.common.jsonlog import JsonLog
 
 DC_URLS = {"1": "http://127.0.0.1:8080", "2": "http://127.0.0.1:8090"}
@@ -100,6 +101,7 @@ def login(
     base_url = url or DC_URLS[dc]
     if not base_url.startswith(("http://", "https://")):
         raise click.BadParameter(f"{base_url!r} is not an http:// URL", param_hint="--url")
+    raise_open_files_limit()
     code = asyncio.run(
         _run(
             WweClient(

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from emulator.common.addresses import Endpoint, parse_endpoint
-from emulator.common.cli import endpoint_option, stop_signal
+from emulator.common.cli import endpoint_option, raise_open_files_limit, stop_signal
 from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
 from emulator.gws.config import ConfigError, GwsConfig, GwsTimers, UserDirectory
@@ -145,6 +145,7 @@ def main(
         token_ttl=token_ttl,
         unregister_on_timeout=unregister_on_timeout,
     )
+    raise_open_files_limit()
     asyncio.run(_run(config, http))
 
 

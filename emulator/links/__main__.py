@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from emulator.common.addresses import Endpoint
-from emulator.common.cli import endpoint_option, stop_signal
+from emulator.common.cli import endpoint_option, raise_open_files_limit, stop_signal
 from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
 from emulator.links.errors import LinksError
@@ -86,6 +86,7 @@ def main(
         seed=seed,
         udp_idle_timeout=udp_idle,
     )
+    raise_open_files_limit()
     sys.exit(asyncio.run(_serve(service, log)))
 
 

@@ -14,7 +14,7 @@ import asyncio
 import click
 
 from emulator.common.addresses import Endpoint, parse_endpoint
-from emulator.common.cli import endpoint_option, stop_signal
+from emulator.common.cli import endpoint_option, raise_open_files_limit, stop_signal
 from emulator.common.jsonlog import JsonLog
 from emulator.common.timescale import TimeScale
 from emulator.proxy.config import ProxyConfig
@@ -114,6 +114,7 @@ def main(
         status_path=status_path,
         broken=frozenset(broken),
     )
+    raise_open_files_limit()
     asyncio.run(_run(config))
 
 

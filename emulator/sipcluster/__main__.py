@@ -12,7 +12,7 @@ import asyncio
 import click
 
 from emulator.common.addresses import Endpoint, parse_endpoint
-from emulator.common.cli import endpoint_option, stop_signal
+from emulator.common.cli import endpoint_option, raise_open_files_limit, stop_signal
 from emulator.common.timescale import TimeScale
 from emulator.sip.transaction import TimerConfig
 from emulator.sipcluster.config import DnRange, NodeConfig, Peer, Timers
@@ -216,6 +216,7 @@ def main(
         sip=sip_config,
         broken=frozenset(Rule(name) for name in broken),
     )
+    raise_open_files_limit()
     asyncio.run(_run(config))
 
 
