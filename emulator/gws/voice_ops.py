@@ -160,7 +160,9 @@ OPERATIONS: tuple[Operation, ...] = (
         Scope.DN,
         "RequestMakeCall",
         (Field("destination", required=True), _USER_DATA),
-        build=lambda ref, dn, _, a: RequestMakeCall(ref, dn, other_dn=a["destination"]),
+        build=lambda ref, dn, _, a: RequestMakeCall(
+            ref, dn, other_dn=a["destination"], user_data=user_data_to_tlib(a.get("userData", ()))
+        ),
     ),
     Operation(
         "send-user-event",

@@ -9,7 +9,7 @@ desktop-node and owner roles; sans-I/O like it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from emulator.common.jsonlog import JsonLog
@@ -102,7 +102,15 @@ class CallNodeRole:
             if party is not None and party.is_dn and party.state is not CallState.RELEASED:
                 self._to_dn_owner(dn, restored_event(call.info(party)), call.info(party), None)
 
-    def make_call(self, dn: str, destination: str, requester: Requester | None) -> str:
+    def make_call(
+        self,
+        dn: str,
+        destination: str,
+        requester: Requester | None,
+        user_data: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A call from ``dn`` made here, on its owner ("a consultation call lives on the node
+        where it was made"), with ``user_data`` attached from its first event."""
         internal = destination in self.config.dns
         call_type = CallType.INTERNAL if internal else CallType.OUTBOUND
         call = Call(
@@ -110,6 +118,7 @@ class CallNodeRole:
             self.name,
             call_type,
             (Party(dn, True, CallState.DIALING), Party(destination, internal, CallState.RINGING)),
+            dict(user_data or {}),
         )
         self.calls[call.conn_id] = call
         self.log.event(

@@ -7,7 +7,7 @@ and the ownership move (rules in ``rules.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from emulator.common.jsonlog import JsonLog
@@ -74,7 +74,9 @@ class OwnerRole:
         self.on_call_request: Callable[[CallRef, str, TLibCallRequest, Requester], None] = (
             lambda *args: None
         )
-        self.on_make_call: Callable[[str, str, Requester], object] = lambda *args: None
+        self.on_make_call: Callable[[str, str, Requester, Mapping[str, Any]], object] = (
+            lambda *args: None
+        )
 
     # -- delivery -------------------------------------------------------------------------
 
@@ -186,7 +188,7 @@ class OwnerRole:
         elif isinstance(request, TLibCallRequest):
             self._call_request(owned, request, requester)
         elif isinstance(request, RequestMakeCall):
-            self.on_make_call(owned.dn, request.other_dn, requester)
+            self.on_make_call(owned.dn, request.other_dn, requester, request.user_data)
         elif isinstance(request, RequestSetDNDOn | RequestSetDNDOff):
             owned.dnd = isinstance(request, RequestSetDNDOn)
             name = EventName.EVENT_DND_ON if owned.dnd else EventName.EVENT_DND_OFF

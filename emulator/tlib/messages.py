@@ -200,8 +200,11 @@ USER_DATA_REQUESTS = (
 
 @dataclass(frozen=True)
 class RequestMakeCall(Request):
+    """Call ``other_dn`` from ThisDN; ``user_data`` is attached to the new call from the start."""
+
     NAME: ClassVar[str] = "RequestMakeCall"
     other_dn: str = ""
+    user_data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,24 @@ async def test_dtmf_user_event_and_clear_reach_the_sip_node_and_come_back(
     assert conn_id not in lab.sip.node.calls
 
 
+async def test_make_call_with_user_data_attaches_it_from_the_first_event(
+    lab_factory: Any,
+) -> None:
+    lab = await lab_factory()
+    desk = await lab.voice_on("agent1", "7001")
+    pairs = [{"key": "Case", "type": "str", "value": "C-7"}]
+    body = {"data": {"destination": "+15559870000", "userData": pairs}}
+    status, answer = await desk.call("POST", f"{VOICE}/make-call", body)
+    assert status == 200, answer
+    dialing = await desk.expect_voice("CallStateChanged", state="Dialing")
+    assert dialing["data"]["call"]["userData"] == pairs
+    conn_id = dialing["data"]["call"]["id"]
+    assert lab.sip.node.calls[conn_id].user_data == {"Case": "C-7"}
+    bad = {"data": {"destination": "+15559870000", "userData": [{"key": "Case"}]}}
+    status, answer = await desk.call("POST", f"{VOICE}/make-call", bad)
+    assert status == 400 and "userData" in answer["status"]["message"], answer
+
+
 async def test_every_voice_operation_answers_bad_input_precisely(lab_factory: Any) -> None:
     lab = await lab_factory()
     desk = await lab.logged_on("agent1")

@@ -109,3 +109,18 @@ async def test_user_data_of_a_call_whose_call_node_is_cut_off_fails_with_1701(
     error = await desk.send(RequestAttachUserData, "7001", conn_id=conn_id, user_data={"A": "1"})
     assert error.get("ErrorCode") == ErrorCode.CALL_NODE_UNREACHABLE, error
     assert cluster.nodes["sip1"].node.calls[conn_id].user_data == {}
+
+
+async def test_make_call_with_user_data_carries_it_to_the_callee_on_another_node(
+    cluster_factory: ClusterFactory,
+) -> None:
+    cluster = await cluster_factory(("sip1", "sip3"))
+    caller = await owner_desk(cluster, "sip1", "7001")
+    callee = await owner_desk(cluster, "sip3", "7002")
+    pairs = {"Case": "C-7", "Order": {"Id": "A-1"}}
+    dialing = await caller.send(RequestMakeCall, "7001", other_dn="7002", user_data=pairs)
+    assert dialing.name is EventName.EVENT_DIALING and dialing.get("UserData") == pairs
+    ringing = await callee.expect(EventName.EVENT_RINGING, ConnID=dialing.get("ConnID"))
+    assert ringing.get("UserData") == pairs  # across the TC-layer, from its first event
+    bad = await caller.send(RequestMakeCall, "7001", other_dn="7002", user_data={"A": [1]})
+    assert bad.get("ErrorCode") == ErrorCode.INVALID_ATTRIBUTE, bad

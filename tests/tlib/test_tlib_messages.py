@@ -74,7 +74,9 @@ FULL_REQUESTS: dict[str, Request] = {
         RequestReleaseCall(reference_id=9, this_dn="5001", conn_id="006f01a2b3c4d5e6"),
         RequestHoldCall(reference_id=10, this_dn="5001", conn_id="006f01a2b3c4d5e6"),
         RequestRetrieveCall(reference_id=11, this_dn="5001", conn_id="006f01a2b3c4d5e6"),
-        RequestMakeCall(reference_id=12, this_dn="5001", other_dn="+14155550100"),
+        RequestMakeCall(
+            reference_id=12, this_dn="5001", other_dn="+14155550100", user_data={"Case": "7"}
+        ),
         RequestSetDNDOn(reference_id=13, this_dn="5001"),
         RequestSetDNDOff(reference_id=14, this_dn="5001"),
         RequestSetCallForward(reference_id=15, this_dn="5001", other_dn="+14155550199"),
