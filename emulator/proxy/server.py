@@ -288,7 +288,11 @@ class StickyProxy:
                 )
             except UpstreamFailure as exc:
                 self.passive_failure(choice.upstream.name, exc.reason, upstreams)
-                if exc.sent:
+                # With ``--break-rule sticky-repin`` a pinned client stays with its node even
+                # when that node cannot be reached, as a proxy without the rule would: no retry
+                # elsewhere, which would repin it all the same.
+                dead_pin = self.pool.keep_dead_pins and choice.upstream.name == pinned
+                if exc.sent or dead_pin:
                     return await self._bad_gateway(writer, choice.upstream.name, exc.reason)
                 continue  # never reached that upstream: another node of the DC may serve it
             break

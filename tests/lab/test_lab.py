@@ -164,19 +164,24 @@ def agent_state(lab: Lab, dn: str = "7001") -> str:
 
 
 def cut_and_logout(lab: Lab, link: str, after: float) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The relay's cut of ``link`` and sip1's logout of agent1 after it."""
-    cut = [
-        r
-        for r in lab.log("links")
-        if r["event"] == "link.cut" and r["link"] == link and r["ts"] >= after
-    ]
-    logout = [
-        r
-        for r in lab.log("sip1")
-        if r["event"] == "agent.logout" and r.get("AgentID") == "agent1" and r["ts"] >= after
-    ]
-    assert cut and logout
-    return cut[0], logout[0]
+    """The relay's cut of ``link`` and sip1's logout of agent1 after it, once both logs hold
+    them: a service writes its log lines in batches, so the state its control endpoint shows
+    may be ahead of its log file by a few milliseconds."""
+
+    def both() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        cut = [
+            r
+            for r in lab.log("links")
+            if r["event"] == "link.cut" and r["link"] == link and r["ts"] >= after
+        ]
+        logout = [
+            r
+            for r in lab.log("sip1")
+            if r["event"] == "agent.logout" and r.get("AgentID") == "agent1" and r["ts"] >= after
+        ]
+        return (cut[0], logout[0]) if cut and logout else None
+
+    return eventually_sync(both, 5, f"the cut of {link} and agent1's logout in the logs")
 
 
 async def test_a_reset_gws_tlib_link_logs_the_agent_out_at_once(healthy_lab: Lab) -> None:
