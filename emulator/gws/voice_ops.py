@@ -22,6 +22,7 @@ from emulator.gws.voice_messages import UserDataError, parse_kvlist, user_data_t
 from emulator.tlib.enums import AgentWorkMode
 from emulator.tlib.messages import (
     DTMF_DIGITS,
+    DTMF_DIGITS_RULE,
     Request,
     RequestAgentLogin,
     RequestAgentLogout,
@@ -308,7 +309,7 @@ def _read(field: Field, value: Any, where: str) -> Any:
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"field '{where}' must be a non-empty string")
     if field.kind is Kind.DTMF and not DTMF_DIGITS.fullmatch(value.strip()):
-        raise BadRequest(f"{where} must be 1 to 32 DTMF digits (0-9, *, #, A-D), got {value!r}")
+        raise BadRequest(f"{where} must be {DTMF_DIGITS_RULE}, got {value!r}")
     if field.kind is Kind.WORK_MODE:
         try:
             AgentWorkMode(value.strip())

@@ -45,8 +45,10 @@ class EventName(StrEnum):
     EVENT_ERROR = "EventError"
 
 
-# The sixteen DTMF events (RFC 4733 §3.2), up to 32 in one request.
+# The sixteen DTMF events (RFC 4733 §3.2), up to 32 in one request; the rule as both the node
+# and GWS state it when they refuse digits.
 DTMF_DIGITS = re.compile(r"[0-9*#A-D]{1,32}")
+DTMF_DIGITS_RULE = "1 to 32 DTMF digits (0-9, *, #, A-D)"
 
 # Python field name -> Genesys attribute name.
 WIRE_NAMES: Mapping[str, str] = {
@@ -496,8 +498,7 @@ def _convert(request: str, attribute: _Attribute, value: Any, reference_id: int)
     if attribute.name == "dtmf_digits" and not DTMF_DIGITS.fullmatch(value):
         raise ProtocolError(
             ErrorCode.INVALID_ATTRIBUTE,
-            f"{request}: attribute 'DTMFDigits' must be 1 to 32 DTMF digits (0-9, *, #, A-D), "
-            f"got {value!r}",
+            f"{request}: attribute 'DTMFDigits' must be {DTMF_DIGITS_RULE}, got {value!r}",
             reference_id=reference_id,
         )
     return value
