@@ -217,6 +217,16 @@ def published_conn_ids(dc: Dc, user: str = "agent1") -> set[str]:
     }
 
 
+async def agent1_takes_a_customer_call(dc: Dc, scenario: str) -> tuple[str, list[dict[str, Any]]]:
+    """Run ``call_flow.js`` ``scenario`` as agent1 (DN 7001); once the script awaits its call, a
+    customer calls 7001. The call's ConnID, and every step once the script has finished."""
+    args = (*agent(dc.base_url, "agent1", "7001"), scenario)
+    async with node_script("call_flow.js", *args) as js:
+        await js.until("awaiting-call")
+        conn_id = await dc.inbound_call("7001", caller=CALLER)
+        return conn_id, await js.finish()
+
+
 async def test_public_workspace_client_makes_a_call_and_hangs_up_while_it_dials() -> None:
     destination = "+15559870000"
     async with datacentre() as dc:
@@ -281,11 +291,7 @@ async def test_public_workspace_client_answers_holds_retrieves_and_releases_an_i
     None
 ):
     async with datacentre() as dc:
-        args = (*agent(dc.base_url, "agent1", "7001"), "inbound")
-        async with node_script("call_flow.js", *args) as js:
-            await js.until("awaiting-call")
-            conn_id = await dc.inbound_call("7001", caller=CALLER)
-            steps = await js.finish()
+        conn_id, steps = await agent1_takes_a_customer_call(dc, "inbound")
         calls = call_steps(steps)
         assert list(calls) == ["ringing", "answer", "hold", "retrieve", "release"]
         assert all("restCalls" in step for step in calls.values())  # the script alone acts
@@ -315,11 +321,7 @@ async def test_public_workspace_client_answers_holds_retrieves_and_releases_an_i
 
 async def test_public_workspace_client_attaches_user_data_and_sets_dnd_and_forwarding() -> None:
     async with datacentre() as dc:
-        args = (*agent(dc.base_url, "agent1", "7001"), "data-and-settings")
-        async with node_script("call_flow.js", *args) as js:
-            await js.until("awaiting-call")
-            conn_id = await dc.inbound_call("7001", caller=CALLER)
-            steps = await js.finish()
+        conn_id, steps = await agent1_takes_a_customer_call(dc, "data-and-settings")
         by_name = {step["step"]: step for step in steps}
         account = {"key": "Account", "type": "str", "value": "42"}
         expected = {
@@ -352,11 +354,7 @@ async def test_public_workspace_client_attaches_user_data_and_sets_dnd_and_forwa
 
 async def test_public_workspace_client_sends_dtmf_and_a_user_event_and_clears_the_call() -> None:
     async with datacentre() as dc:
-        args = (*agent(dc.base_url, "agent1", "7001"), "dtmf-event-clear")
-        async with node_script("call_flow.js", *args) as js:
-            await js.until("awaiting-call")
-            conn_id = await dc.inbound_call("7001", caller=CALLER)
-            steps = await js.finish()
+        conn_id, steps = await agent1_takes_a_customer_call(dc, "dtmf-event-clear")
         by_name = {step["step"]: step for step in steps}
         assert (by_name["send-dtmf"]["id"], by_name["send-dtmf"]["state"]) == (
             conn_id,
