@@ -281,11 +281,16 @@ def test_a_paused_node_is_a_silent_peer_until_resumed(healthy_lab: Lab) -> None:
     lab.run("pause", "sip3")
     try:
         eventually_sync(lambda: lab.peer_state("sip1", "sip3") == "down", 10, "sip1 to lose sip3")
-        down = [
-            r
-            for r in lab.log("sip1")
-            if r["event"] == "tc.peer_down" and r["peer"] == "sip3" and r["ts"] >= began
-        ]
+        # The log line may trail the control endpoint by one write batch.
+        down = eventually_sync(
+            lambda: [
+                r
+                for r in lab.log("sip1")
+                if r["event"] == "tc.peer_down" and r["peer"] == "sip3" and r["ts"] >= began
+            ],
+            5,
+            "sip1's tc.peer_down of sip3 in its log",
+        )
         assert down[0]["reason"] == "peer silent: ADDP timeout"
         assert {s["name"]: s["state"] for s in lab.status()["services"]}["sip3"] == "paused"
     finally:
