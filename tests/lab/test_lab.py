@@ -166,7 +166,9 @@ def agent_state(lab: Lab, dn: str = "7001") -> str:
 def cut_and_logout(lab: Lab, link: str, after: float) -> tuple[dict[str, Any], dict[str, Any]]:
     """The relay's cut of ``link`` and sip1's logout of agent1 after it, once both logs hold
     them: a service writes its log lines in batches, so the state its control endpoint shows
-    may be ahead of its log file by a few milliseconds."""
+    may be ahead of its log file by a few milliseconds. The log, not the DN's state, is what is
+    awaited: the desktop may reconnect to another GWS node and log the agent on again at once
+    (S2.4, S2.6), and a poll of the state can miss the short LoggedOut between the two."""
 
     def both() -> tuple[dict[str, Any], dict[str, Any]] | None:
         cut = [
@@ -181,7 +183,7 @@ def cut_and_logout(lab: Lab, link: str, after: float) -> tuple[dict[str, Any], d
         ]
         return (cut[0], logout[0]) if cut and logout else None
 
-    return eventually_sync(both, 5, f"the cut of {link} and agent1's logout in the logs")
+    return eventually_sync(both, 10, f"the cut of {link} and agent1's logout in the logs")
 
 
 async def test_a_reset_gws_tlib_link_logs_the_agent_out_at_once(healthy_lab: Lab) -> None:
@@ -192,10 +194,7 @@ async def test_a_reset_gws_tlib_link_logs_the_agent_out_at_once(healthy_lab: Lab
         assert (await asyncio.to_thread(lab.status))["dns"]["7001"]["owner"] == "sip1"
         began = time.time()
         await lab.arun("cut", f"{node}-sip1")
-        await asyncio.to_thread(
-            eventually_sync, lambda: agent_state(lab) == "LoggedOut", 10, "logout on disconnect"
-        )
-        cut, logout = cut_and_logout(lab, f"{node}-sip1", began)
+        cut, logout = await asyncio.to_thread(cut_and_logout, lab, f"{node}-sip1", began)
         assert logout["reason"] == "LogoutOnDisconnect"
         assert logout["ts"] - cut["ts"] < ADDP_SILENCE  # the reset, not a heartbeat, told sip1
         gone = [r for r in lab.log("sip1") if r["event"] == "tlib.client_gone" and r["ts"] >= began]
@@ -214,13 +213,7 @@ async def test_a_black_holed_gws_tlib_link_is_found_only_by_the_heartbeat(
     try:
         began = time.time()
         await lab.arun("cut", f"{node}-sip1", "--mode", "blackhole")
-        await asyncio.to_thread(
-            eventually_sync,
-            lambda: agent_state(lab) == "LoggedOut",
-            10,
-            "logout after ADDP timeout",
-        )
-        cut, logout = cut_and_logout(lab, f"{node}-sip1", began)
+        cut, logout = await asyncio.to_thread(cut_and_logout, lab, f"{node}-sip1", began)
         assert logout["ts"] - cut["ts"] >= ADDP_TIMEOUT * 0.9
         gone = [r for r in lab.log("sip1") if r["event"] == "tlib.client_gone" and r["ts"] >= began]
         assert gone[0]["reason"] == "peer silent: ADDP timeout"
