@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Independent implementations the tests talk to: SIPp (Debian sip-tester) for SIP, and the
-# public genesys-workspace-client-js (npm) — the Workspace API client users point at drlab.
-if ! command -v sipp >/dev/null 2>&1; then
+# public genesys-workspace-client-js (npm) — the Workspace API client users point at drlab —
+# and Debian's chromium for the dashboard's and the reports' browser tests (tests/ui).
+if ! command -v sipp >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq sip-tester >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq sip-tester chromium >/dev/null
 fi
 if command -v npm >/dev/null 2>&1 && [ ! -d .drlab-tools/node_modules/genesys-workspace-client-js ]; then
   npm install --prefix .drlab-tools --no-audit --no-fund --no-save \

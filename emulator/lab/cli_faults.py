@@ -8,6 +8,7 @@
     drlab toxic rm LINK NAME
     drlab chaos --seed N --faults K [--duration S] [--dry-run]
     drlab timeline [--follow] [--json] [--service NAME] [--event GLOB] [--exclude GLOB]
+                   [--html FILE]
 
 TTLs and the chaos duration are lab seconds, multiplied by the lab's ``--time-scale``.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -27,6 +29,7 @@ from emulator.lab.errors import LabError
 from emulator.lab.faults import CUT_MODES, STREAMS, TOXIC_TYPES
 from emulator.lab.status import wait_healthy
 from emulator.lab.timeline import Timeline, format_entry
+from emulator.ui.report import timeline_report
 
 TTL = click.FloatRange(min=0, min_open=True)
 TTL_HELP = "Heal by itself after this many lab seconds (scaled by the time scale)."
@@ -207,6 +210,12 @@ def chaos(ctx: click.Context, seed: int, count: int, duration: float | None, dry
 @click.option("--service", "services", multiple=True, help="Only entries of (or about) it.")
 @click.option("--event", "events", multiple=True, help="Only events matching this glob.")
 @click.option("--exclude", multiple=True, help="Leave out events matching this glob.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the entries as one self-contained HTML page (swimlanes, fault spans) instead.",
+)
 @click.pass_context
 def timeline(
     ctx: click.Context,
@@ -215,8 +224,11 @@ def timeline(
     services: tuple[str, ...],
     events: tuple[str, ...],
     exclude: tuple[str, ...],
+    html_path: Path | None,
 ) -> None:
     """Faults, service starts/stops and every service's log, merged in time order."""
+    if html_path is not None and follow:
+        raise click.UsageError("--html writes what is there now: it cannot --follow")
     engine = engine_of(ctx)
     faults = faults_of(ctx)
     for name in services:
@@ -230,6 +242,15 @@ def timeline(
     def emit(entry: dict[str, Any]) -> None:
         click.echo(json.dumps(entry, default=str) if as_json else format_entry(entry))
 
+    if html_path is not None:
+        entries = view.read()
+        try:
+            html_path.parent.mkdir(parents=True, exist_ok=True)
+            html_path.write_text(timeline_report(entries))
+        except OSError as exc:
+            fail(LabError(f"cannot write {html_path}: {exc.strerror or exc}"))
+        click.echo(f"timeline of {len(entries)} entries written to {html_path}")
+        return
     if not follow:
         for entry in view.read():
             emit(entry)

@@ -5,8 +5,9 @@
 engine — ``drlab --engine compose scenario run`` runs each lab in Docker containers, faults
 being ``docker kill``/``pause`` and cuts in the relay container — prints progress
 while it runs (steps, outcome verdicts as they land), then the merged timeline of each run and a
-verdict table; ``--report FILE.json|FILE.xml`` writes the JSON or JUnit report. Exit 1 when an
-outcome fails, 2 on misuse (unknown scenario, a scenario file with an error: file:line).
+verdict table; ``--report FILE.json|FILE.xml|FILE.html`` writes the JSON, JUnit or HTML
+report. Exit 1 when an outcome fails, 2 on misuse (unknown scenario, a scenario file with an
+error: file:line).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def time_scale_option(default: float) -> Callable[[Callable[..., Any]], Callable
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write FILE.json (JSON) or FILE.xml (JUnit).",
+    help="Write FILE.json (JSON), FILE.xml (JUnit) or FILE.html (a self-contained page with the "
+    "verdicts and a swimlane timeline with the fault spans).",
 )
 @click.option(
     "--engine",

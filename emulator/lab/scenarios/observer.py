@@ -108,6 +108,7 @@ class Observer:
         self.scale = lab.time_scale
         self.log_dir = log_dir
         self._streams: list[TextIO] = []
+        self._logs: list[JsonLog] = []
         self.desks = {
             name: AgentDesk(setup, self._log(f"wwe-{name}")) for name, setup in agents.items()
         }
@@ -122,7 +123,9 @@ class Observer:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         stream = (self.log_dir / f"{service}.log").open("a")
         self._streams.append(stream)
-        return JsonLog(service, "", stream)
+        log = JsonLog(service, "", stream)
+        self._logs.append(log)
+        return log
 
     def mark(self, name: str) -> None:
         self.marks.setdefault(name, time.time())
@@ -175,6 +178,10 @@ class Observer:
             if desk.client is not None:
                 with contextlib.suppress(Exception):
                     await desk.client.close()
+        # A log writes in batches: what the last batch holds (the last verdicts) goes to its file
+        # before the file closes, or the run's timeline would lack it.
+        for log in self._logs:
+            log.flush()
         for stream in self._streams:
             stream.close()
 

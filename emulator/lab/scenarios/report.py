@@ -4,6 +4,7 @@ JSON: ``{"scenarios": [{"name", "passed", "outcomes": [{"id", "title", "status",
 "observed_at", "detail"}], "timeline": [...]}]}`` (plus the time scale, duration, error and
 best-practice findings of each run). JUnit: one ``testsuite`` per scenario, one ``testcase``
 per outcome (``classname`` the scenario, ``name`` "ID title"), a ``failure`` carrying the detail.
+HTML: one self-contained page (``emulator.ui.report``) with the verdicts and a swimlane timeline.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from emulator.lab.scenarios.runner import ScenarioResult
 from emulator.lab.timeline import format_entry
+from emulator.ui.report import scenario_report
 
 TITLE_WIDTH = 70
 
@@ -78,7 +80,13 @@ def to_junit(results: Sequence[ScenarioResult]) -> str:
 
 
 def write_report(path: Path, results: Sequence[ScenarioResult]) -> None:
-    """``.xml`` is JUnit, anything else JSON."""
-    text = to_junit(results) if path.suffix.lower() == ".xml" else to_json(results)
+    """``.xml`` is JUnit, ``.html``/``.htm`` the HTML report, anything else JSON."""
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        text = to_junit(results)
+    elif suffix in (".html", ".htm"):
+        text = scenario_report([result.to_json() for result in results])
+    else:
+        text = to_json(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

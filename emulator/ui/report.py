@@ -1,0 +1,232 @@
+"""The self-contained HTML report of a run (issue 17): verdicts, swimlane timeline, fault spans.
+
+``scenario_report`` renders what ``drlab scenario run --report FILE.html`` writes, from the runs'
+JSON (``ScenarioResult.to_json``); ``timeline_report`` renders ``drlab timeline --html FILE``
+from timeline entries. Either is one file that opens offline: the vendored vis-timeline, the
+report's own script and style and the data are all inlined, and nothing is fetched.
+
+The verdict table is plain HTML (it reads without JavaScript); the script draws one zoomable
+vis-timeline per run, with a swimlane per service, desktop and the lab, the faults as spans in
+their own lane and each verdict marked where it was decided.
+
+A fault span runs from the entry that proves the fault to the one that proves it over, as
+logged by whoever did it: the relay's ``link.cut`` to its ``link.heal`` (a TTL heal included),
+the runner's ``service.kill``/``service.stop`` to ``service.start``, ``service.pause`` to
+``service.resume``, and ``fault.toxic_add`` to ``fault.toxic_rm``. A fault never undone ends at
+the run's last entry, marked open.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from importlib import resources
+from typing import Any
+
+FAULTS_LANE = "faults"
+VERDICTS_LANE = "verdicts"
+# Service lanes in this order of kinds, then by name; anything else after them.
+LANE_ORDER = ("lab", "scenario", "links", "proxy", "gws", "sip", "pstn", "softphone", "wwe")
+# Over this many entries a run's timeline keeps the faults, verdicts and the first entries only:
+# a browser draws a few thousand items smoothly, not hundreds of thousands.
+MAX_ITEMS = 5000
+
+# (start event, end event, kind): the span's subject is the entry's ``link`` or ``target``.
+_SPAN_PAIRS = (
+    ("link.cut", "link.heal", "cut"),
+    ("service.kill", "service.start", "killed"),
+    ("service.stop", "service.start", "stopped"),
+    ("service.pause", "service.resume", "paused"),
+)
+
+
+@dataclass(frozen=True)
+class FaultSpan:
+    kind: str  # cut | blackhole | killed | stopped | paused | toxic
+    subject: str  # the link or service
+    start: float  # wall-clock ts of the proving entries
+    end: float
+    open: bool  # never undone within the entries
+    detail: str = ""
+
+
+def fault_spans(entries: Sequence[Mapping[str, Any]]) -> list[FaultSpan]:
+    """The faults of ``entries`` (time-ordered) as spans, in the order they began."""
+    last = max((_ts(entry) for entry in entries), default=0.0)
+    starts = {start: (end, kind) for start, end, kind in _SPAN_PAIRS}
+    ends = {end for _, end, _ in _SPAN_PAIRS}
+    running: dict[tuple[str, str], tuple[float, str, str]] = {}  # (end event, subject) -> began
+    spans: list[FaultSpan] = []
+    for entry in entries:
+        event = str(entry.get("event", ""))
+        if event == "fault.toxic_add":
+            toxic = entry.get("toxic")
+            name = toxic.get("name", "") if isinstance(toxic, Mapping) else ""
+            key = ("fault.toxic_rm", f"{entry.get('link')}/{name}")
+            running[key] = (_ts(entry), "toxic", json.dumps(toxic, default=str))
+            continue
+        if event == "fault.toxic_rm":
+            key = ("fault.toxic_rm", f"{entry.get('link')}/{entry.get('toxic')}")
+            _close(running, spans, key, _ts(entry))
+            continue
+        subject = str(entry.get("link") or entry.get("target") or "")
+        if not subject:
+            continue
+        if event in ends:
+            _close(running, spans, (event, subject), _ts(entry))
+        if event in starts:
+            end_event, kind = starts[event]
+            if kind == "cut" and entry.get("mode") == "blackhole":
+                kind = "blackhole"
+            running.setdefault((end_event, subject), (_ts(entry), kind, ""))
+    for (_, subject), (began, kind, detail) in running.items():
+        spans.append(FaultSpan(kind, subject.split("/")[0], began, last, True, detail))
+    return sorted(spans, key=lambda span: span.start)
+
+
+def _close(
+    running: dict[tuple[str, str], tuple[float, str, str]],
+    spans: list[FaultSpan],
+    key: tuple[str, str],
+    ts: float,
+) -> None:
+    began = running.pop(key, None)
+    if began is not None:
+        start, kind, detail = began
+        spans.append(FaultSpan(kind, key[1].split("/")[0], start, ts, False, detail))
+
+
+def _ts(entry: Mapping[str, Any]) -> float:
+    try:
+        return float(entry.get("ts", 0.0))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def lanes(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The swimlanes: faults and verdicts first, then each service that logged, in kind order
+    (the script splits the faults lane into one per faulted link or service)."""
+    services = {str(entry.get("service", "?")) for entry in entries}
+
+    def order(name: str) -> tuple[int, str]:
+        for rank, prefix in enumerate(LANE_ORDER):
+            if name.startswith(prefix):
+                return rank, name
+        return len(LANE_ORDER), name
+
+    return [FAULTS_LANE, VERDICTS_LANE, *sorted(services, key=order)]
+
+
+def run_view(name: str, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the report's script draws for one run: its lanes, entries and fault spans."""
+    kept = list(entries)
+    if len(kept) > MAX_ITEMS:
+        marked = [e for e in kept if str(e.get("event", "")).startswith(_MARKED_EVENTS)]
+        kept = sorted(kept[: MAX_ITEMS - len(marked)] + marked, key=_ts)
+    return {
+        "name": name,
+        "lanes": lanes(entries),
+        "entries": kept,
+        "dropped": len(entries) - len(kept),
+        "spans": [asdict(span) for span in fault_spans(entries)],
+    }
+
+
+_MARKED_EVENTS = ("fault.", "link.cut", "link.heal", "service.", "scenario.outcome")
+
+
+def scenario_report(runs: Sequence[Mapping[str, Any]], title: str = "drlab scenario report") -> str:
+    """The HTML report of scenario runs, each given as ``ScenarioResult.to_json()``."""
+    passed = sum(o.get("status") == "pass" for run in runs for o in run.get("outcomes", []))
+    total = sum(len(run.get("outcomes", [])) for run in runs)
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="summary" data-passed="{passed}" data-total="{total}">'
+        f"{passed}/{total} outcomes passed in {len(runs)} scenario run(s)</p>",
+    ]
+    views = []
+    for index, run in enumerate(runs):
+        body.append(_scenario_section(index, run))
+        views.append(run_view(str(run.get("name", index)), run.get("timeline", [])))
+    return _page(title, "\n".join(body), views)
+
+
+def timeline_report(entries: Sequence[Mapping[str, Any]], title: str = "drlab timeline") -> str:
+    """The HTML view of ``drlab timeline``: one swimlane timeline of the whole lab."""
+    spans = fault_spans(entries)
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="summary">{len(entries)} entries, {len(spans)} fault span(s)</p>',
+        '<section class="run" data-run="0"><div class="timeline" id="timeline-0"></div></section>',
+    ]
+    return _page(title, "\n".join(body), [run_view("lab", entries)])
+
+
+def _scenario_section(index: int, run: Mapping[str, Any]) -> str:
+    name = str(run.get("name", ""))
+    verdict = "pass" if run.get("passed") else "fail"
+    rows = []
+    for outcome in run.get("outcomes", []):
+        status = str(outcome.get("status", ""))
+        at = outcome.get("observed_at")
+        seen = (
+            ""
+            if status == "pass"
+            else f'<div class="seen"><b>what was seen:</b> {_e(outcome.get("detail", ""))}</div>'
+        )
+        rows.append(
+            f'<tr class="outcome {_e(status)}" data-outcome="{_e(outcome.get("id", ""))}" '
+            f'data-status="{_e(status)}"><td>{_e(outcome.get("id", ""))}</td>'
+            f'<td class="status">{_e(status.upper())}</td>'
+            f"<td>{'' if at is None else f'{float(at):.2f}'}</td>"
+            f"<td>{_e(outcome.get('title', ''))}{seen}"
+            f"<details><summary>evidence</summary>{_e(outcome.get('detail', ''))}</details></td>"
+            "</tr>"
+        )
+    extra = []
+    if run.get("error"):
+        extra.append(f'<p class="error">run failed: {_e(run["error"])}</p>')
+    for rule, findings in (run.get("best_practice_violations") or {}).items():
+        for finding in findings:
+            extra.append(f'<p class="best-practice">{_e(rule)}: {_e(finding)}</p>')
+    return (
+        f'<section class="run scenario {verdict}" data-run="{index}" data-scenario="{_e(name)}">'
+        f'<h2>{_e(name)} <span class="verdict">{verdict.upper()}</span></h2>'
+        f'<p class="title">{_e(run.get("title", ""))} (time scale {_e(run.get("time_scale"))}, '
+        f"{float(run.get('duration') or 0):.1f} s)</p>"
+        + "".join(extra)
+        + '<table class="verdicts"><thead><tr><th>outcome</th><th>status</th><th>at (s)</th>'
+        "<th>title</th></tr></thead><tbody>"
+        + "".join(rows)
+        + f'</tbody></table><div class="timeline" id="timeline-{index}"></div></section>'
+    )
+
+
+def _page(title: str, body: str, views: list[dict[str, Any]]) -> str:
+    data = json.dumps(views, default=str).replace("</", "<\\/")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title>"
+        f"<style>{asset('vendor/vis-timeline/vis-timeline-graph2d.min.css')}</style>"
+        f"<style>{asset('static/report.css')}</style></head><body>\n{body}\n"
+        f'<script type="application/json" id="drlab-data">{data}</script>'
+        f"<script>{_script(asset('vendor/vis-timeline/vis-timeline-graph2d.min.js'))}</script>"
+        f"<script>{_script(asset('static/report.js'))}</script>"
+        "</body></html>\n"
+    )
+
+
+def asset(path: str) -> str:
+    """A file of the UI package (``static/``, ``vendor/``), as text."""
+    return resources.files("emulator.ui").joinpath(path).read_text(encoding="utf-8")
+
+
+def _script(text: str) -> str:
+    # An inline script ends at the first "</script": keep any inside the library from ending it.
+    return text.replace("</script", "<\\/script")
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)

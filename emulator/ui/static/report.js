@@ -1,0 +1,114 @@
+// drlab's report: one zoomable swimlane timeline per run, drawn with the vendored vis-timeline
+// from the JSON that emulator/ui/report.py embeds (#drlab-data). No network, no build step.
+"use strict";
+
+(function () {
+  const HIDDEN = new Set(["ts", "service", "dc", "level", "event"]);
+
+  function describe(entry) {
+    const fields = Object.keys(entry)
+      .filter((key) => !HIDDEN.has(key))
+      .map((key) => key + "=" + (typeof entry[key] === "string" ? entry[key] : JSON.stringify(entry[key])));
+    return entry.event + (fields.length ? " " + fields.join(" ") : "");
+  }
+
+  function text(value) {
+    const node = document.createElement("span");
+    node.textContent = value;
+    return node;
+  }
+
+  function draw(view, index) {
+    const container = document.getElementById("timeline-" + index);
+    if (!container) {
+      drawn();
+      return;
+    }
+    // One lane per faulted link or service, so that faults at the same time do not overlap.
+    const subjects = [...new Set(view.spans.map((span) => span.subject))];
+    // A lane's id is a plain token: vis-timeline misdraws groups whose id holds a space.
+    const faultLane = (subject) => "fault-lane-" + subjects.indexOf(subject);
+    const lanes = view.lanes.flatMap((lane) =>
+      lane === "faults" && subjects.length
+        ? subjects.map((subject) => ({ id: faultLane(subject), content: "fault " + subject }))
+        : [{ id: lane, content: lane }]
+    );
+    const groups = new vis.DataSet(lanes.map((lane, order) => ({ ...lane, order: order })));
+    const items = [];
+    view.spans.forEach((span, n) => {
+      items.push({
+        id: "span-" + n,
+        group: faultLane(span.subject),
+        type: "range",
+        start: span.start * 1000,
+        end: Math.max(span.end, span.start + 0.001) * 1000,
+        content: text(span.kind + " " + span.subject + (span.open ? " (open)" : "")),
+        className: "fault-span fault-" + span.kind,
+        title: span.kind + " " + span.subject + (span.detail ? " " + span.detail : ""),
+      });
+    });
+    view.entries.forEach((entry, n) => {
+      const ts = Number(entry.ts) * 1000;
+      if (!Number.isFinite(ts)) return;
+      if (entry.event === "scenario.outcome") {
+        items.push({
+          id: "verdict-" + n,
+          group: "verdicts",
+          type: "point",
+          start: ts,
+          content: text(String(entry.outcome)),
+          className: "verdict verdict-" + entry.status,
+          title: entry.outcome + " " + entry.status + ": " + (entry.detail || ""),
+        });
+        return;
+      }
+      items.push({
+        id: "entry-" + n,
+        group: String(entry.service),
+        type: "point",
+        start: ts,
+        content: text(String(entry.event)),
+        className: "entry level-" + (entry.level || "info"),
+        title: describe(entry),
+      });
+    });
+    const times = items.flatMap((item) => [item.start, item.end || item.start]);
+    const first = Math.min(...times);
+    const last = Math.max(...times);
+    const margin = Math.max((last - first) * 0.02, 50);
+    const timeline = new vis.Timeline(container, new vis.DataSet(items), groups, {
+      start: first - margin,
+      end: last + margin,
+      zoomMin: 10,
+      stack: false,
+      zoomable: true,
+      maxHeight: 640,
+      orientation: "top",
+      showCurrentTime: false,
+      onInitialDrawComplete: drawn,
+      tooltip: { followMouse: true, overflowMethod: "cap" },
+    });
+    container.dataset.items = String(items.length);
+    container.dataset.spans = String(view.spans.length);
+    if (view.dropped) {
+      container.insertAdjacentElement(
+        "beforebegin",
+        Object.assign(document.createElement("p"), {
+          className: "dropped",
+          textContent: view.dropped + " entries not drawn (faults and verdicts all are)",
+        })
+      );
+    }
+    return timeline;
+  }
+
+  const views = JSON.parse(document.getElementById("drlab-data").textContent);
+  let pending = views.length;
+  function drawn() {
+    pending -= 1;
+    if (!pending) document.body.dataset.ready = "true";
+  }
+  window.drlabTimelines = views.map(draw).filter(Boolean);
+  // body[data-ready] once every timeline has drawn (vis-timeline draws after a frame).
+  if (!pending) document.body.dataset.ready = "true";
+})();

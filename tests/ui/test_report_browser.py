@@ -1,0 +1,64 @@
+"""A scenario's HTML report opened offline in headless Chromium: its verdicts and fault spans.
+
+The report comes from a real run of ``drlab scenario run s2-gws-sip-link --report FILE.html``;
+the page is read through the DOM the user sees, with every network request refused.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.browser import browse
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def run_scenario(tmp_path: Path, report: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "emulator.lab", "--state-dir", str(tmp_path / "state")),
+            *("scenario", "run", "s2-gws-sip-link", "--time-scale", "0.05", "--no-timeline"),
+            *("--report", str(report)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+
+
+def test_a_scenario_report_opens_offline_with_its_verdicts_and_the_cut_as_a_span(
+    tmp_path: Path,
+) -> None:
+    html_report = tmp_path / "s2.html"
+    ran = run_scenario(tmp_path, html_report)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    with browse() as seen:
+        seen.page.goto(html_report.as_uri())
+        seen.page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        assert seen.page.locator(".vis-timeline").first.is_visible()  # drawn, not left hidden
+        rows = seen.page.locator("tr.outcome")
+        statuses = [rows.nth(i).get_attribute("data-status") for i in range(rows.count())]
+        ids = [rows.nth(i).get_attribute("data-outcome") for i in range(rows.count())]
+        span = seen.page.locator(".vis-item.fault-span")
+        span.first.wait_for(timeout=10_000)
+        span_text = span.first.inner_text()
+        verdict_marks = seen.page.locator(
+            ".vis-item.verdict-pass .vis-item-content"
+        ).all_text_contents()
+        seen.screenshot("report-s2-gws-sip-link")
+        assert seen.errors == [] and seen.refused == []
+    # The run's verdicts, as its verdict table printed them.
+    printed = re.findall(r"^s2-gws-sip-link\s+(\S+)\s+PASS\b", ran.stdout, re.M)
+    assert sorted(ids) == sorted(printed) and "S2.7" in ids
+    assert statuses == ["pass"] * len(ids)
+    # "(open)" when the run's timeline was read before the relay logged its closing heal.
+    assert span_text in ("cut gws1-sip1", "cut gws1-sip1 (open)")
+    assert set(verdict_marks) == set(ids)  # each verdict marked where it was decided
