@@ -90,6 +90,18 @@ def free_udp_port() -> int:
     return free_port(socket.SOCK_DGRAM)
 
 
+def free_tcp_and_udp_port() -> int:
+    """A loopback port free for both TCP and UDP (SIPp's ``-p`` over either transport)."""
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        return port
+
+
 class ServiceProcess:
     """One service as a process, ``python -m MODULE ARGS``. Its stdout (stderr merged) is
     drained into ``lines`` as it comes, so the process never blocks on a full pipe; ``ready`` is

@@ -22,6 +22,7 @@ from clients.wwe.cli import cli as wwe_cli
 from emulator.lab import cli_faults
 from emulator.lab.cli_scenarios import scenario as scenario_cli
 from emulator.lab.cli_support import engine_of, fail, faults_of
+from emulator.lab.dashboard import DEFAULT_PORT, BadRequest, check_bind, serve
 from emulator.lab.errors import LabError
 from emulator.lab.faults import LabFaults
 from emulator.lab.status import lab_status
@@ -229,6 +230,29 @@ def start(ctx: click.Context, service: str) -> None:
         asyncio.run(faults.start(service, click.echo))
     except LabError as exc:
         fail(exc)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token", default=None, help="Required of every API request (and to bind beyond loopback)."
+)
+@click.pass_context
+def ui(ctx: click.Context, host: str, port: int, token: str | None) -> None:
+    """Serve the live dashboard of the running lab (topology, links, owners, timeline, faults)."""
+    try:
+        check_bind(host, token)
+    except BadRequest as exc:
+        raise click.UsageError(str(exc)) from None
+    engine = engine_of(ctx)
+    click.echo(f"drlab ui: http://{host}:{port}/ (Ctrl-C stops)")
+    try:
+        asyncio.run(serve(engine, host, port, token))
+    except OSError as exc:
+        fail(LabError(f"cannot serve on {host}:{port}: {exc.strerror or exc}"))
+    except KeyboardInterrupt:
+        pass
 
 
 cli_faults.register(main)

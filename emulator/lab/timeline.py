@@ -40,6 +40,9 @@ KEY_FIELDS = (
     "error",
 )
 MAX_VALUE = 80
+# What the run reports and the dashboard leave out: connection bookkeeping of the relay, idle
+# heartbeats, every HTTP request and token check.
+ROUTINE_EVENTS = ("link.connection_*", "*heartbeat*", "http.request", "auth.*")
 
 
 @dataclass

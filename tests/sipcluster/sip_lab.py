@@ -260,4 +260,6 @@ async def run_sipp(cwd: Path, *args: str) -> asyncio.subprocess.Process:
 
 async def sipp_succeeded(process: asyncio.subprocess.Process) -> None:
     output, _ = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, output.decode(errors="replace")[-2000:]
+    text = output.decode(errors="replace")
+    # SIPp says why it stopped at the start of its output, before its statistics screens.
+    assert process.returncode == 0, f"{text[:1500]}\n...\n{text[-1500:]}"

@@ -24,7 +24,7 @@ from tests.sipcluster.sip_lab import (
     sipp_succeeded,
     talk,
 )
-from tests.support import eventually, free_udp_port
+from tests.support import eventually, free_tcp_and_udp_port, free_udp_port
 
 pytestmark = pytest.mark.skipif(
     shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) not installed"
@@ -54,7 +54,7 @@ async def test_sipp_uac_calls_a_softphone_dn_through_a_node_invite_200_ack_bye(
             "-t",
             transport,
             "-p",
-            str(free_udp_port()),
+            str(free_tcp_and_udp_port()),
             "-mp",
             str(free_udp_port()),
         )

@@ -25,13 +25,11 @@ from emulator.lab.scenarios.checks import NOT_OBSERVABLE, Verdict, check
 from emulator.lab.scenarios.labsession import LabSession
 from emulator.lab.scenarios.model import Expect, Outcome, Scenario
 from emulator.lab.scenarios.observer import DesktopOptions, Observer, wait_until
-from emulator.lab.timeline import Timeline
+from emulator.lab.timeline import ROUTINE_EVENTS, Timeline
 
 MIN_DEADLINE = 10.0
 REGISTERED_WITHIN = 60.0  # lab s for a softphone's first registration (its expiry)
 POLL = 0.05
-# Left out of the run's timeline: connection bookkeeping of the relay and idle heartbeats.
-TIMELINE_EXCLUDE = ("link.connection_*", "*heartbeat*", "http.request", "auth.*")
 
 Progress = Callable[[str], None]
 # The pseudo-service of ``--service-arg``: options of every agent's WWE desktop (in the runner).
@@ -346,7 +344,7 @@ class ScenarioRun:
         except Exception as exc:
             self.progress(f"   revert failed: {exc}")
         finally:
-            timeline = Timeline(self.lab.state_dir, exclude=TIMELINE_EXCLUDE)
+            timeline = Timeline(self.lab.state_dir, exclude=ROUTINE_EVENTS)
             self.result.timeline = [
                 e for e in timeline.read() if float(e.get("ts", 0)) >= self.result.started
             ]

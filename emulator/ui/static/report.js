@@ -18,12 +18,8 @@
     return node;
   }
 
-  function draw(view, index) {
-    const container = document.getElementById("timeline-" + index);
-    if (!container) {
-      drawn();
-      return;
-    }
+  // Items and lanes of one run's view (emulator/ui/report.py run_view).
+  function timelineData(view) {
     // One lane per faulted link or service, so that faults at the same time do not overlap.
     const subjects = [...new Set(view.spans.map((span) => span.subject))];
     // A lane's id is a plain token: vis-timeline misdraws groups whose id holds a space.
@@ -72,11 +68,17 @@
         title: describe(entry),
       });
     });
+    return { items: items, groups: groups };
+  }
+
+  function draw(container, view, onDrawn) {
+    const data = timelineData(view);
+    const items = data.items;
     const times = items.flatMap((item) => [item.start, item.end || item.start]);
-    const first = Math.min(...times);
-    const last = Math.max(...times);
+    const first = times.length ? Math.min(...times) : Date.now();
+    const last = times.length ? Math.max(...times) : first + 1000;
     const margin = Math.max((last - first) * 0.02, 50);
-    const timeline = new vis.Timeline(container, new vis.DataSet(items), groups, {
+    const timeline = new vis.Timeline(container, new vis.DataSet(items), data.groups, {
       start: first - margin,
       end: last + margin,
       zoomMin: 10,
@@ -85,7 +87,7 @@
       maxHeight: 640,
       orientation: "top",
       showCurrentTime: false,
-      onInitialDrawComplete: drawn,
+      onInitialDrawComplete: onDrawn,
       tooltip: { followMouse: true, overflowMethod: "cap" },
     });
     container.dataset.items = String(items.length);
@@ -102,13 +104,21 @@
     return timeline;
   }
 
-  const views = JSON.parse(document.getElementById("drlab-data").textContent);
+  window.drlab = { draw: draw, timelineData: timelineData };
+  const embedded = document.getElementById("drlab-data");
+  if (!embedded) return;
+  const views = JSON.parse(embedded.textContent);
   let pending = views.length;
   function drawn() {
     pending -= 1;
     if (!pending) document.body.dataset.ready = "true";
   }
-  window.drlabTimelines = views.map(draw).filter(Boolean);
   // body[data-ready] once every timeline has drawn (vis-timeline draws after a frame).
+  window.drlabTimelines = views.map((view, index) => {
+    const container = document.getElementById("timeline-" + index);
+    if (container) return draw(container, view, drawn);
+    drawn();
+    return null;
+  });
   if (!pending) document.body.dataset.ready = "true";
 })();

@@ -1,0 +1,111 @@
+"""The live dashboard of a running lab in headless Chromium: faults from the CLI show within a
+second, a killed node shows down, and the page's own "heal all" heals (issue 17).
+
+Screenshots of each state go to the test artifacts (tests/browser.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser import browse
+from tests.support import eventually_sync, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def drlab(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "emulator.lab", "--state-dir", str(state_dir), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def run(state_dir: Path, *args: str) -> None:
+    done = drlab(state_dir, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    state_dir = tmp_path_factory.mktemp("dashboard") / "state"
+    run(state_dir, "up", "-d", "--time-scale", "0.05")
+    port = free_port()
+    command = [sys.executable, "-m", "emulator.lab", "--state-dir", str(state_dir)]
+    server = subprocess.Popen([*command, "ui", "--port", str(port)], cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    try:
+        eventually_sync(answers, 20, "the dashboard to answer")
+        yield state_dir, url
+    finally:
+        server.terminate()
+        server.wait(10)
+        drlab(state_dir, "down")
+
+
+def test_the_dashboard_shows_cuts_kills_and_heals_as_they_happen(
+    dashboard: tuple[Path, str],
+) -> None:
+    state_dir, url = dashboard
+    with browse(url) as seen:
+        page = seen.page
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-status=true]", timeout=20_000)
+        page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        assert page.locator('[data-service="sip3"]').get_attribute("data-state") == "running"
+        # The softphone's DN is registered on sip1 from the start (no desktop needed).
+        page.wait_for_selector("tr[data-dn]", timeout=10_000)
+        before = page.locator("tr[data-dn]").evaluate_all(
+            "rows => rows.map(row => [row.dataset.dn, row.dataset.owner])"
+        )
+        seen.screenshot("dashboard-healthy")
+
+        run(state_dir, "cut", "gws1-sip1")
+        cut_at = time.monotonic()
+        page.wait_for_selector('tr[data-link="gws1-sip1"][data-state="cut"]', timeout=5_000)
+        shown_in = time.monotonic() - cut_at
+        colour = page.locator('tr[data-link="gws1-sip1"]').evaluate(
+            "row => getComputedStyle(row).backgroundColor"
+        )
+        page.wait_for_selector(".vis-item.fault-span", timeout=5_000)
+        seen.screenshot("dashboard-gws1-sip1-cut")
+
+        run(state_dir, "kill", "sip3")
+        page.wait_for_selector('[data-service="sip3"][data-state="stopped"]', timeout=5_000)
+        # sip3's view of the owners is gone: no DN is shown as sip3's, and sip1 still owns 7001.
+        owners = page.locator("tr[data-dn]").evaluate_all(
+            "rows => rows.map(row => row.dataset.owner)"
+        )
+        seen.screenshot("dashboard-sip3-killed")
+
+        page.click("#heal-all")
+        page.wait_for_selector('tr[data-link="gws1-sip1"][data-state="up"]', timeout=5_000)
+        links = page.locator("tr[data-link]").count()
+        assert page.locator("#message").text_content() == f"healed {links} link(s)"
+        page.click('[data-service="sip3"] button[data-action="start"]')
+        page.wait_for_selector('[data-service="sip3"][data-state="running"]', timeout=30_000)
+        seen.screenshot("dashboard-healed")
+        assert seen.errors == [] and seen.refused == []
+    assert shown_in < 1.0, f"the cut showed {shown_in:.2f} s after drlab cut returned"
+    assert colour == "rgb(255, 214, 214)"  # the cut link's row is red
+    assert before and owners and "sip3" not in owners
