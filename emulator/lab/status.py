@@ -113,7 +113,11 @@ def _links(engine: Engine) -> list[dict[str, Any]]:
 
 
 def _dn_owners(services: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each DN's owner as the nodes agree on it (their views where they do not), and what its
+    owner says of it: the agent's state, its desktops and its calls, each with the node it lives
+    on and the media its call node measures."""
     views: dict[str, dict[str, dict[str, Any]]] = {}
+    node_states: dict[str, dict[str, Any]] = {}
     for service in services:
         control = service["endpoints"].get("control")
         if service["kind"] != "sipcluster" or service["state"] != "running" or not control:
@@ -122,8 +126,15 @@ def _dn_owners(services: list[dict[str, Any]]) -> dict[str, Any]:
             node_state = fetch_json(f"http://{control}/state")
         except (OSError, ValueError):
             continue
+        node_states[service["name"]] = node_state
         for dn, record in node_state.get("ownership", {}).items():
             views.setdefault(dn, {})[service["name"]] = record
+    media = {
+        call["ConnID"]: call.get("media") or {}
+        for state in node_states.values()
+        for call in state.get("sip", {}).get("calls", [])
+        if not call.get("end_reason")
+    }
     dns: dict[str, Any] = {}
     for dn, by_node in sorted(views.items()):
         distinct = {(r["owner"], r["epoch"]) for r in by_node.values()}
@@ -131,7 +142,29 @@ def _dn_owners(services: list[dict[str, Any]]) -> dict[str, Any]:
         dns[dn] = {"owner": best["owner"], "epoch": best["epoch"], "phone": best.get("phone")}
         if len(distinct) > 1:
             dns[dn]["views"] = by_node
+        owned = node_states.get(best["owner"], {}).get("owned", {}).get(dn)
+        if owned is not None:
+            dns[dn].update(_owned(owned, media))
     return dns
+
+
+def _owned(owned: dict[str, Any], media: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "agent": {"AgentID": owned.get("AgentID"), "AgentState": owned.get("AgentState")},
+        "desktops": owned.get("Desktops", []),
+        "calls": [
+            {
+                "ConnID": call["ConnID"],
+                "CallState": call.get("CallState"),
+                "CallNode": call.get("CallNode"),
+                "media": {
+                    direction: {key: leg.get(key) for key in ("talking", "longest_gap_ms")}
+                    for direction, leg in media.get(call["ConnID"], {}).items()
+                },
+            }
+            for call in owned.get("Calls", [])
+        ],
+    }
 
 
 def health_problems(engine: Engine) -> list[str]:

@@ -6,12 +6,14 @@ Screenshots of each state go to the test artifacts (tests/browser.py).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +22,17 @@ from tests.support import eventually_sync, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
+PSTN = "http://127.0.3.1:9000"
+
 pytestmark = pytest.mark.timeout(240)
+
+
+def post_json(url: str, body: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
 
 
 def drlab(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,6 +92,20 @@ def test_the_dashboard_shows_cuts_kills_and_heals_as_they_happen(
         )
         seen.screenshot("dashboard-healthy")
 
+        # A customer calls the softphone's DN (it answers by itself): the DN's row shows the
+        # call, its call node and the media its call node measures.
+        placed = post_json(PSTN + "/calls", {"to": "7002", "node": "sip1"})
+        page.wait_for_selector('tr[data-dn="7002"] .call', timeout=10_000)
+        page.wait_for_function(
+            """() => document.querySelector('tr[data-dn="7002"] .call').textContent
+                .includes("customer_to_agent talking")""",
+            timeout=10_000,
+        )
+        call_text = page.locator('tr[data-dn="7002"] .call').text_content()
+        seen.screenshot("dashboard-call")
+        post_json(f"{PSTN}/calls/{placed['id']}/release", {})
+        page.wait_for_selector('tr[data-dn="7002"][data-calls="0"]', timeout=10_000)
+
         run(state_dir, "cut", "gws1-sip1")
         cut_at = time.monotonic()
         page.wait_for_selector('tr[data-link="gws1-sip1"][data-state="cut"]', timeout=5_000)
@@ -109,3 +135,4 @@ def test_the_dashboard_shows_cuts_kills_and_heals_as_they_happen(
     assert shown_in < 1.0, f"the cut showed {shown_in:.2f} s after drlab cut returned"
     assert colour == "rgb(255, 214, 214)"  # the cut link's row is red
     assert before and owners and "sip3" not in owners
+    assert call_text is not None and "Established on sip1" in call_text

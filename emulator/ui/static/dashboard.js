@@ -99,19 +99,41 @@
     );
   }
 
+  function media(call) {
+    const legs = Object.entries(call.media || {});
+    if (!legs.length) return "no media";
+    return legs
+      .map(([direction, leg]) => direction + " " + (leg.talking ? "talking" : "gap") + " (longest gap " + leg.longest_gap_ms + " ms)")
+      .join(", ");
+  }
+
   function renderDns(status) {
     document.querySelector("#dns tbody").replaceChildren(
-      ...Object.entries(status.dns).map(([dn, record]) =>
-        el(
+      ...Object.entries(status.dns).map(([dn, record]) => {
+        const agent = record.agent || {};
+        const calls = record.calls || [];
+        return el(
           "tr",
-          { "data-dn": dn, "data-owner": record.owner, className: record.views ? "disagree" : "" },
+          {
+            "data-dn": dn,
+            "data-owner": record.owner,
+            "data-agent-state": agent.AgentState || "",
+            "data-calls": String(calls.length),
+            className: record.views ? "disagree" : "",
+          },
           el("td", {}, dn),
           el("td", { className: "owner" }, record.owner),
           el("td", {}, String(record.epoch)),
           el("td", {}, record.phone || ""),
+          el("td", {}, agent.AgentID ? agent.AgentID + " " + agent.AgentState : agent.AgentState || ""),
+          el("td", {}, (record.desktops || []).join(", ")),
+          el("td", {}, ...calls.map((call) =>
+            el("div", { className: "call", "data-conn-id": call.ConnID },
+              call.ConnID + " " + call.CallState + " on " + call.CallNode + ": " + media(call))
+          )),
           el("td", {}, record.views ? Object.entries(record.views).map(([node, view]) => node + ": " + view.owner).join(", ") : "all agree")
-        )
-      )
+        );
+      })
     );
   }
 
