@@ -61,8 +61,8 @@ _ASSETS = {
 }
 
 
-class BadRequest(Exception):
-    """A request the dashboard refuses: answered 400 with the message."""
+class BadRequest(FaultRefused):
+    """A request the dashboard refuses (a usage error, like a malformed fault): 400."""
 
 
 class Dashboard:
@@ -140,7 +140,7 @@ class Dashboard:
             return _error(400, f"the body is not JSON: {exc}")
         try:
             done = await self.apply(body)
-        except (BadRequest, UnknownName, FaultRefused) as exc:
+        except (UnknownName, FaultRefused) as exc:  # BadRequest among them
             return _error(400, str(exc))
         except LabError as exc:
             return _error(502, str(exc))

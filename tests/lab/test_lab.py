@@ -405,6 +405,38 @@ def lab_endpoints(lab: Lab) -> set[str]:
     return endpoints
 
 
+def test_timeline_html_draws_a_cut_and_a_kill_as_fault_spans_in_a_browser(
+    healthy_lab: Lab, tmp_path: Path
+) -> None:
+    lab = healthy_lab
+    began = time.time()
+    lab.run("cut", "sip2-sip4")
+    lab.run("kill", "softphone2")
+    lab.run("heal", "sip2-sip4")
+    lab.run("start", "softphone2")
+    eventually_sync(
+        lambda: any(
+            r["event"] == "link.heal" and r["link"] == "sip2-sip4" and r["ts"] >= began
+            for r in lab.log("links")
+        ),
+        5,
+        "the relay's heal in its log",
+    )
+    page = tmp_path / "timeline.html"
+    written = lab.run("timeline", "--html", str(page))
+    assert f"written to {page}" in written.stdout
+    with browse() as seen:
+        seen.page.goto(page.as_uri())
+        seen.page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        assert seen.page.locator(".vis-timeline").first.is_visible()  # drawn, not left hidden
+        spans = seen.page.locator(".vis-item.fault-span .vis-item-content").all_text_contents()
+        seen.screenshot("timeline-cut-and-kill")
+        assert seen.errors == [] and seen.refused == []
+    assert "cut sip2-sip4" in spans and "killed softphone2" in spans
+    refused = drlab(lab.state_dir, "timeline", "--html", str(page), "--follow")
+    assert refused.returncode == 2 and "cannot --follow" in refused.stderr
+
+
 def test_down_leaves_no_process_and_no_listening_port_even_after_a_crashed_runner(
     lab: Lab,
 ) -> None:
@@ -438,35 +470,3 @@ def test_down_leaves_no_process_and_no_listening_port_even_after_a_crashed_runne
     lab.run("down")
     assert all(process_state(pid) == "stopped" for pid in started)
     assert listening(endpoints) == set()
-
-
-def test_timeline_html_draws_a_cut_and_a_kill_as_fault_spans_in_a_browser(
-    healthy_lab: Lab, tmp_path: Path
-) -> None:
-    lab = healthy_lab
-    began = time.time()
-    lab.run("cut", "sip2-sip4")
-    lab.run("kill", "softphone2")
-    lab.run("heal", "sip2-sip4")
-    lab.run("start", "softphone2")
-    eventually_sync(
-        lambda: any(
-            r["event"] == "link.heal" and r["link"] == "sip2-sip4" and r["ts"] >= began
-            for r in lab.log("links")
-        ),
-        5,
-        "the relay's heal in its log",
-    )
-    page = tmp_path / "timeline.html"
-    written = lab.run("timeline", "--html", str(page))
-    assert f"written to {page}" in written.stdout
-    with browse() as seen:
-        seen.page.goto(page.as_uri())
-        seen.page.wait_for_selector("body[data-ready=true]", timeout=20_000)
-        assert seen.page.locator(".vis-timeline").first.is_visible()  # drawn, not left hidden
-        spans = seen.page.locator(".vis-item.fault-span .vis-item-content").all_text_contents()
-        seen.screenshot("timeline-cut-and-kill")
-        assert seen.errors == [] and seen.refused == []
-    assert "cut sip2-sip4" in spans and "killed softphone2" in spans
-    refused = drlab(lab.state_dir, "timeline", "--html", str(page), "--follow")
-    assert refused.returncode == 2 and "cannot --follow" in refused.stderr

@@ -71,7 +71,9 @@
     return { items: items, groups: groups };
   }
 
-  function draw(container, view, onDrawn) {
+  // ``options`` adds to or overrides the defaults (the dashboard bounds the height; a report
+  // draws every lane, since vis-timeline leaves out the lanes scrolled out of its own box).
+  function draw(container, view, onDrawn, options) {
     const data = timelineData(view);
     const items = data.items;
     const times = items.flatMap((item) => [item.start, item.end || item.start]);
@@ -84,11 +86,11 @@
       zoomMin: 10,
       stack: false,
       zoomable: true,
-      maxHeight: 640,
       orientation: "top",
       showCurrentTime: false,
       onInitialDrawComplete: onDrawn,
       tooltip: { followMouse: true, overflowMethod: "cap" },
+      ...(options || {}),
     });
     container.dataset.items = String(items.length);
     container.dataset.spans = String(view.spans.length);
