@@ -28,7 +28,7 @@ from emulator.lab.cli_support import engine_of, fail, faults_of
 from emulator.lab.errors import LabError
 from emulator.lab.faults import CUT_MODES, STREAMS, TOXIC_TYPES
 from emulator.lab.status import wait_healthy
-from emulator.lab.timeline import Timeline, format_entry
+from emulator.lab.timeline import ROUTINE_EVENTS, Timeline, format_entry
 from emulator.ui.report import timeline_report
 
 TTL = click.FloatRange(min=0, min_open=True)
@@ -237,6 +237,10 @@ def timeline(
         except LabError as exc:
             fail(exc)
     engine.logs(None)  # the compose engine copies each container's output to the state dir
+    if html_path is not None and not events:
+        # The page leaves out the routine events, as the run reports do: thousands of relay
+        # connection entries would bury the faults and stall the browser.
+        exclude = (*exclude, *ROUTINE_EVENTS)
     view = Timeline(engine.state_dir, services or None, events, exclude)
 
     def emit(entry: dict[str, Any]) -> None:

@@ -30,8 +30,8 @@ VERDICTS_LANE = "verdicts"
 # Service lanes in this order of kinds, then by name; anything else after them.
 LANE_ORDER = ("lab", "scenario", "links", "proxy", "gws", "sip", "pstn", "softphone", "wwe")
 # Over this many entries a run's timeline keeps the faults, verdicts and the first entries only:
-# a browser draws a few thousand items smoothly, not hundreds of thousands.
-MAX_ITEMS = 5000
+# a browser on a loaded 2-core machine draws a couple of thousand items smoothly, not more.
+MAX_ITEMS = 2000
 
 # (start event, end event, kind): the span's subject is the entry's ``link`` or ``target``.
 _SPAN_PAIRS = (

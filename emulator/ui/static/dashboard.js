@@ -150,7 +150,7 @@
         document.body.dataset.ready = "true";
         if (waitingView) renderTimeline(waitingView);
         waitingView = null;
-      }, { maxHeight: 640 });
+      });
       // The view follows the newest entries until the user moves or zooms it.
       timeline.on("rangechange", (event) => {
         if (event.byUser) following = false;

@@ -21,7 +21,10 @@
   // Items and lanes of one run's view (emulator/ui/report.py run_view).
   function timelineData(view) {
     // One lane per faulted link or service, so that faults at the same time do not overlap.
-    const subjects = [...new Set(view.spans.map((span) => span.subject))];
+    // The most recently faulted first: with many faults (chaos) the newest stay in view.
+    const latest = new Map();
+    view.spans.forEach((span) => latest.set(span.subject, Math.max(latest.get(span.subject) || 0, span.start)));
+    const subjects = [...latest.keys()].sort((a, b) => latest.get(b) - latest.get(a));
     // A lane's id is a plain token: vis-timeline misdraws groups whose id holds a space.
     const faultLane = (subject) => "fault-lane-" + subjects.indexOf(subject);
     const lanes = view.lanes.flatMap((lane) =>
@@ -71,8 +74,8 @@
     return { items: items, groups: groups };
   }
 
-  // ``options`` adds to or overrides the defaults (the dashboard bounds the height; a report
-  // draws every lane, since vis-timeline leaves out the lanes scrolled out of its own box).
+  // ``options`` adds to or overrides the defaults. The height is bounded: vis-timeline draws
+  // only the lanes in view, and a long lab's thousands of items would stall the page.
   function draw(container, view, onDrawn, options) {
     const data = timelineData(view);
     const items = data.items;
@@ -89,6 +92,7 @@
       orientation: "top",
       showCurrentTime: false,
       onInitialDrawComplete: onDrawn,
+      maxHeight: 640,
       tooltip: { followMouse: true, overflowMethod: "cap" },
       ...(options || {}),
     });
