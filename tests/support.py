@@ -15,14 +15,17 @@ import inspect
 import json
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[1]
 POLL_TIMEOUT = 10.0  # seconds a condition gets by default (a loaded machine, not a slow one)
 
 
@@ -100,6 +103,20 @@ def free_tcp_and_udp_port() -> int:
             except OSError:
                 continue
         return port
+
+
+def drlab(
+    state_dir: Path | None, *args: str, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """``drlab [--state-dir DIR] ARGS`` as a user runs it, from the repository, output captured."""
+    where = ("--state-dir", str(state_dir)) if state_dir is not None else ()
+    return subprocess.run(
+        [sys.executable, "-m", "emulator.lab", *where, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class ServiceProcess:

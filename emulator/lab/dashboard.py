@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,7 +36,7 @@ from emulator.lab.errors import FaultRefused, LabError, UnknownName
 from emulator.lab.faults import CUT_MODES, LabFaults
 from emulator.lab.status import lab_status
 from emulator.lab.timeline import ROUTINE_EVENTS, Timeline
-from emulator.ui.report import asset, run_view
+from emulator.ui.report import VIS_TIMELINE_CSS, VIS_TIMELINE_JS, asset, run_view
 
 DEFAULT_PORT = 8475
 STATUS_POLL = 0.25  # s: a cut shows well within the 1 s the issue asks for
@@ -43,21 +44,14 @@ TIMELINE_EVERY = 1.0  # s between timeline redraws: a browser redraws thousands 
 HISTORY = 2000  # timeline entries kept for the page (report.MAX_ITEMS)
 SERVICE_ACTIONS = ("kill", "pause", "resume", "stop", "start")
 ACTIONS = ("cut", "heal", "partition", *SERVICE_ACTIONS)
-_VIS = "vendor/vis-timeline/vis-timeline-graph2d"
 _ASSETS = {
     "/": ("static/dashboard.html", "text/html"),
     "/dashboard.js": ("static/dashboard.js", "text/javascript"),
     "/dashboard.css": ("static/dashboard.css", "text/css"),
     "/timeline.js": ("static/report.js", "text/javascript"),
     "/timeline.css": ("static/report.css", "text/css"),
-    "/vendor/vis-timeline.min.js": (
-        "vendor/vis-timeline/vis-timeline-graph2d.min.js",
-        "text/javascript",
-    ),
-    "/vendor/vis-timeline.min.css": (
-        "vendor/vis-timeline/vis-timeline-graph2d.min.css",
-        "text/css",
-    ),
+    "/vendor/vis-timeline.min.js": (VIS_TIMELINE_JS, "text/javascript"),
+    "/vendor/vis-timeline.min.css": (VIS_TIMELINE_CSS, "text/css"),
 }
 
 
@@ -158,8 +152,6 @@ class Dashboard:
             service = faults.check_service(_text(body, "service"))
             if action == "start":
                 await faults.start(service, lambda line: None)
-            elif action == "stop":
-                await faults.stop(service)
             else:
                 await getattr(faults, action)(service)
             return f"{action} {service}"
@@ -201,13 +193,19 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
 def check_bind(host: str, token: str | None) -> None:
     """Loopback by default; another address only with a token (anyone there could cut links)."""
-    if token is None and host not in LOOPBACK_HOSTS and not host.startswith("127."):
+    if token is None and not _is_loopback(host):
         raise BadRequest(f"--host {host} is not loopback: give --token too")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 async def serve(engine: Engine, host: str, port: int, token: str | None) -> None:

@@ -25,6 +25,9 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
+# The vendored vis-timeline (scripts/vendor-ui.sh), as ``asset`` paths.
+VIS_TIMELINE_JS = "vendor/vis-timeline/vis-timeline-graph2d.min.js"
+VIS_TIMELINE_CSS = "vendor/vis-timeline/vis-timeline-graph2d.min.css"
 FAULTS_LANE = "faults"
 VERDICTS_LANE = "verdicts"
 # Service lanes in this order of kinds, then by name; anything else after them.
@@ -209,10 +212,10 @@ def _page(title: str, body: str, views: list[dict[str, Any]]) -> str:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)}</title>"
-        f"<style>{asset('vendor/vis-timeline/vis-timeline-graph2d.min.css')}</style>"
+        f"<style>{asset(VIS_TIMELINE_CSS)}</style>"
         f"<style>{asset('static/report.css')}</style></head><body>\n{body}\n"
         f'<script type="application/json" id="drlab-data">{data}</script>'
-        f"<script>{_script(asset('vendor/vis-timeline/vis-timeline-graph2d.min.js'))}</script>"
+        f"<script>{_script(asset(VIS_TIMELINE_JS))}</script>"
         f"<script>{_script(asset('static/report.js'))}</script>"
         "</body></html>\n"
     )

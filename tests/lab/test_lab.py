@@ -27,7 +27,7 @@ from emulator.lab.engine.processes import process_state
 from emulator.lab.status import health_problems
 from emulator.lab.topology import load_topology
 from tests.browser import browse
-from tests.support import eventually_sync
+from tests.support import drlab, eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.05
@@ -36,16 +36,6 @@ ADDP_TIMEOUT = 10.0 * TIME_SCALE  # the least a black-holed desktop can go unnot
 CROSSING = ["sip1-sip3", "sip1-sip4", "sip2-sip3", "sip2-sip4"]
 
 pytestmark = pytest.mark.timeout(150)
-
-
-def drlab(state_dir: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "emulator.lab", "--state-dir", str(state_dir), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def get_json(url: str) -> Any:

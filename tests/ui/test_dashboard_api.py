@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,8 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from emulator.lab.dashboard import Dashboard
 from emulator.lab.engine.embedded import EmbeddedEngine
 from emulator.lab.topology import load_topology
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT, drlab
 
 
 async def client_for(tmp_path: Path, token: str | None = None) -> TestClient:  # type: ignore[type-arg]
@@ -32,9 +29,7 @@ async def api(tmp_path: Path) -> AsyncIterator[TestClient]:  # type: ignore[type
 
 
 def cli_error(*args: str) -> str:
-    ran = subprocess.run(
-        [sys.executable, "-m", "emulator.lab", *args], cwd=ROOT, capture_output=True, text=True
-    )
+    ran = drlab(None, *args)
     assert ran.returncode == 2, ran.stderr
     return ran.stderr.strip().splitlines()[-1].removeprefix("Error: ")
 

@@ -18,9 +18,7 @@ from typing import Any
 import pytest
 
 from tests.browser import browse
-from tests.support import eventually_sync, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT, drlab, eventually_sync, free_port
 
 PSTN = "http://127.0.3.1:9000"
 
@@ -33,16 +31,6 @@ def post_json(url: str, body: dict[str, str]) -> dict[str, Any]:
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
-
-
-def drlab(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "emulator.lab", "--state-dir", str(state_dir), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def run(state_dir: Path, *args: str) -> None:

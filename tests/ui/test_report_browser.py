@@ -8,28 +8,21 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.browser import browse
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import drlab
 
 pytestmark = pytest.mark.timeout(240)
 
 
 def run_scenario(tmp_path: Path, report: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            *(sys.executable, "-m", "emulator.lab", "--state-dir", str(tmp_path / "state")),
-            *("scenario", "run", "s2-gws-sip-link", "--time-scale", "0.05", "--no-timeline"),
-            *("--report", str(report)),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    return drlab(
+        tmp_path / "state",
+        *("scenario", "run", "s2-gws-sip-link", "--time-scale", "0.05", "--no-timeline"),
+        *("--report", str(report)),
         timeout=200,
     )
 
