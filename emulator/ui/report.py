@@ -14,6 +14,12 @@ logged by whoever did it: the relay's ``link.cut`` to its ``link.heal`` (a TTL h
 the runner's ``service.kill``/``service.stop`` to ``service.start``, ``service.pause`` to
 ``service.resume``, and ``fault.toxic_add`` to ``fault.toxic_rm``. A fault never undone ends at
 the run's last entry, marked open.
+
+The media of each call comes from the phones' own lines (``media_calls``): the call from
+``call.answered`` (or its first line) to ``call.ended``, each ``media.gap`` (over the talking
+threshold) and ``media.dropout`` (a shorter silence) as a span ending where packets came back,
+and the final media report of ``call.ended``. Each call gets its own lane under the faults, so a
+gap reads against the fault that caused it, and a table row that reads without JavaScript.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -102,8 +108,118 @@ def _close(
 
 
 def _ts(entry: Mapping[str, Any]) -> float:
+    return _number(entry.get("ts", 0.0))
+
+
+@dataclass(frozen=True)
+class MediaGap:
+    start: float
+    end: float
+    open: bool  # packets never came back within the call
+    gap_ms: float
+
+
+@dataclass(frozen=True)
+class CallMedia:
+    """One phone's leg of a call, as that phone measured it."""
+
+    service: str
+    call: str
+    conn_id: str
+    dn: str
+    to: str  # the number or user the call was placed to
+    start: float
+    end: float
+    open: bool  # not ended within the entries
+    gaps: tuple[MediaGap, ...]
+    talking: bool | None  # the final report's verdict; None while open
+    longest_gap_ms: float
+    end_reason: str
+
+    @property
+    def lane(self) -> str:
+        return f"{self.service} {self.call}" + (f" to {self.to}" if self.to else "")
+
+
+@dataclass
+class _CallLines:
+    first: float
+    answered: float | None = None
+    conn_id: str = ""
+    dn: str = ""
+    to: str = ""
+    gaps: list[MediaGap] = field(default_factory=list)
+    silent_since: float | None = None
+    ended: Mapping[str, Any] | None = None
+
+
+def media_calls(entries: Sequence[Mapping[str, Any]]) -> list[CallMedia]:
+    """Each call leg of ``entries`` (time-ordered) with its media gaps, in the order they began."""
+    last = max((_ts(entry) for entry in entries), default=0.0)
+    calls: dict[tuple[str, str], _CallLines] = {}
+    for entry in entries:
+        event = str(entry.get("event", ""))
+        if not event.startswith(("call.", "media.")) or not entry.get("call"):
+            continue
+        ts = _ts(entry)
+        key = (str(entry.get("service", "?")), str(entry["call"]))
+        lines = calls.setdefault(key, _CallLines(ts))
+        lines.conn_id = lines.conn_id or str(entry.get("ConnID") or "")
+        lines.dn = lines.dn or str(entry.get("DN") or "")
+        lines.to = lines.to or _user(str(entry.get("to") or ""))
+        began = ts - _number(entry.get("gap_ms")) / 1000
+        if event == "call.answered":
+            lines.answered = ts
+        elif event == "media.gap" and entry.get("state") == "started":
+            lines.silent_since = began
+        elif event in ("media.gap", "media.dropout"):
+            start = lines.silent_since if lines.silent_since is not None else began
+            lines.gaps.append(MediaGap(start, ts, False, _number(entry.get("gap_ms"))))
+            lines.silent_since = None
+        elif event == "call.ended":
+            lines.ended = entry
+    return sorted(
+        (_call_media(service, call, lines, last) for (service, call), lines in calls.items()),
+        key=lambda media: media.start,
+    )
+
+
+def _call_media(service: str, call: str, lines: _CallLines, last: float) -> CallMedia:
+    ended = lines.ended
+    end = last if ended is None else _ts(ended)
+    gaps = list(lines.gaps)
+    if lines.silent_since is not None:  # silent to the end (an RTP-loss call ends this way)
+        silent_ms = round((end - lines.silent_since) * 1000)
+        gaps.append(MediaGap(lines.silent_since, end, True, silent_ms))
+    report = ended.get("media") if ended is not None else None
+    report = report if isinstance(report, Mapping) else {}
+    longest = report.get("longest_gap_ms")
+    return CallMedia(
+        service=service,
+        call=call,
+        conn_id=lines.conn_id,
+        dn=lines.dn,
+        to=lines.to,
+        start=lines.answered if lines.answered is not None else lines.first,
+        end=end,
+        open=ended is None,
+        gaps=tuple(gaps),
+        talking=bool(report["talking"]) if "talking" in report else None,
+        longest_gap_ms=_number(longest)
+        if longest is not None
+        else max((gap.gap_ms for gap in gaps), default=0.0),
+        end_reason=str(ended.get("end_reason") or "") if ended is not None else "",
+    )
+
+
+def _user(uri: str) -> str:
+    """``sip:agent-7001@host:5060`` -> ``agent-7001``; a plain number stays as it is."""
+    return uri.removeprefix("sip:").split("@")[0]
+
+
+def _number(value: Any) -> float:
     try:
-        return float(entry.get("ts", 0.0))
+        return float(value)
     except (TypeError, ValueError):
         return 0.0
 
@@ -134,6 +250,7 @@ def run_view(name: str, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "entries": kept,
         "dropped": len(entries) - len(kept),
         "spans": [asdict(span) for span in fault_spans(entries)],
+        "media": [{**asdict(media), "lane": media.lane} for media in media_calls(entries)],
     }
 
 
@@ -162,7 +279,8 @@ def timeline_report(entries: Sequence[Mapping[str, Any]], title: str = "drlab ti
     body = [
         f"<h1>{_e(title)}</h1>",
         f'<p class="summary">{len(entries)} entries, {len(spans)} fault span(s)</p>',
-        '<section class="run" data-run="0"><div class="timeline" id="timeline-0"></div></section>',
+        '<section class="run" data-run="0"><div class="timeline" id="timeline-0"></div>'
+        f"{media_table(entries)}</section>",
     ]
     return _page(title, "\n".join(body), [run_view("lab", entries)])
 
@@ -203,7 +321,39 @@ def _scenario_section(index: int, run: Mapping[str, Any]) -> str:
         + '<table class="verdicts"><thead><tr><th>outcome</th><th>status</th><th>at (s)</th>'
         "<th>title</th></tr></thead><tbody>"
         + "".join(rows)
-        + f'</tbody></table><div class="timeline" id="timeline-{index}"></div></section>'
+        + f'</tbody></table><div class="timeline" id="timeline-{index}"></div>'
+        + media_table(run.get("timeline", []))
+        + "</section>"
+    )
+
+
+def media_table(entries: Sequence[Mapping[str, Any]]) -> str:
+    """Each call leg's media as the phone measured it; times from the first entry."""
+    calls = media_calls(entries)
+    if not calls:
+        return ""
+    origin = min(_ts(entry) for entry in entries)
+    rows = []
+    for media in calls:
+        verdict = "open" if media.talking is None else "talking" if media.talking else "not talking"
+        gaps = ", ".join(
+            f"{gap.start - origin:.1f} s for {gap.gap_ms / 1000:.2f} s"
+            + (" (open)" if gap.open else "")
+            for gap in media.gaps
+        )
+        rows.append(
+            f'<tr class="media-call" data-call="{_e(media.lane)}" data-gaps="{len(media.gaps)}" '
+            f'data-talking="{_e(verdict)}"><td>{_e(media.lane)}</td><td>{_e(media.dn)}</td>'
+            f"<td>{_e(media.conn_id)}</td><td>{media.start - origin:.1f}</td>"
+            f"<td>{'' if media.open else f'{media.end - origin:.1f}'}</td>"
+            f"<td>{_e(verdict)}</td><td>{media.longest_gap_ms:.0f} ms</td>"
+            f"<td>{_e(gaps or 'none')}</td><td>{_e(media.end_reason)}</td></tr>"
+        )
+    return (
+        '<table class="media"><caption>media per call leg, as each phone heard it</caption>'
+        "<thead><tr><th>call</th><th>DN</th><th>Call-ID</th><th>from (s)</th><th>to (s)</th>"
+        "<th>media</th><th>longest gap</th><th>gaps and dropouts (at, for)</th>"
+        "<th>ended</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
     )
 
 

@@ -89,6 +89,27 @@ async def test_silence_is_reported_as_a_media_gap_and_its_end_too() -> None:
     ]
 
 
+async def test_a_silence_under_the_gap_threshold_is_logged_as_a_dropout_not_a_gap() -> None:
+    stream = io.StringIO()
+    async with RtpEndpoint(log=JsonLog("test", stream=stream), label="c1") as rtp:
+        rtp.start(None)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+            for sequence, pause in ((1, 0.0), (2, 0.02), (3, 0.4), (4, 0.02)):
+                await asyncio.sleep(pause)
+                raw.sendto(
+                    RtpPacket(0, sequence, sequence * 160, 7, b"x").to_bytes(), tuple(rtp.bound)
+                )
+            await eventually(lambda: rtp.meter.packets_received == 4)
+        report = rtp.stop()
+    assert 380 <= report.longest_gap_ms < 1000  # under the 1 s threshold
+    flush_all()
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    dropouts = [entry for entry in logged if entry["event"] == "media.dropout"]
+    assert [entry["call"] for entry in dropouts] == ["c1"]
+    assert 380 <= dropouts[0]["gap_ms"] < 1000
+    assert not [entry for entry in logged if entry["event"] == "media.gap"]
+
+
 async def test_latching_endpoint_answers_where_the_media_comes_from() -> None:
     async with RtpEndpoint(latch=True) as node, RtpEndpoint() as phone:
         node.start(None)

@@ -1,5 +1,6 @@
 """The live dashboard of a running lab in headless Chromium: faults from the CLI show within a
-second, a killed node shows down, and the page's own "heal all" heals (issue 17).
+second, a killed node shows down and the DN it owned moves to the node its phone registers on
+next, and the page's own "heal all" heals (issue 17).
 
 Screenshots of each state go to the test artifacts (tests/browser.py).
 """
@@ -104,9 +105,14 @@ def test_the_dashboard_shows_cuts_kills_and_heals_as_they_happen(
         page.wait_for_selector(".vis-item.fault-span", timeout=5_000)
         seen.screenshot("dashboard-gws1-sip1-cut")
 
+        # softphone2 loses DC1 and registers on sip3: with no call up, 7002 moves there (S4).
+        run(state_dir, "cut", "softphone2-dc1")
+        page.wait_for_selector('tr[data-dn="7002"][data-owner="sip3"]', timeout=30_000)
+        seen.screenshot("dashboard-7002-on-sip3")
         run(state_dir, "kill", "sip3")
         page.wait_for_selector('[data-service="sip3"][data-state="stopped"]', timeout=5_000)
-        # sip3's view of the owners is gone: no DN is shown as sip3's, and sip1 still owns 7001.
+        # The phone registers on sip4, the DC's other node, and the page shows the DN move.
+        page.wait_for_selector('tr[data-dn="7002"][data-owner="sip4"]', timeout=30_000)
         owners = page.locator("tr[data-dn]").evaluate_all(
             "rows => rows.map(row => row.dataset.owner)"
         )

@@ -9,7 +9,15 @@ from typing import Any
 
 from emulator.lab.scenarios.report import write_report
 from emulator.lab.scenarios.runner import OutcomeResult, ScenarioResult
-from emulator.ui.report import FaultSpan, fault_spans, scenario_report, timeline_report
+from emulator.ui.report import (
+    FaultSpan,
+    MediaGap,
+    fault_spans,
+    media_calls,
+    run_view,
+    scenario_report,
+    timeline_report,
+)
 
 
 def entry(ts: float, service: str, event: str, **fields: Any) -> dict[str, Any]:
@@ -53,6 +61,73 @@ def test_a_fault_never_undone_ends_open_at_the_last_entry() -> None:
 
 def test_a_start_without_a_fault_before_it_is_no_span() -> None:
     assert fault_spans([entry(1.0, "lab", "service.start", target="sip1")]) == []
+
+
+def call_lines() -> list[dict[str, Any]]:
+    phone, pstn = "softphone-7002", "pstn"
+    return [
+        entry(1.0, pstn, "call.dialing", call="c1", ConnID="x1", to="7002"),
+        entry(1.2, phone, "call.ringing", DN="7002", call="c4", ConnID="y4", to="sip:7002@h:5"),
+        entry(1.5, phone, "call.answered", DN="7002", call="c4", ConnID="y4"),
+        entry(1.5, pstn, "call.answered", call="c1", ConnID="x1"),
+        entry(3.0, phone, "media.dropout", call="c4", gap_ms=400),
+        entry(5.0, "links", "link.cut", link="sip2-softphone2"),
+        entry(6.0, phone, "media.gap", call="c4", state="started", gap_ms=1000),
+        entry(6.0, pstn, "media.gap", call="c1", state="started", gap_ms=1000),
+        entry(8.0, phone, "media.gap", call="c4", state="ended", gap_ms=3000),
+        entry(
+            9.0,
+            pstn,
+            "call.ended",
+            call="c1",
+            lost=True,
+            end_reason="rtp-loss",
+            media={"talking": False, "longest_gap_ms": 4000.0},
+        ),
+        entry(12.0, "links", "tlib.event"),
+    ]
+
+
+def test_each_call_leg_gets_its_gaps_from_where_the_silence_began_to_where_packets_came_back() -> (
+    None
+):
+    pstn, phone = media_calls(call_lines())  # in the order they began
+    assert (phone.service, phone.call, phone.dn, phone.conn_id) == (
+        "softphone-7002",
+        "c4",
+        "7002",
+        "y4",
+    )
+    assert (phone.start, phone.end, phone.open, phone.talking) == (1.5, 12.0, True, None)
+    assert phone.gaps == (MediaGap(2.6, 3.0, False, 400.0), MediaGap(5.0, 8.0, False, 3000.0))
+    assert phone.longest_gap_ms == 3000.0
+    # The PSTN's leg ended in its gap (RTP loss): the gap runs to the end and stays open.
+    assert (pstn.start, pstn.end, pstn.open, pstn.talking) == (1.5, 9.0, False, False)
+    assert pstn.gaps == (MediaGap(5.0, 9.0, True, 4000.0),)
+    assert (pstn.longest_gap_ms, pstn.end_reason) == (4000.0, "rtp-loss")
+
+
+def test_the_run_view_and_the_table_carry_each_call_legs_media() -> None:
+    view = run_view("s4", call_lines())
+    assert [media["lane"] for media in view["media"]] == [
+        "pstn c1 to 7002",
+        "softphone-7002 c4 to 7002",
+    ]
+    page = timeline_report(call_lines())
+    rows = re.findall(
+        r'<tr class="media-call" data-call="([^"]+)" data-gaps="(\d)" '
+        r'data-talking="([^"]+)"',
+        page,
+    )
+    assert rows == [
+        ("pstn c1 to 7002", "1", "not talking"),
+        ("softphone-7002 c4 to 7002", "2", "open"),
+    ]
+    assert "4.0 s for 4.00 s (open)" in page  # times from the run's first entry
+
+
+def test_a_run_without_calls_has_no_media_table() -> None:
+    assert 'class="media"' not in timeline_report([entry(1.0, "lab", "service.kill", target="x")])
 
 
 def sample() -> ScenarioResult:

@@ -27,11 +27,19 @@
     const subjects = [...latest.keys()].sort((a, b) => latest.get(b) - latest.get(a));
     // A lane's id is a plain token: vis-timeline misdraws groups whose id holds a space.
     const faultLane = (subject) => "fault-lane-" + subjects.indexOf(subject);
-    const lanes = view.lanes.flatMap((lane) =>
-      lane === "faults" && subjects.length
-        ? subjects.map((subject) => ({ id: faultLane(subject), content: "fault " + subject }))
-        : [{ id: lane, content: lane }]
-    );
+    // One lane per call leg, under the verdicts: its media gaps read against the faults above.
+    const media = view.media || [];
+    const mediaLane = (n) => "media-lane-" + n;
+    const lanes = view.lanes.flatMap((lane) => {
+      if (lane === "faults" && subjects.length)
+        return subjects.map((subject) => ({ id: faultLane(subject), content: "fault " + subject }));
+      if (lane === "verdicts")
+        return [
+          { id: lane, content: lane },
+          ...media.map((call, n) => ({ id: mediaLane(n), content: "media " + call.lane })),
+        ];
+      return [{ id: lane, content: lane }];
+    });
     const groups = new vis.DataSet(lanes.map((lane, order) => ({ ...lane, order: order })));
     const items = [];
     view.spans.forEach((span, n) => {
@@ -44,6 +52,30 @@
         content: text(span.kind + " " + span.subject + (span.open ? " (open)" : "")),
         className: "fault-span fault-" + span.kind,
         title: span.kind + " " + span.subject + (span.detail ? " " + span.detail : ""),
+      });
+    });
+    media.forEach((call, n) => {
+      const verdict = call.talking === null ? "open" : call.talking ? "talking" : "not talking";
+      items.push({
+        id: "call-" + n,
+        group: mediaLane(n),
+        type: "background",
+        start: call.start * 1000,
+        end: Math.max(call.end, call.start + 0.001) * 1000,
+        className: "media-call media-" + verdict.replace(" ", "-"),
+        title: call.lane + " " + verdict + ", longest gap " + Math.round(call.longest_gap_ms) + " ms",
+      });
+      call.gaps.forEach((gap, g) => {
+        items.push({
+          id: "gap-" + n + "-" + g,
+          group: mediaLane(n),
+          type: "range",
+          start: gap.start * 1000,
+          end: Math.max(gap.end, gap.start + 0.001) * 1000,
+          content: text("gap " + (gap.gap_ms / 1000).toFixed(2) + " s" + (gap.open ? " (open)" : "")),
+          className: "media-gap",
+          title: call.lane + " heard nothing for " + Math.round(gap.gap_ms) + " ms",
+        });
       });
     });
     view.entries.forEach((entry, n) => {
@@ -98,6 +130,7 @@
     });
     container.dataset.items = String(items.length);
     container.dataset.spans = String(view.spans.length);
+    container.dataset.calls = String((view.media || []).length);
     if (view.dropped) {
       container.insertAdjacentElement(
         "beforebegin",
