@@ -37,7 +37,9 @@ VIS_TIMELINE_CSS = "vendor/vis-timeline/vis-timeline-graph2d.min.css"
 FAULTS_LANE = "faults"
 VERDICTS_LANE = "verdicts"
 # Service lanes in this order of kinds, then by name; anything else after them.
-LANE_ORDER = ("lab", "scenario", "links", "proxy", "gws", "sip", "pstn", "softphone", "wwe")
+LANE_ORDER = (
+    *("lab", "scenario", "links", "proxy", "gws", "sip", "pstn", "softphone", "wwe", "desktop"),
+)
 # Over this many entries a run's timeline keeps the faults, verdicts and the first entries only:
 # a browser on a loaded 2-core machine draws a couple of thousand items smoothly, not more.
 MAX_ITEMS = 2000
@@ -227,7 +229,7 @@ def _number(value: Any) -> float:
 def lanes(entries: Iterable[Mapping[str, Any]]) -> list[str]:
     """The swimlanes: faults and verdicts first, then each service that logged, in kind order
     (the script splits the faults lane into one per faulted link or service)."""
-    services = {str(entry.get("service", "?")) for entry in entries}
+    services = {lane_of(entry) for entry in entries}
 
     def order(name: str) -> tuple[int, str]:
         for rank, prefix in enumerate(LANE_ORDER):
@@ -238,8 +240,37 @@ def lanes(entries: Iterable[Mapping[str, Any]]) -> list[str]:
     return [FAULTS_LANE, VERDICTS_LANE, *sorted(services, key=order)]
 
 
+def lane_of(entry: Mapping[str, Any]) -> str:
+    """The lane of an entry: its service's, or for a GWS node's line about one agent's desktop
+    (a session, its CometD clients and what was published to it) that desktop's, as the GWS
+    node saw it; a lab's own desktops are the user's clients, which log nothing to the lab."""
+    lane = entry.get("lane")
+    return str(lane) if lane else str(entry.get("service", "?"))
+
+
+def _desktop_lanes(entries: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    users: dict[str, str] = {}  # session tag -> user, from the lines that name both
+    placed: list[Mapping[str, Any]] = []
+    for entry in entries:
+        service = str(entry.get("service", ""))
+        session = str(entry.get("session") or "")
+        user = str(entry.get("user") or "") or users.get(session, "")
+        if session and user:
+            users[session] = user
+        if (
+            service.startswith("gws")
+            and user
+            and str(entry.get("event", "")).startswith(("session.", "cometd."))
+        ):
+            placed.append({**entry, "lane": f"desktop {user}"})
+        else:
+            placed.append(entry)
+    return placed
+
+
 def run_view(name: str, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """What the report's script draws for one run: its lanes, entries and fault spans."""
+    entries = _desktop_lanes(entries)
     kept = list(entries)
     if len(kept) > MAX_ITEMS:
         marked = [e for e in kept if str(e.get("event", "")).startswith(_MARKED_EVENTS)]

@@ -22,6 +22,7 @@ from tests.browser import browse
 from tests.support import ROOT, drlab, eventually_sync, free_port
 
 PSTN = "http://127.0.3.1:9000"
+DESKTOP_ARGS = ("--password", "agent1", "--time-scale", "0.05")
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -39,13 +40,16 @@ def run(state_dir: Path, *args: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def drlab_command(state_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "emulator.lab", "--state-dir", str(state_dir)]
+
+
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     state_dir = tmp_path_factory.mktemp("dashboard") / "state"
     run(state_dir, "up", "-d", "--time-scale", "0.05")
     port = free_port()
-    command = [sys.executable, "-m", "emulator.lab", "--state-dir", str(state_dir)]
-    server = subprocess.Popen([*command, "ui", "--port", str(port)], cwd=ROOT)
+    server = subprocess.Popen([*drlab_command(state_dir), "ui", "--port", str(port)], cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -80,6 +84,18 @@ def test_the_dashboard_shows_cuts_kills_and_heals_as_they_happen(
             "rows => rows.map(row => [row.dataset.dn, row.dataset.owner])"
         )
         seen.screenshot("dashboard-healthy")
+
+        # A desktop logs on: the GWS node's lines about it get that desktop's own lane.
+        desktop = subprocess.Popen(
+            [*drlab_command(state_dir), "wwe", "login", "agent1", *DESKTOP_ARGS],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            page.wait_for_selector('.vis-label:has-text("desktop agent1")', timeout=15_000)
+        finally:
+            desktop.communicate(b"", timeout=20)  # end of input: it logs out and exits
 
         # A customer calls the softphone's DN (it answers by itself): the DN's row shows the
         # call, its call node and the media its call node measures.

@@ -126,6 +126,25 @@ def test_the_run_view_and_the_table_carry_each_call_legs_media() -> None:
     assert "4.0 s for 4.00 s (open)" in page  # times from the run's first entry
 
 
+def test_a_gws_nodes_lines_about_a_desktop_go_to_that_desktops_lane() -> None:
+    view = run_view(
+        "lab",
+        [
+            entry(1.0, "gws1", "session.created", session="s1", user="agent1", DN="7001"),
+            entry(2.0, "gws1", "cometd.client_gone", session="s1", client="c9"),
+            entry(2.5, "gws1", "tlib.event", session="s1"),  # the node's T-Lib, not the desktop
+            entry(3.0, "gws2", "cometd.client_attached", session="s7", user="agent1"),
+        ],
+    )
+    assert [e.get("lane", e["service"]) for e in view["entries"]] == [
+        "desktop agent1",
+        "desktop agent1",
+        "gws1",
+        "desktop agent1",
+    ]
+    assert view["lanes"] == ["faults", "verdicts", "gws1", "desktop agent1"]
+
+
 def test_a_run_without_calls_has_no_media_table() -> None:
     assert 'class="media"' not in timeline_report([entry(1.0, "lab", "service.kill", target="x")])
 

@@ -3,13 +3,14 @@
 "use strict";
 
 (function () {
-  const HIDDEN = new Set(["ts", "service", "dc", "level", "event"]);
+  const HIDDEN = new Set(["ts", "service", "dc", "level", "event", "lane"]);
 
   function describe(entry) {
     const fields = Object.keys(entry)
       .filter((key) => !HIDDEN.has(key))
       .map((key) => key + "=" + (typeof entry[key] === "string" ? entry[key] : JSON.stringify(entry[key])));
-    return entry.event + (fields.length ? " " + fields.join(" ") : "");
+    // An entry in a desktop's lane says which GWS node logged it.
+    return (entry.lane ? entry.service + ": " : "") + entry.event + (fields.length ? " " + fields.join(" ") : "");
   }
 
   function text(value) {
@@ -95,7 +96,7 @@
       }
       items.push({
         id: "entry-" + n,
-        group: String(entry.service),
+        group: String(entry.lane || entry.service),
         type: "point",
         start: ts,
         content: text(String(entry.event)),
