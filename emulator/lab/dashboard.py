@@ -25,8 +25,9 @@ import contextlib
 import hmac
 import ipaddress
 import json
+import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import ClientError, web
@@ -59,6 +60,82 @@ class BadRequest(FaultRefused):
     """A request the dashboard refuses (a usage error, like a malformed fault): 400."""
 
 
+_log = logging.getLogger(__name__)
+Versioned = tuple[int, str]  # (version, JSON text)
+
+
+class Feed:
+    """One poller for every open page: the lab's status every ``STATUS_POLL`` and the timeline
+    view at most every ``TIMELINE_EVERY``, each turned into JSON once and sent to every page (a
+    poller per page would read the lab and the logs once per tab). It runs while a page is open;
+    the next first page starts it again from the start of the logs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.status: Versioned | None = None
+        self.view: Versioned | None = None
+        self.polls = 0
+        self._pages = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def page(self) -> AsyncIterator[None]:
+        self._pages += 1
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+        try:
+            yield
+        finally:
+            self._pages -= 1
+            if not self._pages and self._task is not None:
+                self._task.cancel()
+                self._task, self.status, self.view = None, None, None
+
+    async def changed_since(self, sent: tuple[int, int]) -> tuple[Versioned | None, ...]:
+        """The status and view once either is newer than the versions ``sent``."""
+
+        def newer() -> bool:
+            status, view = self.status, self.view
+            return (status is not None and status[0] != sent[0]) or (
+                view is not None and view[0] != sent[1]
+            )
+
+        async with self._changed:
+            await self._changed.wait_for(newer)
+        return self.status, self.view
+
+    async def _run(self) -> None:
+        timeline = Timeline(self.engine.state_dir, exclude=ROUTINE_EVENTS)
+        history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        drawn_at = -TIMELINE_EVERY
+        read, drawn = 0, -1  # entries read so far, and as many when the view was last made
+        while True:
+            self.polls += 1
+            try:
+                text = json.dumps(await asyncio.to_thread(lab_status, self.engine), default=str)
+            except Exception:  # one failed read must not end every page's stream
+                _log.exception("reading the lab's status failed; trying again")
+                await asyncio.sleep(STATUS_POLL)
+                continue
+            changed = self.status is None or text != self.status[1]
+            if changed:
+                self.status = ((self.status[0] if self.status else 0) + 1, text)
+            new = await asyncio.to_thread(timeline.read)
+            history.extend(new)
+            read += len(new)
+            now = asyncio.get_running_loop().time()
+            if now - drawn_at >= TIMELINE_EVERY and read != drawn:
+                drawn_at, drawn = now, read
+                view = json.dumps(run_view("lab", list(history)), default=str)
+                self.view = ((self.view[0] if self.view else 0) + 1, view)
+                changed = True
+            if changed:
+                async with self._changed:
+                    self._changed.notify_all()
+            await asyncio.sleep(STATUS_POLL)
+
+
 class Dashboard:
     def __init__(self, engine: Engine, token: str | None = None) -> None:
         self.engine = engine
@@ -70,6 +147,7 @@ class Dashboard:
         self.app.router.add_get("/api/status", self._status)
         self.app.router.add_get("/api/events", self._events)
         self.app.router.add_post("/api/faults", self._fault)
+        self.feed = Feed(engine)
 
     # -- access ---------------------------------------------------------------------------
 
@@ -101,28 +179,17 @@ class Dashboard:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        timeline = Timeline(self.engine.state_dir, exclude=ROUTINE_EVENTS)
-        drawn_at = -TIMELINE_EVERY
-        history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
-        last_status = None
-        read, drawn = 0, -1  # entries read so far, and as many when the page was last sent them
+        sent = (0, 0)  # the feed's versions of the status and the view this page has
         # The page went away (closed, reloaded): its stream ends here.
         with contextlib.suppress(ConnectionError, ClientError, asyncio.CancelledError):
-            while True:
-                status = await asyncio.to_thread(lab_status, self.engine)
-                text = json.dumps(status, default=str)
-                if text != last_status:
-                    last_status = text
-                    await response.write(f"event: status\ndata: {text}\n\n".encode())
-                new = await asyncio.to_thread(timeline.read)
-                history.extend(new)
-                read += len(new)
-                now = asyncio.get_running_loop().time()
-                if now - drawn_at >= TIMELINE_EVERY and read != drawn:
-                    drawn_at, drawn = now, read
-                    view = json.dumps(run_view("lab", list(history)), default=str)
-                    await response.write(f"event: timeline\ndata: {view}\n\n".encode())
-                await asyncio.sleep(STATUS_POLL)
+            async with self.feed.page():
+                while True:
+                    status, view = await self.feed.changed_since(sent)
+                    if status is not None and status[0] != sent[0]:
+                        await response.write(f"event: status\ndata: {status[1]}\n\n".encode())
+                    if view is not None and view[0] != sent[1]:
+                        await response.write(f"event: timeline\ndata: {view[1]}\n\n".encode())
+                    sent = (status[0] if status else 0, view[0] if view else 0)
         return response
 
     # -- faults ---------------------------------------------------------------------------

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from emulator.lab import dashboard
 from emulator.lab.dashboard import Dashboard
 from emulator.lab.engine.embedded import EmbeddedEngine
 from emulator.lab.topology import load_topology
@@ -100,3 +104,41 @@ async def test_with_a_token_every_api_request_must_carry_it(tmp_path: Path) -> N
 def test_binding_beyond_loopback_needs_a_token() -> None:
     error = cli_error("ui", "--host", "0.0.0.0")
     assert error == "--host 0.0.0.0 is not loopback: give --token too"
+
+
+async def test_open_pages_share_one_poller_of_the_lab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three tabs read the lab as often as one: the status is polled once per STATUS_POLL and
+    each page gets the same status, once."""
+    calls: list[float] = []
+    real = dashboard.lab_status
+
+    def counted(engine: Any) -> dict[str, Any]:
+        calls.append(time.monotonic())
+        return real(engine)
+
+    monkeypatch.setattr(dashboard, "lab_status", counted)
+    client = await client_for(tmp_path)
+    try:
+        pages = [await client.get("/api/events") for _ in range(3)]
+        firsts = [await first_event(page) for page in pages]
+        started = time.monotonic()
+        await asyncio.sleep(1.5)
+        polled = sum(1 for at in calls if at >= started)
+        for page in pages:
+            page.close()
+    finally:
+        await client.close()
+    assert all(event == "status" for event, _ in firsts)
+    assert len({data for _, data in firsts}) == 1  # the one poller's text
+    assert 0 < polled <= 1.5 / dashboard.STATUS_POLL + 2, polled  # a poller per page: ~3x
+
+
+async def first_event(response: Any) -> tuple[str, str]:
+    event, data = "", ""
+    while not data:
+        line = (await asyncio.wait_for(response.content.readline(), 10)).decode().strip()
+        event = line.removeprefix("event: ") if line.startswith("event: ") else event
+        data = line.removeprefix("data: ") if line.startswith("data: ") else ""
+    return event, data
