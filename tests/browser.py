@@ -9,12 +9,16 @@ test can assert that a report opens offline. Screenshots go to ``$DRLAB_ARTIFACT
 from __future__ import annotations
 
 import os
+import subprocess
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from playwright.sync_api import Page, Route, sync_playwright
+
+from tests.support import ROOT, drlab_command, eventually_sync, free_port
 
 CHROMIUM = os.environ.get("DRLAB_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying hosts this machine cannot reach.
@@ -67,3 +71,26 @@ def browse(*allowed: str) -> Iterator[Browsed]:
             yield seen
         finally:
             browser.close()
+
+
+@contextmanager
+def dashboard_server(state_dir: Path, *options: str, answer_within: float = 30) -> Iterator[str]:
+    """``drlab [OPTIONS] ui`` on a free port for the block; yields its URL once it answers."""
+    port = free_port()
+    command = drlab_command(state_dir, *options, "ui", "--port", str(port))
+    server = subprocess.Popen(command, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    try:
+        eventually_sync(answers, answer_within, "the dashboard to answer")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)

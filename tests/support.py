@@ -105,13 +105,18 @@ def free_tcp_and_udp_port() -> int:
         return port
 
 
+def drlab_command(state_dir: Path | None, *args: str) -> list[str]:
+    """``drlab [--state-dir DIR] ARGS`` as a command line, to run from ``ROOT``."""
+    where = ("--state-dir", str(state_dir)) if state_dir is not None else ()
+    return [sys.executable, "-m", "emulator.lab", *where, *args]
+
+
 def drlab(
     state_dir: Path | None, *args: str, timeout: float = 90
 ) -> subprocess.CompletedProcess[str]:
     """``drlab [--state-dir DIR] ARGS`` as a user runs it, from the repository, output captured."""
-    where = ("--state-dir", str(state_dir)) if state_dir is not None else ()
     return subprocess.run(
-        [sys.executable, "-m", "emulator.lab", *where, *args],
+        drlab_command(state_dir, *args),
         cwd=ROOT,
         capture_output=True,
         text=True,

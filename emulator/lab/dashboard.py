@@ -74,7 +74,6 @@ class Feed:
         self.engine = engine
         self.status: Versioned | None = None
         self.view: Versioned | None = None
-        self.polls = 0
         self._pages = 0
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -92,7 +91,9 @@ class Feed:
                 self._task.cancel()
                 self._task, self.status, self.view = None, None, None
 
-    async def changed_since(self, sent: tuple[int, int]) -> tuple[Versioned | None, ...]:
+    async def changed_since(
+        self, sent: tuple[int, int]
+    ) -> tuple[Versioned | None, Versioned | None]:
         """The status and view once either is newer than the versions ``sent``."""
 
         def newer() -> bool:
@@ -111,7 +112,6 @@ class Feed:
         drawn_at = -TIMELINE_EVERY
         read, drawn = 0, -1  # entries read so far, and as many when the view was last made
         while True:
-            self.polls += 1
             try:
                 text = json.dumps(await asyncio.to_thread(lab_status, self.engine), default=str)
             except Exception:  # one failed read must not end every page's stream

@@ -13,7 +13,6 @@ import asyncio
 import json
 import socket
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,10 +25,10 @@ from yarl import URL
 
 from clients.wwe.client import WweClient
 from emulator.lab.topology import load_topology
-from tests.browser import browse
-from tests.support import eventually_sync, free_port
+from tests import support
+from tests.browser import browse, dashboard_server
+from tests.support import ROOT, eventually_sync
 
-ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.05
 PORTS_FREE_WAIT = 300.0
 PROJECT_LABEL = "label=com.docker.compose.project=drlab"
@@ -39,14 +38,7 @@ pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
 
 
 def drlab(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "emulator.lab", "--engine", "compose"]
-    return subprocess.run(
-        [*command, "--state-dir", str(state_dir), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return support.drlab(state_dir, "--engine", "compose", *args, timeout=timeout)
 
 
 def docker_ps(*filters: str) -> list[dict[str, str]]:
@@ -240,43 +232,24 @@ def test_chaos_on_containers_replays_a_seed_and_leaves_the_lab_healthy(lab: Lab)
 def test_the_dashboard_drives_and_shows_the_containers(lab: Lab) -> None:
     """drlab ui over the compose engine: the page's own buttons pause a container and cut a
     link, the state shown is the containers' and the relay's, and heal all heals."""
-    port = free_port()
-    command = [sys.executable, "-m", "emulator.lab", "--engine", "compose"]
-    server = subprocess.Popen(
-        [*command, "--state-dir", str(lab.state_dir), "ui", "--port", str(port)], cwd=ROOT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        eventually_sync(lambda: _answers(url + "/api/status"), 30, "the dashboard to answer")
-        with browse(url) as seen:
-            page = seen.page
-            page.goto(url + "/")
-            page.wait_for_selector("body[data-ready=true]", timeout=30_000)
-            page.click('[data-service="sip4"] button[data-action="pause"]')
-            page.wait_for_selector('[data-service="sip4"][data-state="paused"]', timeout=10_000)
-            paused = container_of("sip4")["State"]
-            page.click('[data-service="sip4"] button[data-action="resume"]')
-            page.wait_for_selector('[data-service="sip4"][data-state="running"]', timeout=10_000)
-            page.click('tr[data-link="gws1-sip1"] button[data-action="cut"]')
-            page.wait_for_selector('tr[data-link="gws1-sip1"][data-state="cut"]', timeout=5_000)
-            page.wait_for_selector(".vis-item.fault-span", timeout=10_000)
-            seen.screenshot("dashboard-compose-cut")
-            page.click("#heal-all")
-            page.wait_for_selector('tr[data-link="gws1-sip1"][data-state="up"]', timeout=5_000)
-            assert seen.errors == [] and seen.refused == []
-    finally:
-        server.terminate()
-        server.wait(10)
+    with dashboard_server(lab.state_dir, "--engine", "compose") as url, browse(url) as seen:
+        page = seen.page
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        page.click('[data-service="sip4"] button[data-action="pause"]')
+        page.wait_for_selector('[data-service="sip4"][data-state="paused"]', timeout=10_000)
+        paused = container_of("sip4")["State"]
+        page.click('[data-service="sip4"] button[data-action="resume"]')
+        page.wait_for_selector('[data-service="sip4"][data-state="running"]', timeout=10_000)
+        page.click('tr[data-link="gws1-sip1"] button[data-action="cut"]')
+        page.wait_for_selector('tr[data-link="gws1-sip1"][data-state="cut"]', timeout=5_000)
+        page.wait_for_selector(".vis-item.fault-span", timeout=10_000)
+        seen.screenshot("dashboard-compose-cut")
+        page.click("#heal-all")
+        page.wait_for_selector('tr[data-link="gws1-sip1"][data-state="up"]', timeout=5_000)
+        assert seen.errors == [] and seen.refused == []
     assert paused == "paused"
     assert container_of("sip4")["State"] == "running"
-
-
-def _answers(url: str) -> bool:
-    try:
-        get_json(url)
-    except OSError:
-        return False
-    return True
 
 
 def test_down_removes_every_container(lab: Lab) -> None:

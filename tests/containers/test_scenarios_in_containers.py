@@ -8,8 +8,6 @@ from the scenario runner. The timeline comes from the containers' own logs.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,8 @@ import pytest
 
 from emulator.lab.scenarios.schema import load_scenario
 from tests.containers.test_lab_in_containers import PORTS_FREE_WAIT, docker_ps, lab_ports_free
-from tests.support import eventually_sync
+from tests.support import ROOT, drlab, eventually_sync
 
-ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = "0.05"
 S2 = "s2-gws-sip-link"
 S1_KILLED = "s1-gws-killed"
@@ -30,10 +27,9 @@ pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
 
 
 def run_in_containers(state_dir: Path, report: Path, *names: str) -> tuple[int, str]:
-    command = [sys.executable, "-m", "emulator.lab", "--engine", "compose"]
-    command += ["--state-dir", str(state_dir), "scenario", "run", *names]
-    command += ["--time-scale", TIME_SCALE, "--report", str(report)]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=580)
+    command = ("--engine", "compose", "scenario", "run", *names)
+    options = ("--time-scale", TIME_SCALE, "--report", str(report))
+    result = drlab(state_dir, *command, *options, timeout=580)
     return result.returncode, result.stdout + result.stderr
 
 

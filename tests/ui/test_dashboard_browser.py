@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser import browse
-from tests.support import ROOT, drlab, eventually_sync, free_port
+from tests.browser import browse, dashboard_server
+from tests.support import ROOT, drlab, drlab_command
 
 PSTN = "http://127.0.3.1:9000"
 DESKTOP_ARGS = ("--password", "agent1", "--time-scale", "0.05")
@@ -40,31 +39,14 @@ def run(state_dir: Path, *args: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def drlab_command(state_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "emulator.lab", "--state-dir", str(state_dir)]
-
-
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     state_dir = tmp_path_factory.mktemp("dashboard") / "state"
     run(state_dir, "up", "-d", "--time-scale", "0.05")
-    port = free_port()
-    server = subprocess.Popen([*drlab_command(state_dir), "ui", "--port", str(port)], cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
     try:
-        eventually_sync(answers, 20, "the dashboard to answer")
-        yield state_dir, url
+        with dashboard_server(state_dir, answer_within=20) as url:
+            yield state_dir, url
     finally:
-        server.terminate()
-        server.wait(10)
         drlab(state_dir, "down")
 
 
