@@ -20,6 +20,7 @@ import click
 
 from clients.wwe.cli import cli as wwe_cli
 from emulator.lab import cli_faults
+from emulator.lab.cli_chaos import chaos
 from emulator.lab.cli_scenarios import scenario as scenario_cli
 from emulator.lab.cli_support import engine_of, fail, faults_of
 from emulator.lab.dashboard import DEFAULT_PORT, BadRequest, check_bind, serve
@@ -256,5 +257,6 @@ def ui(ctx: click.Context, host: str, port: int, token: str | None) -> None:
 
 
 cli_faults.register(main)
+main.add_command(chaos)
 main.add_command(wwe_cli, name="wwe")
 main.add_command(scenario_cli, name="scenario")

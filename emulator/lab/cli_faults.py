@@ -1,4 +1,4 @@
-"""``drlab cut|heal|partition|toxic|chaos|timeline``: link faults, chaos and the timeline.
+"""``drlab cut|heal|partition|toxic|timeline``: link faults and the timeline (chaos: ``cli_chaos``).
 
     drlab cut LINK... [--mode reset|blackhole] [--ttl S]
     drlab heal LINK... | --all
@@ -6,11 +6,10 @@
     drlab toxic add LINK --type latency --attr latency=100 [--attr jitter=10] [--stream upstream]
                     [--toxicity 0.5] [--name N] [--ttl S]
     drlab toxic rm LINK NAME
-    drlab chaos --seed N --faults K [--duration S] [--dry-run]
     drlab timeline [--follow] [--json] [--service NAME] [--event GLOB] [--exclude GLOB]
                    [--html FILE]
 
-TTLs and the chaos duration are lab seconds, multiplied by the lab's ``--time-scale``.
+TTLs are lab seconds, multiplied by the lab's ``--time-scale``.
 """
 
 from __future__ import annotations
@@ -23,11 +22,9 @@ from typing import Any
 
 import click
 
-from emulator.lab.chaos import plan_chaos, run_chaos
 from emulator.lab.cli_support import engine_of, fail, faults_of
 from emulator.lab.errors import LabError
 from emulator.lab.faults import CUT_MODES, STREAMS, TOXIC_TYPES
-from emulator.lab.status import wait_healthy
 from emulator.lab.timeline import ROUTINE_EVENTS, Timeline, format_entry
 from emulator.ui.report import timeline_report
 
@@ -157,54 +154,6 @@ def toxic_rm(ctx: click.Context, link: str, name: str) -> None:
 
 
 @click.command()
-@click.option("--seed", type=int, required=True, help="Same seed, same fault sequence.")
-@click.option("--faults", "count", type=click.IntRange(min=1, max=1000), required=True)
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Lab seconds the faults are spread over (default 10 per fault; scaled).",
-)
-@click.option("--dry-run", is_flag=True, help="Print the sequence only.")
-@click.pass_context
-def chaos(ctx: click.Context, seed: int, count: int, duration: float | None, dry_run: bool) -> None:
-    """Draw COUNT faults from SEED, apply them over the duration, then revert them all."""
-    faults = faults_of(ctx, source=f"chaos seed {seed}")
-    engine = faults.engine
-    duration = duration if duration is not None else 10.0 * count
-    try:
-        plan = plan_chaos(engine.topology, seed, count, duration)
-    except LabError as exc:
-        fail(exc)
-    scale = engine.time_scale()
-    click.echo(f"chaos seed {seed}: {count} faults over {duration:g} lab seconds")
-    for fault in plan:
-        click.echo(f"  {fault.describe()}")
-    if dry_run:
-        return
-    if not engine.running():
-        fail(LabError("the lab is not running; 'drlab up -d' first"))
-    click.echo(f"running at time scale {scale:g} ({duration * scale:.1f} s real)")
-    engine.timeline.event(
-        "chaos.plan",
-        seed=seed,
-        duration=duration,
-        faults=[fault.to_json() for fault in plan],
-        **faults.context,
-    )
-    try:
-        failures = asyncio.run(run_chaos(faults, plan, click.echo))
-        problems = asyncio.run(wait_healthy(engine, timeout=15.0 + 60.0 * scale))
-    except LabError as exc:
-        fail(exc)
-    engine.timeline.event("chaos.end", failures=failures, problems=problems, **faults.context)
-    if problems:
-        fail(LabError("the lab is not healthy after chaos: " + "; ".join(problems)))
-    click.echo(f"chaos done: {failures} failed steps; lab healthy (services running, links up)")
-    if failures:
-        fail(LabError(f"{failures} chaos steps failed (see 'drlab timeline')"))
-
-
-@click.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new entries.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of readable lines.")
 @click.option("--service", "services", multiple=True, help="Only entries of (or about) it.")
@@ -264,5 +213,5 @@ def timeline(
 
 
 def register(group: click.Group) -> None:
-    for command in (cut, heal, partition, toxic, chaos, timeline):
+    for command in (cut, heal, partition, toxic, timeline):
         group.add_command(command)

@@ -33,6 +33,7 @@ from emulator.links.toxics import ToxicSpec, ToxicType, parse_toxic, toxic_reque
 T = TypeVar("T")
 
 CUT_MODES = ("reset", "blackhole")
+KILL_WAIT = 5.0  # seconds for a killed service to be gone
 STREAMS = ("downstream", "upstream")
 TOXIC_TYPES = tuple(toxic.value for toxic in ToxicType)
 
@@ -84,7 +85,15 @@ class LabFaults:
     # -- service faults -------------------------------------------------------------------
 
     async def kill(self, service: str) -> int:
-        return await self._signal(service, signal.SIGKILL, "service.kill")
+        """SIGKILL, and return once the service is gone: a start right after it (a chaos fault
+        reverted at once) must not find it still running."""
+        pid = await self._signal(service, signal.SIGKILL, "service.kill")
+        deadline = asyncio.get_running_loop().time() + KILL_WAIT
+        while await asyncio.to_thread(self.engine.service_state, service) != "stopped":
+            if asyncio.get_running_loop().time() > deadline:
+                raise LabError(f"{service} (pid {pid}) outlived SIGKILL for {KILL_WAIT:.0f} s")
+            await asyncio.sleep(0.02)
+        return pid
 
     async def pause(self, service: str) -> int:
         return await self._signal(service, signal.SIGSTOP, "service.pause")

@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -214,7 +215,17 @@ async def revert_fault(faults: LabFaults, fault: ChaosFault, progress: Progress)
         await faults.remove_toxic(fault.target, fault.toxic_name)
 
 
-async def run_chaos(faults: LabFaults, plan: list[ChaosFault], progress: Progress) -> int:
+# Told of each step as it is taken: the fault, applied (True) or reverted, and the error if
+# it failed.
+StepListener = Callable[[ChaosFault, bool, str | None], None]
+
+
+async def run_chaos(
+    faults: LabFaults,
+    plan: list[ChaosFault],
+    progress: Progress,
+    on_step: StepListener | None = None,
+) -> int:
     """Apply and revert every fault on schedule, then restore the lab; returns failed steps."""
     scale = await asyncio.to_thread(faults.engine.time_scale)
     steps = sorted(
@@ -235,8 +246,12 @@ async def run_chaos(faults: LabFaults, plan: list[ChaosFault], progress: Progres
             except LabError as exc:
                 failures += 1
                 progress(f"{stamp} FAILED: {exc}")
+                if on_step is not None:
+                    on_step(fault, applying, str(exc))
                 continue
             progress(stamp)
+            if on_step is not None:
+                on_step(fault, applying, None)
     finally:
         toxics = {(f.target, f.toxic_name) for f in plan if f.kind is FaultKind.TOXIC}
         await faults.restore(progress, toxics)
