@@ -381,6 +381,9 @@ class WweClient(VoiceOperations, DesktopView):
             return False
         self.moved, self.moved_at = outcome, time.time()
         self._log("wwe.handoff", node=outcome.node, rejected=str(outcome.rejected or ""))
+        # The page shows what the new session knows: a call the new node does not report is
+        # gone (else it stays on the desktop for good, and its release is refused: stuck).
+        await self._resync()
         self.events.emit("moved", outcome)
         return True
 

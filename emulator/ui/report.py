@@ -156,15 +156,25 @@ class _CallLines:
 
 
 def media_calls(entries: Sequence[Mapping[str, Any]]) -> list[CallMedia]:
-    """Each call leg of ``entries`` (time-ordered) with its media gaps, in the order they began."""
+    """Each call leg of ``entries`` (time-ordered) with its media gaps, in the order they began.
+
+    A phone started again (its ``ready`` line) numbers its calls from c1 again: each run's calls
+    are its own legs (``c1#2`` when more than one run had calls), and a leg still open when its
+    phone started again ended there, when the phone died."""
     last = max((_ts(entry) for entry in entries), default=0.0)
-    calls: dict[tuple[str, str], _CallLines] = {}
+    calls: dict[tuple[str, int, str], _CallLines] = {}
+    runs: dict[str, int] = {}
+    run_ends: dict[tuple[str, int], float] = {}
     for entry in entries:
         event = str(entry.get("event", ""))
+        service = str(entry.get("service", "?"))
+        if event == "ready":
+            run_ends[(service, runs.get(service, 0))] = _ts(entry)
+            runs[service] = runs.get(service, 0) + 1
         if not event.startswith(("call.", "media.")) or not entry.get("call"):
             continue
         ts = _ts(entry)
-        key = (str(entry.get("service", "?")), str(entry["call"]))
+        key = (service, runs.get(service, 0), str(entry["call"]))
         lines = calls.setdefault(key, _CallLines(ts))
         lines.conn_id = lines.conn_id or str(entry.get("ConnID") or "")
         lines.dn = lines.dn or str(entry.get("DN") or "")
@@ -180,8 +190,22 @@ def media_calls(entries: Sequence[Mapping[str, Any]]) -> list[CallMedia]:
             lines.silent_since = None
         elif event == "call.ended":
             lines.ended = entry
+    with_calls: dict[str, list[int]] = {}
+    for service, run, _ in calls:
+        if run not in with_calls.setdefault(service, []):
+            with_calls[service].append(run)
+
+    def name(service: str, run: int, call: str) -> str:
+        shown = with_calls[service]
+        return call if len(shown) == 1 else f"{call}#{shown.index(run) + 1}"
+
     return sorted(
-        (_call_media(service, call, lines, last) for (service, call), lines in calls.items()),
+        (
+            _call_media(
+                service, name(service, run, call), lines, run_ends.get((service, run), last)
+            )
+            for (service, run, call), lines in calls.items()
+        ),
         key=lambda media: media.start,
     )
 

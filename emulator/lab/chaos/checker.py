@@ -263,7 +263,8 @@ def media_accounted(evidence: Evidence) -> list[Violation]:
         ]
         if media.talking is False and media.end_reason != "released" and not silences:
             silences.append((media.start, media.end))
-        path = {media.service, *nodes.get((media.service, media.call), ())}
+        call = media.call.split("#")[0]  # the phone's own id (c1), whichever run of it
+        path = {media.service, *nodes.get((media.service, call), ())}
         for start, end in silences:
             if not any(
                 w.held_at(start, MEDIA_GRACE) and evidence.touches(w, path)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clients.wwe import AgentState
+from clients.wwe import AgentState, Connection
 from emulator.lab.chaos.checker import (
     INVARIANTS,
     Evidence,
@@ -33,16 +33,20 @@ from emulator.lab.chaos.checker import (
 from emulator.lab.chaos.history import History
 from emulator.lab.chaos.livelab import LiveLab
 from emulator.lab.chaos.plan import ChaosFault, FaultKind, run_chaos
-from emulator.lab.chaos.workload import Workload, WorkloadAgent, WorkloadTimes
+from emulator.lab.chaos.workload import Desk, Workload, WorkloadAgent, WorkloadTimes
 from emulator.lab.engine.logs import records
 from emulator.lab.engine.protocol import Engine, Progress
 from emulator.lab.faults import LabFaults
 
 SETTLE = 90.0  # lab seconds after the heal for the lab to settle: the 60 s give-up, the 30 s move
-MIN_SETTLE = 10.0  # real seconds, whatever the time scale
+MIN_SETTLE = 20.0  # real seconds, whatever the time scale
+RELOGIN_QUIET = 70.0  # lab seconds Ready after the heal: past the 60 s give-up of old pages
+MIN_RELOGIN_QUIET = 1.0  # real seconds
 LOGON_WAIT = 15.0  # real seconds for every agent to log on before the first fault
 MONITOR_PERIOD = 0.5  # real seconds between looks at the services' states
 LOG_FLUSH = 0.3  # real seconds for the services' last log lines to be written
+WINDOW_BEFORE = 20  # history entries shown before a violation
+WINDOW_AFTER = 8  # and after it
 
 
 @dataclass
@@ -170,30 +174,54 @@ async def _hang_up_all(workload: Workload) -> None:
 
 
 async def _relogin_all(workload: Workload, settle: float) -> None:
-    async def one(desk: Any) -> None:
-        deadline = asyncio.get_running_loop().time() + settle
-        while asyncio.get_running_loop().time() < deadline:
-            if await workload.log_on(desk, "relogin") and await _ready(workload, desk):
-                return
-            await asyncio.sleep(max(workload.lab_seconds(workload.times.retry_min), 0.2))
+    """Every agent opens a new page, logs on and is Ready, and stays Ready for ``quiet``: an
+    old page's session still ending (its unregister logs the agent out, seed S1) makes it log in
+    again, as a real agent would. One ``relogin`` operation per agent says whether it did."""
+    loop = asyncio.get_running_loop()
+    quiet = max(workload.lab_seconds(RELOGIN_QUIET), MIN_RELOGIN_QUIET)
+
+    async def one(desk: Desk) -> None:
+        operation = workload.history.invoke(desk.agent.user, "relogin")
+        deadline = loop.time() + settle
+        fresh, ready_since = False, None
+        while loop.time() < deadline:
+            client = desk.client
+            if not fresh or client is None or client.connection is not Connection.CONNECTED:
+                fresh = await workload.log_on(desk, "login")
+                if not fresh:
+                    await asyncio.sleep(max(workload.lab_seconds(workload.times.retry_min), 0.2))
+                continue
+            state = client.voice.agent_state
+            if state is AgentState.READY:
+                ready_since = ready_since or loop.time()
+                if loop.time() - ready_since >= quiet:
+                    operation.ok(node=client.node)
+                    return
+            else:
+                ready_since = None
+                await _ready(workload, desk)
+            await asyncio.sleep(0.1)
+        operation.fail(f"not logged in and Ready for {quiet:.1f} s within {settle:.1f} s")
 
     await asyncio.gather(*(one(desk) for desk in workload.desks.values()))
 
 
-async def _ready(workload: Workload, desk: Any) -> bool:
+async def _ready(workload: Workload, desk: Desk) -> None:
     client = desk.client
-    if client.voice.agent_state is AgentState.READY:
-        return True
-    if client.voice.agent_state is AgentState.LOGGED_OUT:
+    assert client is not None
+    state = client.voice.agent_state
+    live = any(not call.state.ended for call in client.calls.values())
+    if state is AgentState.LOGGED_OUT and client.voice.available and not live:
         await workload.request(
             desk,
             "agent_login",
             client.agent_login,
             lambda: client.voice.agent_state is not AgentState.LOGGED_OUT,
         )
-    return await workload.request(
-        desk, "ready", client.ready, lambda: client.voice.agent_state is AgentState.READY
-    )
+    elif state in (AgentState.NOT_READY, AgentState.LOGGED_IN):
+        await workload.request(
+            desk, "ready", client.ready, lambda: client.voice.agent_state is AgentState.READY
+        )
 
 
 async def _settled(
@@ -298,9 +326,17 @@ def outcome_lines(outcome: ChaosOutcome, window: float = 5.0) -> list[str]:
         lines.append(f"VIOLATION {violation.invariant}: {violation.detail}")
         if violation.ts is None:
             continue
-        for entry in outcome.history.entries:
-            if violation.ts - window <= entry["ts"] <= violation.ts + window / 2:
-                lines.append("    " + _entry_line(entry))
+        before = [
+            e for e in outcome.history.entries if violation.ts - window <= e["ts"] <= violation.ts
+        ]
+        after = [
+            e
+            for e in outcome.history.entries
+            if violation.ts < e["ts"] <= violation.ts + window / 2
+        ]
+        lines += ["    " + _entry_line(entry) for entry in before[-WINDOW_BEFORE:]]
+        lines.append(f"    ---- {violation.invariant} violated here")
+        lines += ["    " + _entry_line(entry) for entry in after[:WINDOW_AFTER]]
     if len(outcome.violations) > 10:
         lines.append(f"... and {len(outcome.violations) - 10} more (see the history)")
     lines.append(f"history: {outcome.history.path}")

@@ -89,7 +89,8 @@ class Desk:
     agent: WorkloadAgent
     client: WweClient | None = None
     errors: list[VoiceError] = field(default_factory=list)
-    handled: set[str] = field(default_factory=set)  # calls the agent has worked on
+    handled: set[str] = field(default_factory=set)  # calls the agent is working on
+    retry: set[str] = field(default_factory=set)  # calls to release again (a step failed)
     logins: int = 0
 
 
@@ -177,7 +178,10 @@ class Workload:
             await self.request(desk, "ready", client.ready, _agent_is(client, AgentState.READY))
             return
         for call in live:
-            if call.state is CallState.ESTABLISHED and call.id not in desk.handled:
+            if (
+                call.state in (CallState.ESTABLISHED, CallState.HELD)
+                and call.id not in desk.handled
+            ):
                 desk.handled.add(call.id)
                 await self._handle_call(desk, client, call)
                 return
@@ -190,6 +194,8 @@ class Workload:
             ("retrieve", client.retrieve, CallState.ESTABLISHED),
             ("release", client.release, CallState.RELEASED),
         ]
+        if call.id in desk.retry:  # a step failed on this call: the agent hangs up
+            steps = steps[-1:]
         for op, send, proof in steps:
             if not await self._pause(half if op != "retrieve" else half / 4):
                 return
@@ -207,6 +213,9 @@ class Workload:
             if not await self.request(
                 desk, op, sent, _call_is(client, call.id, proof), ConnID=call.id
             ):
+                # Try again later, straight to the release, as an agent would.
+                desk.retry.add(call.id)
+                desk.handled.discard(call.id)
                 return
 
     async def log_on(self, desk: Desk, op: str) -> bool:
