@@ -18,7 +18,7 @@ Choices where the guide is silent, written here where the rules live:
 * A media gap (a silence of a second or more, or a call that ended in one) is accounted for when
   a fault on that call's media path — the phone, the call's node, a link between either and
   anything, a DC partition — held at the moment the silence began (or ended at most
-  ``MEDIA_GRACE`` real seconds before it).
+  ``MEDIA_GRACE`` real seconds before it, or was applied at most ``MEDIA_LEAD`` after it).
 * A T-Lib request is unanswered when neither its event nor an EventError with its ReferenceID
   came on the same T-Lib connection, that connection stayed up, and the GWS node logged on for
   ``ANSWER_BOUND`` seconds after it. ReferenceIDs are counted per connection: a new connection
@@ -41,6 +41,9 @@ from emulator.ui.report import media_calls
 
 LOGOUT_WINDOW = 5.0  # real seconds between a node's logout and the desktop's event
 MEDIA_GRACE = 1.5  # real seconds after a fault's revert a silence may still begin
+# Real seconds before a fault's apply entry a silence may begin: the entry is written once the
+# fault is in place, and a phone measures its silence from the last packet it received.
+MEDIA_LEAD = 0.5
 MEDIA_GAP_MS = 1000.0  # the phones' talking threshold: a shorter dropout is jitter
 ANSWER_BOUND = 10.0  # real seconds a T-Lib request may wait for its answer
 
@@ -58,8 +61,8 @@ class FaultWindow:
     applied: float  # wall clock
     reverted: float  # wall clock (the end of the run when never reverted)
 
-    def held_at(self, ts: float, grace: float = 0.0) -> bool:
-        return self.applied <= ts <= self.reverted + grace
+    def held_at(self, ts: float, grace: float = 0.0, lead: float = 0.0) -> bool:
+        return self.applied - lead <= ts <= self.reverted + grace
 
     def overlaps(self, start: float, end: float) -> bool:
         return self.applied <= end and start <= self.reverted
@@ -267,7 +270,7 @@ def media_accounted(evidence: Evidence) -> list[Violation]:
         path = {media.service, *nodes.get((media.service, call), ())}
         for start, end in silences:
             if not any(
-                w.held_at(start, MEDIA_GRACE) and evidence.touches(w, path)
+                w.held_at(start, MEDIA_GRACE, MEDIA_LEAD) and evidence.touches(w, path)
                 for w in evidence.windows
             ):
                 problems.append(
