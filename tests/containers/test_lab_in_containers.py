@@ -229,6 +229,16 @@ def test_chaos_on_containers_replays_a_seed_and_leaves_the_lab_healthy(lab: Lab)
     assert all(service["state"] == "running" for service in report["services"])
 
 
+def test_chaos_with_a_workload_on_containers_checks_every_invariant(lab: Lab) -> None:
+    """The containers' kills and pauses are docker's; the agents, calls and checker the same."""
+    result = drlab(
+        lab.state_dir, "chaos", "--workload", "--seed", "4", "--faults", "6", timeout=400
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "chaos seed 4: no violation" in result.stdout
+    assert "VIOLATED" not in result.stdout and "relogin ok 2" in result.stdout
+
+
 def test_the_dashboard_drives_and_shows_the_containers(lab: Lab) -> None:
     """drlab ui over the compose engine: the page's own buttons pause a container and cut a
     link, the state shown is the containers' and the relay's, and heal all heals."""

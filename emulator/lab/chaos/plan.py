@@ -4,7 +4,9 @@
 same list of faults every time (``random.Random(seed)``, names drawn from sorted lists). A fault
 is a kind (kill + restart, pause + resume, cut reset + heal, cut blackhole + heal, DC partition +
 heal, toxic + removal), a target, when it starts and how long it holds, in lab seconds — scaled
-by the lab's time scale like every timer. Two faults never hold the same service or link at the
+by the lab's time scale like every timer. A fault holds 5-25 % of the duration, but of at most
+``HOLD_SPAN``: 200 faults over 2,000 lab seconds hold 20-100 s each, a few at a time, not
+dozens at once (a lab that is never whole runs no workload). Two faults never hold the same service or link at the
 same time (a partition holds every link it cuts), so each revert undoes exactly its own fault.
 
 ``run_chaos`` applies and reverts them on schedule through ``LabFaults`` (each one on the
@@ -47,7 +49,8 @@ WEIGHTS: dict[FaultKind, int] = {
     FaultKind.PARTITION: 1,
     FaultKind.TOXIC: 2,
 }
-HOLD_SHARE = (0.05, 0.25)  # a fault holds this share of the duration
+HOLD_SHARE = (0.05, 0.25)  # a fault holds this share of the duration,
+HOLD_SPAN = 400.0  # of at most this many lab seconds: a long run is many faults, not longer ones
 PLACEMENT_TRIES = 50
 TOXIC_PREFIX = "chaos"
 
@@ -141,7 +144,7 @@ def plan_chaos(topology: Topology, seed: int, faults: int, duration: float) -> l
         for _ in range(PLACEMENT_TRIES):
             kind = rng.choices(kinds, weights)[0]
             target = rng.choice(targets[kind])
-            hold = round(rng.uniform(*HOLD_SHARE) * duration, 1)
+            hold = round(rng.uniform(*HOLD_SHARE) * min(duration, HOLD_SPAN), 1)
             at = round(rng.uniform(0.0, duration - hold), 1)
             held = _holds(topology, kind, target)
             if not any(at < end and start < at + hold and held & h for start, end, h in busy):
