@@ -53,6 +53,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return error_response(exc.status, exc.text or exc.reason)
+    except ConnectionResetError as exc:
+        # The client went away mid-answer (a cut link, a closed page): nobody to answer, and
+        # not a bug of this node (aiohttp's ClientConnectionResetError is one of these).
+        log = request.app.get(LOG_KEY)
+        if log is not None:
+            log.event("http.client_gone", method=request.method, path=request.path, error=str(exc))
+        raise
     except Exception as exc:  # a bug must still be answered, logged, and leave the node up
         log = request.app.get(LOG_KEY)
         if log is not None:

@@ -216,3 +216,16 @@ def test_every_agent_must_log_on_again_after_the_heal() -> None:
 @pytest.mark.parametrize("invariant", [i.name for i in INVARIANTS])
 def test_check_all_runs_only_the_named_invariants(invariant: str) -> None:
     assert check_all(evidence(), [invariant]) == []
+
+
+def test_a_call_that_never_talked_is_a_silence_only_past_the_talking_threshold() -> None:
+    def call(lasted: float) -> list[dict[str, Any]]:
+        return [
+            line("pstn", "call.answered", 0.0, call="c1"),
+            line(
+                "pstn", "call.ended", lasted, call="c1", end_reason="bye", media={"talking": False}
+            ),
+        ]
+
+    assert media_accounted(evidence(logs=call(0.4))) == []
+    assert names(media_accounted(evidence(logs=call(3.0)))) == ["media-accounted"]

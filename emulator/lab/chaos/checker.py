@@ -24,7 +24,7 @@ Choices where the guide is silent, written here where the rules live:
   ``ANSWER_BOUND`` seconds after it. ReferenceIDs are counted per connection: a new connection
   starts them again.
 * A desktop request that got no answer at all (``info``) is explained by any fault that held
-  while it waited; with no fault, it is a violation.
+  while it waited, or was reverted at most ``AFTERMATH`` before; with no fault, a violation.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ MEDIA_GRACE = 1.5  # real seconds after a fault's revert a silence may still beg
 MEDIA_LEAD = 0.5
 MEDIA_GAP_MS = 1000.0  # the phones' talking threshold: a shorter dropout is jitter
 ANSWER_BOUND = 10.0  # real seconds a T-Lib request may wait for its answer
+# Real seconds after a fault's revert in which an unanswered desktop request is still its
+# aftermath (a resumed node catching up, ownership conflicts being resolved).
+AFTERMATH = 2.0
 
 
 @dataclass(frozen=True)
@@ -264,7 +267,11 @@ def media_accounted(evidence: Evidence) -> list[Violation]:
         silences = [
             (gap.start, gap.end) for gap in media.gaps if gap.open or gap.gap_ms >= MEDIA_GAP_MS
         ]
-        if media.talking is False and media.end_reason != "released" and not silences:
+        # A call that never talked is a silence only if it lasted past the talking threshold
+        # (a customer who hangs up within a second never hears the agent, and no fault is
+        # needed for that).
+        lasted_ms = (media.end - media.start) * 1000
+        if media.talking is False and lasted_ms >= MEDIA_GAP_MS and not silences:
             silences.append((media.start, media.end))
         call = media.call.split("#")[0]  # the phone's own id (c1), whichever run of it
         path = {media.service, *nodes.get((media.service, call), ())}
@@ -350,7 +357,7 @@ def every_request_answered(evidence: Evidence) -> list[Violation]:
                 )
             )
         elif entry["phase"] == INFO:
-            waited_from = entry["ts"] - float(entry.get("ms", 0.0)) / 1000
+            waited_from = entry["ts"] - float(entry.get("ms", 0.0)) / 1000 - AFTERMATH
             if not any(w.overlaps(waited_from, entry["ts"]) for w in evidence.windows):
                 problems.append(
                     Violation(

@@ -6,8 +6,9 @@ is a kind (kill + restart, pause + resume, cut reset + heal, cut blackhole + hea
 heal, toxic + removal), a target, when it starts and how long it holds, in lab seconds — scaled
 by the lab's time scale like every timer. A fault holds 5-25 % of the duration, but of at most
 ``HOLD_SPAN``: 200 faults over 2,000 lab seconds hold 20-100 s each, a few at a time, not
-dozens at once (a lab that is never whole runs no workload). Two faults never hold the same service or link at the
-same time (a partition holds every link it cuts), so each revert undoes exactly its own fault.
+dozens at once (a lab that is never whole runs no workload). Two faults never hold the same
+service or link at the same time (a partition holds every link it cuts), so each revert undoes
+exactly its own fault.
 
 ``run_chaos`` applies and reverts them on schedule through ``LabFaults`` (each one on the
 timeline, tagged ``source=chaos seed N``) and, whatever happens — a failed step, Ctrl-C — ends by

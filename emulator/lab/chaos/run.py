@@ -5,10 +5,10 @@ The order, so that every invariant has its evidence:
 1. the workload starts and every agent logs on (faults hit live agents, not an idle lab);
 2. the faults are applied and reverted on schedule (``run_chaos``), each one in the history;
    meanwhile a monitor notes any service that is down with no fault holding it (``crash``);
-3. after the heal the agents stop working, the customers hang up every call, and every agent
-   opens a new page, logs on and goes Ready (``relogin``) — with retries, within ``settle``;
-4. the settled invariants (one owner per DN, no stuck call) are polled until they hold or the
-   bound passes, and the last state read is kept;
+3. after the heal the agents stop working and the customers hang up every call;
+4. the settled invariants (one owner per DN, no stuck call on a node, a phone or a desktop still
+   connected) are polled until they hold or the bound passes, and the last state read is kept;
+   then every agent opens a new page, logs on and stays Ready (``relogin``), within the bound;
 5. every invariant is checked over the history and all the services' logs.
 """
 
@@ -96,8 +96,8 @@ async def run_workload_chaos(
             await workload.stop()
         progress("healed; the customers hang up, every agent logs on again")
         await _hang_up_all(workload)
-        await _relogin_all(workload, settle)
         evidence = await _settled(engine, lab, workload, history, plan, healed_at, settle)
+        await _relogin_all(workload, settle)
         await workload.close()
     await asyncio.sleep(LOG_FLUSH)
     evidence.logs = _read_logs(engine, since=history.entries[0]["ts"])
@@ -246,9 +246,12 @@ async def _settled(
     while True:
         evidence.nodes = await lab.node_states()
         evidence.phone_calls = {phone: await lab.phone_calls(phone) for phone in lab.phones()}
+        # The pages that lived through the faults: one still connected must have dropped
+        # every call the customers ended (a page that gave up shows what it last knew).
         evidence.desktop_calls = {
-            user: sorted(desk.client.calls) if desk.client is not None else []
+            user: sorted(desk.client.calls)
             for user, desk in workload.desks.items()
+            if desk.client is not None and desk.client.connection is Connection.CONNECTED
         }
         if not check_all(evidence, settled) or asyncio.get_running_loop().time() > deadline:
             break
