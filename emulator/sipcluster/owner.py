@@ -424,10 +424,10 @@ class OwnerRole:
             return
         if owned.agent is not None:
             # The agent is still logged in when the DN leaves: an ownership conflict resolved
-            # against this node, or a move that did not log it out first (which the chaos
-            # checker flags: the logout then comes after the ``ownership.move`` line).
+            # against this node, or a move that did not log it out first (a broken rule, which
+            # the chaos checker flags). Not a rule's logout: ``agent.dropped``.
             event = self._agent_event(owned, EventName.EVENT_AGENT_LOGOUT, Reason=reason)
-            self.log.event("agent.logout", DN=dn, AgentID=event.get("AgentID"), reason=reason)
+            self.log.event("agent.dropped", DN=dn, AgentID=event.get("AgentID"), reason=reason)
             owned.agent = None
             self.fanout(owned, event)
         self.effects.cancel_timer(f"acw:{dn}")

@@ -229,3 +229,17 @@ def test_a_call_that_never_talked_is_a_silence_only_past_the_talking_threshold()
 
     assert media_accounted(evidence(logs=call(0.4))) == []
     assert names(media_accounted(evidence(logs=call(3.0)))) == ["media-accounted"]
+
+
+def test_a_dn_moved_with_its_agent_logged_in_is_a_violation_a_conflict_is_not() -> None:
+    dropped = line(
+        "sip1", "agent.dropped", 5.0, DN="7002", AgentID="agent2", reason="OwnershipMove"
+    )
+    [violation] = logouts_explained(evidence(logs=[dropped]))
+    assert "moved DN 7002 with agent agent2 still logged in" in violation.detail
+    up = line("gws1", "tlib.link_up", 0.0, sip="sip1")
+    conflict = {**dropped, "reason": "OwnershipConflict"}
+    told = _tlib(
+        "gws1", 5.01, "event", "EventAgentLogout", 0, DN="7002", Reason="OwnershipConflict"
+    )
+    assert logouts_explained(evidence(logs=[up, conflict, told])) == []

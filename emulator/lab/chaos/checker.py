@@ -187,13 +187,28 @@ def no_stuck_call(evidence: Evidence) -> list[Violation]:
 def logouts_explained(evidence: Evidence) -> list[Violation]:
     logouts: list[dict[str, Any]] = []  # the nodes' agent.logout lines
     moves: dict[tuple[str, str], list[float]] = defaultdict(list)  # (node, DN) -> move times
+    problems: list[Violation] = []
     for entry in evidence.logs:
         event = entry.get("event")
         if event == "agent.logout":
             logouts.append(entry)
+        elif event == "agent.dropped":
+            # A node gave a DN up with its agent logged in: resolving an ownership conflict is
+            # the cluster's rule; moving it so is not ("logs Agent 2 out before moving").
+            if entry.get("reason") == "OwnershipMove":
+                problems.append(
+                    Violation(
+                        "logouts-explained",
+                        f"{entry.get('service')} moved DN {entry.get('DN')} with agent "
+                        f"{entry.get('AgentID')} still logged in: the guide says it logs the "
+                        "agent out before moving the ownership",
+                        _ts(entry),
+                    )
+                )
+            else:
+                logouts.append(entry)
         elif event == "ownership.move":
             moves[(str(entry.get("service")), str(entry.get("DN")))].append(_ts(entry))
-    problems = []
     for gws, lines in sorted(evidence.by_service().items()):
         for segment in _tlib_segments(lines):
             requested = {
@@ -217,7 +232,7 @@ def logouts_explained(evidence: Evidence) -> list[Violation]:
                         )
                     )
     for entry in logouts:
-        if entry.get("reason") != "OwnershipMove":
+        if entry.get("reason") != "OwnershipMove" or entry.get("event") != "agent.logout":
             continue
         node, dn = str(entry.get("service")), str(entry.get("DN"))
         earlier = [t for t in moves[(node, dn)] if t < _ts(entry)]
