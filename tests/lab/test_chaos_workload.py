@@ -111,7 +111,7 @@ def test_a_broken_rule_is_caught_shrunk_and_kept_as_a_case(
     )  # fmt: skip
     assert code == 1, out
     assert (
-        "VIOLATION logouts-explained: sip1 logged agent agent2 out of DN 7002 after moving" in out
+        "VIOLATION logouts-explained: sip1 moved DN 7002 with agent agent2 still logged in" in out
     )
     assert "seed 2, faults:" in out and "violated here" in out
     written = yaml.safe_load(case.read_text())
