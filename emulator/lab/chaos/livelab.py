@@ -14,9 +14,18 @@ import aiohttp
 
 from emulator.lab.engine.protocol import Engine
 from emulator.lab.errors import LabError
+from emulator.lab.topology import Topology
 
 HTTP_TIMEOUT = 5.0
 PHONE_KINDS = ("pstn", "softphone")
+
+
+def proxy_url(topology: Topology, dc: str) -> str:
+    """Where the desktops of ``dc`` log on: its sticky proxy."""
+    for spec in topology.of_kind("proxy"):
+        if spec.dc == dc:
+            return f"http://{spec.option('--listen')}"
+    raise LabError(f"no proxy in {dc}")
 
 
 class LiveLab:
@@ -37,10 +46,7 @@ class LiveLab:
     # -- where things are -----------------------------------------------------------------
 
     def proxy_url(self, dc: str) -> str:
-        for spec in self.topology.of_kind("proxy"):
-            if spec.dc == dc:
-                return f"http://{spec.option('--listen')}"
-        raise LabError(f"no proxy in {dc}")
+        return proxy_url(self.topology, dc)
 
     def control(self, service: str) -> str:
         """A SIP node's control endpoint, or a phone's API (its ``http`` endpoint)."""

@@ -237,7 +237,7 @@ async def _settled(
         engine.topology,
         history.entries,
         [],
-        _windows(history, healed_at),
+        _windows(history, plan, healed_at),
         agents=tuple(workload.desks),
         healed_at=healed_at,
     )
@@ -263,38 +263,23 @@ async def _settled(
     return evidence
 
 
-def _windows(history: History, healed_at: float) -> list[FaultWindow]:
-    applied: dict[int, tuple[ChaosFault | None, float]] = {}
+def _windows(history: History, plan: list[ChaosFault], healed_at: float) -> list[FaultWindow]:
+    """When each fault of ``plan`` really held: from its apply entry to its revert entry (the
+    heal, when its revert failed)."""
+    faults = {fault.index: fault for fault in plan}
+    applied: dict[int, float] = {}
     reverted: dict[int, float] = {}
     for entry in history.entries:
         if entry["kind"] != "fault":
             continue
         if entry["phase"].startswith("apply"):
-            applied[entry["index"]] = (None, entry["ts"])
+            applied[entry["index"]] = entry["ts"]
         elif entry["phase"] == "revert":
             reverted[entry["index"]] = entry["ts"]
-    plan = {f["index"]: f for f in history.entries[0].get("faults", [])} if history.entries else {}
-    windows = []
-    for index, (_, at) in sorted(applied.items()):
-        fault = _fault_of(plan.get(index))
-        if fault is not None:
-            windows.append(FaultWindow(fault, at, reverted.get(index, healed_at)))
-    return windows
-
-
-def _fault_of(record: dict[str, Any] | None) -> ChaosFault | None:
-    if record is None:
-        return None
-    return ChaosFault(
-        int(record["index"]),
-        FaultKind(record["kind"]),
-        str(record["target"]),
-        float(record["at"]),
-        float(record["hold"]),
-        record.get("toxic"),
-        record.get("stream"),
-        tuple((record.get("attributes") or {}).items()),
-    )
+    return [
+        FaultWindow(faults[index], at, reverted.get(index, healed_at))
+        for index, at in sorted(applied.items())
+    ]
 
 
 def _read_logs(engine: Engine, since: float) -> list[dict[str, Any]]:

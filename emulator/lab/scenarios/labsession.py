@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from emulator.lab.chaos.livelab import proxy_url
 from emulator.lab.engine.factory import make_engine
 from emulator.lab.engine.protocol import Engine
 from emulator.lab.errors import LabError
@@ -134,10 +135,7 @@ class LabSession:
         return str(endpoint)
 
     def proxy_url(self, dc: str) -> str:
-        for spec in self.topology.of_kind("proxy"):
-            if spec.dc == dc:
-                return f"http://{spec.option('--listen')}"
-        raise LabError(f"no proxy in {dc}")
+        return proxy_url(self.topology, dc)
 
     def dc_of(self, service: str) -> str:
         spec = self.topology.services.get(service)
